@@ -1,0 +1,36 @@
+"""Installs uaf-tf: User-specific Adaptive Fine-tuning (UAF) in TensorFlow 2 / Keras 3."""
+
+import pathlib
+
+import setuptools
+
+HERE = pathlib.Path(__file__).parent
+
+setuptools.setup(
+    name="uaf-tf",
+    version="0.1.0",
+    description=(
+        "User-specific Adaptive Fine-tuning for cross-domain recommendation "
+        "(TKDE 2021) in TensorFlow 2 / Keras 3."
+    ),
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    packages=setuptools.find_packages(include=["uaf_tf", "uaf_tf.*"]),
+    python_requires=">=3.10,<3.13",
+    install_requires=[
+        "tensorflow>=2.21,<2.22",
+        "tensorflow-probability>=0.25,<0.26",
+        # tensorflow-probability 0.25 imports tf_keras at import time.
+        "tf-keras>=2.21,<2.22",
+        "keras>=3.10,<4",
+        "numpy>=1.26,<3",
+        "absl-py>=2.0,<3",
+        # MovieLens-100K fallback copy ships as parquet files.
+        "pyarrow>=14",
+    ],
+    extras_require={
+        "dev": ["pytest>=8", "pytest-timeout>=2.3"],
+        # Warm-up requests for TF Serving are PredictionLog protos.
+        "serving": ["tensorflow-serving-api>=2.21,<2.22"],
+    },
+)
