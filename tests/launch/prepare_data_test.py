@@ -1,0 +1,172 @@
+"""launch/prepare_data.py: main() end to end on tiny inputs in tmp dirs."""
+
+import json
+import os
+
+import pytest
+from absl import app
+from absl import flags
+
+from launch import prepare_data
+from uaf_tf.data import dataset_info as di
+from uaf_tf.data import pipelines
+from uaf_tf.data.vocab import Vocab
+
+
+def _run(argv: list[str]) -> flags.FlagValues:
+    """Parses `argv` into fresh flags (no global state) and runs main."""
+    flag_values = flags.FlagValues()
+    prepare_data.define_flags(flag_values)
+    flag_values(["prepare_data.py", *argv])
+    prepare_data.main(["prepare_data.py"], flag_values)
+    return flag_values
+
+
+def _artifacts(out: str) -> tuple[di.DatasetInfo, dict]:
+    for name in (
+        di.DATASET_INFO_FILE,
+        di.STATS_FILE,
+        di.SOURCE_VOCAB_FILE,
+        di.TARGET_VOCAB_FILE,
+    ):
+        assert os.path.exists(os.path.join(out, name)), name
+    info = di.DatasetInfo.load(out)
+    with open(os.path.join(out, di.STATS_FILE)) as f:
+        stats = json.load(f)
+    for split, files in info.split_files.items():
+        for path in info.files(out, split):
+            assert os.path.exists(path), path
+        assert len(files) >= 1
+    source = Vocab.load(os.path.join(out, di.SOURCE_VOCAB_FILE))
+    target = Vocab.load(os.path.join(out, di.TARGET_VOCAB_FILE))
+    assert info.num_source_ids == len(source) + 1
+    assert info.num_target_ids == len(target) + 1
+    return info, stats
+
+
+def _count(ds, key="source"):
+    return sum(int(b[key].shape[0]) for b in ds)
+
+
+def test_synthetic(tmp_path, capsys):
+    out = str(tmp_path / "syn")
+    _run(
+        [
+            "--dataset=synthetic",
+            f"--out_dir={out}",
+            "--num_users=120",
+            "--num_source_items=40",
+            "--num_target_items=25",
+            "--seq_len=6",
+            "--targets_per_user=2",
+            "--num_groups=4",
+            "--num_eval_negatives=5",
+            "--num_shards=2",
+            "--seed=3",
+        ]
+    )
+    info, stats = _artifacts(out)
+    assert (info.seq_len, info.num_eval_negatives, info.seed) == (6, 5, 3)
+    assert info.split_sizes == {
+        "pretrain/train": 114,
+        "pretrain/valid": 6,
+        "finetune/train": 192,
+        "finetune/valid": 12,
+        "finetune/test": 36,
+    }
+    assert stats["synthetic"]["num_users"] == 120
+    printed = capsys.readouterr().out
+    assert "finetune/test 36" in printed and "target vocab" in printed
+    assert (
+        _count(
+            pipelines.pretrain_dataset(out, "train", 50, shuffle=False, seed=0)
+        )
+        == 114
+    )
+    assert _count(pipelines.finetune_train_dataset(out, 50, seed=0)) == 192
+    batch = next(iter(pipelines.eval_dataset(out, "valid", 50)))
+    assert batch["candidates"].shape == (12, 6)
+
+
+def test_original_with_skipped_bad_lines(tmp_path):
+    pre = tmp_path / "pre.csv"
+    fine = tmp_path / "fine.csv"
+    pre.write_text("0,0,1,2\n0,3,4,5\n6,7,8,9\n\n0,0,0,2\n")
+    fine.write_text("1,2,,a,b\n3,4,,b,c\nno separator\n2,,c\n9,9,,d\n")
+    out = str(tmp_path / "orig")
+    _run(
+        [
+            "--dataset=original",
+            f"--pretrain_file={pre}",
+            f"--finetune_file={fine}",
+            f"--out_dir={out}",
+            "--skip_bad_lines",
+            "--num_eval_negatives=2",
+            "--num_shards=1",
+        ]
+    )
+    info, stats = _artifacts(out)
+    assert info.seq_len == 4
+    assert stats["pretrain_users"] == 4
+    assert stats["finetune_instances"] == 6
+    assert stats["bad_lines"] == {
+        "blank_line": {"count": 1, "examples": [f"{pre}:4"]},
+        "missing_separator": {"count": 1, "examples": [f"{fine}:3"]},
+    }
+    assert (
+        sum(
+            info.split_sizes[f"finetune/{s}"]
+            for s in ("train", "valid", "test")
+        )
+        == 6
+    )
+    batch = next(iter(pipelines.eval_dataset(out, "test", 8)))
+    assert batch["source"].shape[1] == 4
+
+
+def test_interactions_with_tab_delimiter_from_flagfile(tmp_path):
+    source = tmp_path / "source.tsv"
+    target = tmp_path / "target.tsv"
+    source.write_text(
+        "".join(
+            f"u{u}\ts{(u + t) % 7}\t{t}\n" for u in range(30) for t in range(4)
+        )
+    )
+    target.write_text(
+        "".join(
+            f"u{u}\tt{(u * t) % 5}\t{t}\n"
+            for u in range(0, 30, 2)
+            for t in range(3)
+        )
+    )
+    flagfile = tmp_path / "flags.txt"
+    flagfile.write_text(
+        "--dataset=interactions\n"
+        f"--source_log={source}\n--target_log={target}\n"
+        "--columns=user,item,timestamp\n--delimiter=\\t\n"
+        f"--out_dir={tmp_path / 'logs'}\n--seq_len=3\n"
+        "--num_eval_negatives=3\n"
+    )
+    _run([f"--flagfile={flagfile}"])
+    info, stats = _artifacts(str(tmp_path / "logs"))
+    assert info.seq_len == 3
+    assert stats["domains"]["overlapping_users"] == 15
+    assert stats["excluded_users"]["no_target"]["count"] == 15
+    assert stats["finetune_instances"] == 45
+
+
+def test_missing_inputs_are_usage_errors(tmp_path):
+    with pytest.raises(app.UsageError, match="--ratings_file"):
+        _run(["--dataset=movielens", f"--out_dir={tmp_path}"])
+    with pytest.raises(app.UsageError, match="--out_dir"):
+        _run(["--dataset=synthetic"])
+
+
+def test_every_flag_has_help_text():
+    flag_values = flags.FlagValues()
+    prepare_data.define_flags(flag_values)
+    prepare_data.define_flags(flag_values)  # Idempotent.
+    names = flag_values.get_key_flags_for_module(prepare_data)
+    assert len(names) >= 20
+    for flag in names:
+        assert len(flag.help) > 10, flag.name

@@ -1,0 +1,73 @@
+"""One entry point for every dataset builder: `build_dataset(kind, ...)`.
+
+Kinds:
+- `"movielens-100k"`: fetch ML-100K (`fetch.py`), build it as
+  `"movielens"`, and write `user_profiles.tsv`.
+- `"movielens"`: a GroupLens ratings file (`movielens.py`).
+- `"original"`: the original UAF CSV files (`original.py`).
+- `"interactions"`: a source and a target log (`interactions.py`).
+- `"synthetic"`: planted data (`synthetic.py`).
+
+Every builder writes the directory layout of `dataset_info.py` and returns
+the statistics it wrote to `stats.json`.
+"""
+
+import json
+import os
+
+from uaf_tf.data import dataset_info
+from uaf_tf.data import fetch
+from uaf_tf.data import user_profiles
+from uaf_tf.data.interactions import build_from_interactions
+from uaf_tf.data.movielens import build_from_movielens
+from uaf_tf.data.original import build_from_original
+from uaf_tf.data.synthetic import build_synthetic_dataset
+
+
+def build_movielens_100k(
+    out_dir: str,
+    *,
+    cache_dir: str | None = None,
+    timeout: float = 10.0,
+    **kwargs,
+) -> dict:
+    """Fetches (or reuses the cached) ML-100K and builds it.
+
+    Args:
+        out_dir: dataset directory.
+        cache_dir: download cache (default `~/.cache/uaf_tf`).
+        timeout: seconds for the GroupLens request.
+        **kwargs: passed to `build_from_movielens` (`seq_len`, `seed`...).
+
+    Returns:
+        The `stats.json` dictionary, with `user_profiles` (rows written).
+    """
+    ml_dir = fetch.fetch_movielens_100k(cache_dir, timeout=timeout)
+    kwargs.setdefault("name", "movielens-100k")
+    stats = build_from_movielens(
+        out_dir, os.path.join(ml_dir, "u.data"), **kwargs
+    )
+    profiles = user_profiles.read_u_user(os.path.join(ml_dir, "u.user"))
+    user_profiles.write_user_profiles(profiles, out_dir)
+    stats["user_profiles"] = len(profiles)
+    with open(os.path.join(out_dir, dataset_info.STATS_FILE), "w") as f:
+        json.dump(stats, f, indent=2)
+    return stats
+
+
+BUILDERS = {
+    "movielens-100k": build_movielens_100k,
+    "movielens": build_from_movielens,
+    "original": build_from_original,
+    "interactions": build_from_interactions,
+    "synthetic": build_synthetic_dataset,
+}
+
+
+def build_dataset(kind: str, out_dir: str, **kwargs) -> dict:
+    """Builds dataset `kind` into `out_dir`; kwargs go to its builder."""
+    if kind not in BUILDERS:
+        raise ValueError(
+            f"`kind` must be one of {sorted(BUILDERS)}. Received: kind={kind!r}"
+        )
+    return BUILDERS[kind](out_dir, **kwargs)
