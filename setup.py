@@ -23,6 +23,9 @@ setuptools.setup(
         # tensorflow-probability 0.25 imports tf_keras at import time.
         "tf-keras>=2.21,<2.22",
         "keras>=3.10,<4",
+        # Viewer for the training and policy-utilisation summaries; TF 2.21
+        # no longer pulls it in.
+        "tensorboard>=2.20,<2.22",
         "numpy>=1.26,<3",
         "absl-py>=2.0,<3",
         # MovieLens-100K fallback copy ships as parquet files.

@@ -1,0 +1,131 @@
+"""launch/pretrain.py end to end on a tiny synthetic dataset directory."""
+
+import json
+import os
+
+import pytest
+from absl import app
+from absl import flags
+
+from launch import common_flags
+from launch import pretrain
+from uaf_tf import testing
+from uaf_tf.models.nextitnet_backbone import NextItNetBackbone
+from uaf_tf.training import run_dir as run_dir_lib
+from uaf_tf.training import summaries
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+
+
+def _flags(argv):
+    fv = flags.FlagValues()
+    pretrain.define_flags(fv)
+    fv(["pretrain", *argv])
+    return fv
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return testing.build_tiny_dataset_dir(str(tmp_path_factory.mktemp("data")))
+
+
+def test_main_writes_a_complete_run_directory(data_dir, tmp_path, capsys):
+    run_dir = str(tmp_path / "run")
+    flagfile = tmp_path / "tiny.cfg"
+    flagfile.write_text(
+        "--channels=16\n--dilations=1,2\n--batch_size=32\n--epochs=2\n"
+    )
+    fv = _flags(
+        [
+            f"--flagfile={flagfile}",
+            f"--data_dir={data_dir}",
+            f"--run_dir={run_dir}",
+            "--learning_rate=1e-3",
+            "--log_every_steps=2",
+            "--jit_compile=false",
+        ]
+    )
+    pretrain.main(["pretrain"], fv)
+    assert "full/mrr@5" in capsys.readouterr().out
+
+    for name in [
+        "config.json",
+        "model.json",
+        "best.weights.h5",
+        "results.json",
+        "source_vocab.txt",
+        "target_vocab.txt",
+        "dataset.json",
+    ]:
+        assert os.path.isfile(os.path.join(run_dir, name)), name
+    assert os.listdir(os.path.join(run_dir, "ckpt"))
+    config = run_dir_lib.read_config(run_dir)
+    assert config["channels"] == 16 and config["dilations"] == [1, 2]
+    assert config["dataset_name"] == "synthetic"
+    with open(os.path.join(run_dir, "results.json")) as f:
+        results = json.load(f)
+    # 190 pretraining users in batches of 32: 6 steps per epoch.
+    assert results["epochs_run"] == 2 and results["steps"] == 12
+    assert results["valid"]["num_examples"] == 10
+    assert 0.0 <= results["valid"]["full/mrr@5"] <= 1.0
+    scalars = summaries.read_scalars(os.path.join(run_dir, "tb"))
+    assert len(scalars["train/loss"]) == 6
+    assert len(scalars["valid/full/hr@5"]) == 2
+
+    backbone = run_dir_lib.load_pretrained_backbone(run_dir)
+    assert isinstance(backbone, NextItNetBackbone)
+    assert backbone.num_items == 61 and backbone.channels == 16
+
+    # --resume with more epochs continues the same run.
+    fv = _flags(
+        [
+            f"--flagfile={flagfile}",
+            f"--data_dir={data_dir}",
+            f"--run_dir={run_dir}",
+            "--epochs=3",
+            "--learning_rate=1e-3",
+            "--resume",
+            "--jit_compile=false",
+        ]
+    )
+    pretrain.main(["pretrain"], fv)
+    with open(os.path.join(run_dir, "results.json")) as f:
+        results = json.load(f)
+    assert results["epochs_run"] == 3 and results["steps"] == 18
+    assert [h["epoch"] for h in results["history"]] == [1, 2, 3]
+
+
+def test_default_run_dir_is_named_after_the_dataset(data_dir, tmp_path):
+    fv = _flags([f"--data_dir={data_dir}"])
+    assert common_flags.resolve_run_dir("pretrain-synthetic", fv) == (
+        os.path.join("checkpoints", "pretrain-synthetic")
+    )
+    fv = _flags([f"--data_dir={data_dir}", "--run_name=x"])
+    assert common_flags.resolve_run_dir("pretrain-synthetic", fv) == (
+        os.path.join("checkpoints", "x")
+    )
+
+
+@pytest.mark.parametrize(
+    "name,expected",
+    [
+        ("pretrain_paper.cfg", (128, (1, 4, 1, 4, 1, 4, 1, 4), 1e-4, 256)),
+        ("pretrain_quick.cfg", (64, (1, 4, 1, 4), 1e-3, 64)),
+    ],
+)
+def test_config_files_parse(name, expected):
+    path = os.path.join(REPO, "launch", "configs", name)
+    fv = _flags([f"--flagfile={path}", "--data_dir=unused"])
+    config = pretrain.config_from_flags(fv)
+    assert (
+        config.channels,
+        config.dilations,
+        config.learning_rate,
+        config.batch_size,
+    ) == expected
+    assert config.mask_padding and config.num_sampled == 0
+
+
+def test_missing_data_dir_is_a_usage_error():
+    with pytest.raises(app.UsageError, match="data_dir"):
+        pretrain.main(["pretrain"], _flags([]))

@@ -1,0 +1,184 @@
+"""The shared training loop: resume, selection, artifacts, XLA fallback."""
+
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from uaf_tf import testing
+from uaf_tf.models.nextitnet_backbone import NextItNetBackbone
+from uaf_tf.models.sequence_pretrainer import SequencePretrainer
+from uaf_tf.training import pretrain
+from uaf_tf.training import summaries
+from uaf_tf.training import trainer
+
+V, L, BATCH = 41, 10, 16
+TRAIN = testing.planted_sequences(64, L, V, min_length=4, seed=0)  # 4 steps
+VALID = testing.planted_sequences(32, L, V, min_length=4, seed=1)
+
+
+def _task(num_sampled=0, crash_at=None, scramble=False):
+    """A tiny pretraining task on planted data.
+
+    `crash_at=n` makes the data fail when global batch n is requested, a
+    stand-in for kill -9 between two steps. `scramble` re-randomises the
+    weights (without touching the TF global seed, which the shuffle order
+    depends on), so a resumed run must get every weight from the checkpoint.
+    """
+    keras.utils.set_random_seed(0)
+    backbone = NextItNetBackbone(num_items=V, channels=8, dilations=(1, 2))
+    model = SequencePretrainer(backbone, num_items=V, num_sampled=num_sampled)
+    model.build((None, L))
+    if scramble:
+        rng = np.random.default_rng(1)
+        model.set_weights(
+            [rng.standard_normal(w.shape) for w in model.get_weights()]
+        )
+    served = {"batches": 0}
+
+    def train_dataset_fn(epoch):
+        dataset = testing.sequence_dataset(TRAIN, BATCH, shuffle_seed=epoch)
+        if crash_at is None:
+            return dataset
+        # Batches before this epoch + index within it = global batch number.
+        first = served["batches"]
+        served["batches"] += len(TRAIN) // BATCH
+
+        def check(index, batch):
+            tf.debugging.assert_less(
+                index + first,
+                tf.constant(crash_at, tf.int64),
+                message="simulated crash",
+            )
+            return batch
+
+        return dataset.enumerate().map(check)
+
+    return pretrain.PretrainTask(
+        model,
+        train_dataset_fn,
+        lambda split: testing.sequence_dataset(VALID, 32),
+        learning_rate=1e-2,
+    )
+
+
+def _config(**overrides):
+    kwargs = dict(
+        epochs=2,
+        log_every_steps=2,
+        selection_metric="full/mrr@5",
+        # XLA compiles take seconds per model; one test covers them.
+        jit_compile=False,
+    )
+    kwargs.update(overrides)
+    return trainer.TrainerConfig(**kwargs)
+
+
+def test_fit_writes_results_checkpoints_and_tensorboard(tmp_path):
+    run_dir = str(tmp_path)
+    task = _task()
+    results = trainer.fit(task, run_dir, _config())
+    assert results["epochs_run"] == 2 and results["steps"] == 8
+    assert [h["step"] for h in results["history"]] == [4, 8]
+    assert results["valid"]["num_examples"] == 32
+    assert results["test"] is None
+    assert results["train_examples_per_sec"] > 0
+    best = max(results["history"], key=lambda h: h["valid"]["full/mrr@5"])
+    assert results["best_epoch"] == best["epoch"]
+    assert results["valid"] == best["valid"]
+    with open(os.path.join(run_dir, trainer.RESULTS_FILE)) as f:
+        assert json.load(f) == results
+    assert tf.train.latest_checkpoint(os.path.join(run_dir, "ckpt"))
+    assert os.path.exists(os.path.join(run_dir, trainer.BEST_WEIGHTS_FILE))
+    scalars = summaries.read_scalars(os.path.join(run_dir, "tb"))
+    assert [s for s, _ in scalars["train/loss"]] == [2, 4, 6, 8]
+    assert [s for s, _ in scalars["valid/full/mrr@5"]] == [4, 8]
+    assert scalars["train/learning_rate"][0][1] == pytest.approx(1e-2)
+    assert "train/examples_per_sec" in scalars
+    # The model now holds the best epoch's weights.
+    assert task.evaluate("valid")["full/mrr@5"] == pytest.approx(
+        results["valid"]["full/mrr@5"]
+    )
+
+
+def test_refuses_to_overwrite_a_run_without_resume(tmp_path):
+    trainer.fit(_task(), str(tmp_path), _config(epochs=1))
+    with pytest.raises(ValueError, match="resume"):
+        trainer.fit(_task(), str(tmp_path), _config(epochs=1))
+
+
+@pytest.mark.parametrize("jit_compile", [False, True], ids=["graph", "xla"])
+def test_resume_after_crash_mid_epoch_reproduces_the_uninterrupted_run(
+    tmp_path, jit_compile
+):
+    config = _config(checkpoint_every_steps=3, jit_compile=jit_compile)
+    reference = _task()
+    expected = trainer.fit(reference, str(tmp_path / "a"), config)
+
+    # Crash before global batch 7 (epoch 2, its 3rd batch): the last
+    # checkpoint is step 6, 2 batches into epoch 2.
+    run_dir = str(tmp_path / "b")
+    with pytest.raises(tf.errors.InvalidArgumentError, match="simulated"):
+        trainer.fit(_task(crash_at=6), run_dir, config)
+    ckpt = tf.train.latest_checkpoint(os.path.join(run_dir, "ckpt"))
+    assert ckpt.endswith("ckpt-6")
+
+    # Fresh objects with other weights: everything must come from the ckpt.
+    resumed_task = _task(scramble=True)
+    results = trainer.fit(resumed_task, run_dir, config, resume=True)
+    assert results["steps"] == 8 and results["epochs_run"] == 2
+    assert int(resumed_task.optimizer.iterations.numpy()) == 8
+    assert [h["step"] for h in results["history"]] == [4, 8]
+    for got, want in zip(results["history"], expected["history"], strict=True):
+        assert got["train_loss"] == pytest.approx(want["train_loss"], 1e-5)
+        assert got["valid"] == pytest.approx(want["valid"], rel=1e-5)
+    for got, want in zip(
+        resumed_task.model.get_weights(),
+        reference.model.get_weights(),
+        strict=True,
+    ):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_resume_of_a_finished_run_trains_only_the_new_epochs(tmp_path):
+    run_dir = str(tmp_path)
+    trainer.fit(_task(), run_dir, _config(epochs=1))
+    task = _task(scramble=True)
+    results = trainer.fit(task, run_dir, _config(epochs=2), resume=True)
+    assert [h["epoch"] for h in results["history"]] == [1, 2]
+    assert results["steps"] == 8
+    assert int(task.optimizer.iterations.numpy()) == 8
+
+
+def test_steps_per_epoch_repeats_the_data(tmp_path):
+    results = trainer.fit(
+        _task(), str(tmp_path), _config(epochs=2, steps_per_epoch=6)
+    )
+    assert [h["step"] for h in results["history"]] == [6, 12]
+
+
+def test_sampled_softmax_step_falls_back_from_xla(tmp_path):
+    # The candidate sampler has no XLA kernel: jit_compile=None retries the
+    # step as a plain tf.function and training proceeds.
+    results = trainer.fit(
+        _task(num_sampled=8), str(tmp_path), _config(jit_compile=None)
+    )
+    assert results["steps"] == 8
+    assert np.isfinite(results["history"][-1]["train_loss"])
+
+
+def test_selection_metric_must_exist(tmp_path):
+    with pytest.raises(KeyError, match="sampled/mrr@5"):
+        trainer.fit(
+            _task(),
+            str(tmp_path),
+            _config(selection_metric="sampled/mrr@5"),
+        )
+
+
+def test_config_validation():
+    with pytest.raises(ValueError, match="selection_mode"):
+        trainer.TrainerConfig(epochs=1, selection_mode="best")

@@ -1,0 +1,234 @@
+"""Source-domain pretraining of a sequence backbone (paper sec. 3.2.1).
+
+Command (paper setting; see `launch/configs/pretrain_paper.cfg`):
+
+    python launch/pretrain.py --flagfile=launch/configs/pretrain_paper.cfg \
+        --data_dir=/tmp/ml100k
+"""
+
+import dataclasses
+from collections.abc import Callable
+
+import keras
+import tensorflow as tf
+
+from uaf_tf import metrics
+from uaf_tf.data import dataset_info
+from uaf_tf.models.nextitnet_backbone import PAPER_DILATIONS
+from uaf_tf.models.nextitnet_backbone import NextItNetBackbone
+from uaf_tf.models.sequence_pretrainer import SequencePretrainer
+from uaf_tf.training import run_dir as run_dir_lib
+from uaf_tf.training import trainer
+
+SELECTION_METRIC = f"{metrics.FULL}/mrr@5"
+
+
+@dataclasses.dataclass(frozen=True)
+class PretrainConfig:
+    """Everything a pretraining run depends on (written to config.json).
+
+    Attributes:
+        data_dir: dataset directory made by `launch/prepare_data.py`.
+        channels: C, embedding and hidden width (paper: 128).
+        dilations: base dilation of each residual block (paper: [1, 4] * 4).
+        kernel_size: k (paper: 3).
+        batch_size: training batch size B (paper: 256).
+        eval_batch_size: batch size of the validation ranking.
+        learning_rate: Adam learning rate (paper: 1e-4).
+        epochs: passes over the pretraining users.
+        seed: seeds weights (`keras.utils.set_random_seed`) and the shuffle
+            of epoch e (`seed + e`).
+        mask_padding: exclude padding labels from the loss (the original
+            does not).
+        num_sampled: 0 = full softmax; else sampled-softmax negatives.
+        log_every_steps: steps between progress lines / TensorBoard points.
+        checkpoint_every_steps: 0 = checkpoint at epoch ends only.
+        max_checkpoints: checkpoints kept.
+        steps_per_epoch: 0 = one pass over the training users per epoch.
+        jit_compile: XLA for the train step; None = try, fall back.
+    """
+
+    data_dir: str
+    channels: int = 128
+    dilations: tuple[int, ...] = PAPER_DILATIONS
+    kernel_size: int = 3
+    batch_size: int = 256
+    eval_batch_size: int = 256
+    learning_rate: float = 1e-4
+    epochs: int = 20
+    seed: int = 0
+    mask_padding: bool = True
+    num_sampled: int = 0
+    log_every_steps: int = 50
+    checkpoint_every_steps: int = 0
+    max_checkpoints: int = 3
+    steps_per_epoch: int = 0
+    jit_compile: bool | None = None
+
+    def trainer_config(self) -> trainer.TrainerConfig:
+        return trainer.TrainerConfig(
+            epochs=self.epochs,
+            log_every_steps=self.log_every_steps,
+            checkpoint_every_steps=self.checkpoint_every_steps,
+            max_checkpoints=self.max_checkpoints,
+            selection_metric=SELECTION_METRIC,
+            selection_mode="max",
+            steps_per_epoch=self.steps_per_epoch,
+            jit_compile=self.jit_compile,
+        )
+
+
+class PretrainTask:
+    """The `trainer.Task` of next-item pretraining.
+
+    Trains a `SequencePretrainer` with Adam; validation ranks the last item
+    of each held-out sequence given the items before it, among all source
+    items (`full/` metrics, MRR/HR/NDCG @5 and @20; padding id excluded),
+    plus the mean next-item cross-entropy over all positions (`loss`).
+
+    Args:
+        model: a built `SequencePretrainer`.
+        train_dataset_fn: epoch -> dataset of `{"source": [B, L]}` batches.
+        eval_dataset_fn: split -> dataset of `{"source": [B, L]}` batches.
+        learning_rate: Adam learning rate.
+    """
+
+    def __init__(
+        self,
+        model: SequencePretrainer,
+        train_dataset_fn: Callable[[int], tf.data.Dataset],
+        eval_dataset_fn: Callable[[str], tf.data.Dataset],
+        learning_rate: float = 1e-4,
+    ):
+        self.model = model
+        self.train_dataset_fn = train_dataset_fn
+        self.eval_dataset_fn = eval_dataset_fn
+        self.optimizer = keras.optimizers.Adam(learning_rate)
+        # Built now so a checkpoint restores into existing slots.
+        self.optimizer.build(model.trainable_variables)
+        self._eval_fn = tf.function(self._eval_batch, reduce_retracing=True)
+
+    @classmethod
+    def from_data_dir(
+        cls,
+        model: SequencePretrainer,
+        data_dir: str,
+        batch_size: int,
+        *,
+        seed: int,
+        learning_rate: float = 1e-4,
+        eval_batch_size: int = 256,
+    ) -> "PretrainTask":
+        """Reads `pretrain/train` (reshuffled per epoch, `seed + epoch`) and
+        evaluates on `pretrain/<split>` of a dataset directory."""
+        from uaf_tf.data import pipelines  # Needs the data package only here.
+
+        def train_dataset_fn(epoch):
+            return pipelines.pretrain_dataset(
+                data_dir, "train", batch_size, shuffle=True, seed=seed + epoch
+            )
+
+        def eval_dataset_fn(split):
+            return pipelines.pretrain_dataset(
+                data_dir, split, eval_batch_size, shuffle=False, seed=seed
+            )
+
+        return cls(model, train_dataset_fn, eval_dataset_fn, learning_rate)
+
+    def checkpoint_objects(self) -> dict:
+        return {"optimizer": self.optimizer}
+
+    def train_dataset(self, epoch: int) -> tf.data.Dataset:
+        return self.train_dataset_fn(epoch)
+
+    def train_step(self, batch) -> dict:
+        variables = self.model.trainable_variables
+        with tf.GradientTape() as tape:
+            loss = self.model.compute_loss(batch, training=True)
+        gradients = tape.gradient(loss, variables)
+        self.optimizer.apply_gradients(zip(gradients, variables, strict=True))
+        return {"loss": loss}
+
+    def _eval_batch(self, item_ids):
+        context, positives = item_ids[:, :-1], item_ids[:, -1]
+        scores = self.model.next_item_scores(context)  # [B, V]
+        ranks = metrics.rank_among_all_items(scores, positives)
+        values = metrics.metrics_from_ranks(ranks, metrics.FULL)
+        loss = self.model.compute_loss(item_ids, training=False)
+        values["loss"] = tf.fill(tf.shape(ranks), loss)
+        return values
+
+    def evaluate(self, split: str) -> dict:
+        accumulator = metrics.MeanAccumulator()
+        for batch in self.eval_dataset_fn(split):
+            accumulator.update(self._eval_fn(batch[dataset_info.SOURCE]))
+        return accumulator.result()
+
+    def on_epoch_end(self, epoch: int, valid_results: dict, writer) -> None:
+        del epoch, valid_results, writer  # Nothing beyond the valid scalars.
+
+    def test_split(self) -> str | None:
+        return None
+
+
+def build_pretrainer(
+    config: PretrainConfig, info: dataset_info.DatasetInfo
+) -> SequencePretrainer:
+    """The built NextItNet pretrainer for `info`'s source vocabulary."""
+    backbone = NextItNetBackbone(
+        num_items=info.num_source_ids,
+        channels=config.channels,
+        dilations=config.dilations,
+        kernel_size=config.kernel_size,
+    )
+    model = SequencePretrainer(
+        backbone,
+        num_items=info.num_source_ids,
+        mask_padding=config.mask_padding,
+        num_sampled=config.num_sampled,
+    )
+    model.build((None, info.seq_len))
+    return model
+
+
+def run_pretraining(
+    config: PretrainConfig, run_dir: str, *, resume: bool = False
+) -> dict:
+    """Pretrains on `config.data_dir` and writes a run directory.
+
+    Writes `config.json`, `model.json`, the vocabularies, then trains with
+    `trainer.fit` (checkpoints, TensorBoard, `best.weights.h5` selected on
+    `full/mrr@5` of `pretrain/valid`, `results.json`).
+
+    Args:
+        config: a `PretrainConfig`.
+        run_dir: output directory.
+        resume: continue from the latest checkpoint in `run_dir`.
+
+    Returns:
+        The results dict of `trainer.fit`.
+    """
+    keras.utils.set_random_seed(config.seed)
+    info = dataset_info.DatasetInfo.load(config.data_dir)
+    model = build_pretrainer(config, info)
+    task = PretrainTask.from_data_dir(
+        model,
+        config.data_dir,
+        config.batch_size,
+        seed=config.seed,
+        learning_rate=config.learning_rate,
+        eval_batch_size=config.eval_batch_size,
+    )
+    run_dir_lib.write_config(
+        run_dir,
+        {
+            **dataclasses.asdict(config),
+            "task": "pretrain",
+            "dataset_name": info.name,
+            "seq_len": info.seq_len,
+            "num_source_ids": info.num_source_ids,
+        },
+    )
+    run_dir_lib.save_model_spec(model, run_dir)
+    run_dir_lib.copy_vocabularies(config.data_dir, run_dir)
+    return trainer.fit(task, run_dir, config.trainer_config(), resume=resume)

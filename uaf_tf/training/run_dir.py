@@ -1,0 +1,148 @@
+"""Self-describing run directories: config, model spec, weights, vocabularies.
+
+```
+<run_dir>/config.json        resolved run configuration (`write_config`)
+<run_dir>/model.json         `keras.saving.serialize_keras_object(model)`
+<run_dir>/best.weights.h5    weights of the selected epoch (the trainer)
+<run_dir>/source_vocab.txt   copied from the dataset (`copy_vocabularies`)
+<run_dir>/target_vocab.txt
+<run_dir>/dataset.json
+```
+
+`load_model(run_dir)` rebuilds the exact model from `model.json` and loads
+the weights: no pickle, no code besides the registered `uaf_tf` classes.
+"""
+
+import importlib
+import json
+import os
+import pkgutil
+
+import keras
+import tensorflow as tf
+
+import uaf_tf.layers
+import uaf_tf.models
+from uaf_tf.data import dataset_info
+from uaf_tf.models.sequence_backbone import SequenceBackbone
+from uaf_tf.training import trainer
+
+CONFIG_FILE = "config.json"
+MODEL_FILE = "model.json"
+VOCABULARY_FILES = (
+    dataset_info.SOURCE_VOCAB_FILE,
+    dataset_info.TARGET_VOCAB_FILE,
+    dataset_info.DATASET_INFO_FILE,
+)
+
+
+def write_config(run_dir: str, config: dict) -> str:
+    """Writes `config` (JSON-serialisable) to `run_dir/config.json`."""
+    os.makedirs(run_dir, exist_ok=True)
+    path = os.path.join(run_dir, CONFIG_FILE)
+    with open(path, "w") as f:
+        json.dump(config, f, indent=2, sort_keys=True)
+    return path
+
+
+def read_config(run_dir: str) -> dict:
+    """Reads `run_dir/config.json`."""
+    with open(os.path.join(run_dir, CONFIG_FILE)) as f:
+        return json.load(f)
+
+
+def save_model_spec(model: keras.Model, run_dir: str) -> str:
+    """Writes `run_dir/model.json`, enough for `load_model` to rebuild it.
+
+    The spec also records the model's input shape (`build_input_shape`) so the
+    rebuilt model can be built before its weights are loaded.
+    """
+    os.makedirs(run_dir, exist_ok=True)
+    spec = keras.saving.serialize_keras_object(model)
+    path = os.path.join(run_dir, MODEL_FILE)
+    with open(path, "w") as f:
+        json.dump(spec, f, indent=2)
+    return path
+
+
+def load_model(run_dir: str, weights: str | None = "best") -> keras.Model:
+    """Rebuilds the model of `run_dir` and loads its weights.
+
+    Args:
+        run_dir: a run directory holding `model.json`.
+        weights: `"best"` loads `best.weights.h5`; a path loads that
+            `.weights.h5` file; `None` leaves the fresh initialisation.
+
+    Returns:
+        The built `keras.Model`.
+    """
+    with open(os.path.join(run_dir, MODEL_FILE)) as f:
+        spec = json.load(f)
+    _register_uaf_tf_classes()
+    model = keras.saving.deserialize_keras_object(spec)
+    _build(model, spec)
+    if weights is not None:
+        path = (
+            os.path.join(run_dir, trainer.BEST_WEIGHTS_FILE)
+            if weights == "best"
+            else weights
+        )
+        model.load_weights(path)
+    return model
+
+
+def load_pretrained_backbone(run_dir: str) -> SequenceBackbone:
+    """The backbone of a pretraining run, with its best weights.
+
+    Args:
+        run_dir: directory written by `run_pretraining`.
+
+    Returns:
+        The `SequenceBackbone` (built; trainable as loaded). The pretraining
+        softmax head is dropped.
+    """
+    model = load_model(run_dir)
+    backbone = getattr(model, "backbone", model)
+    if not isinstance(backbone, SequenceBackbone):
+        raise TypeError(
+            f"{run_dir}/{MODEL_FILE} holds a {type(model).__name__} without a "
+            "SequenceBackbone `backbone`; is it a pretraining run?"
+        )
+    return backbone
+
+
+def copy_vocabularies(data_dir: str, run_dir: str) -> list[str]:
+    """Copies the dataset's vocabularies and `dataset.json` into `run_dir`.
+
+    Files missing from `data_dir` are skipped. Returns the copied names.
+    """
+    os.makedirs(run_dir, exist_ok=True)
+    copied = []
+    for name in VOCABULARY_FILES:
+        source = os.path.join(data_dir, name)
+        if tf.io.gfile.exists(source):
+            tf.io.gfile.copy(source, os.path.join(run_dir, name), True)
+            copied.append(name)
+    return copied
+
+
+def _register_uaf_tf_classes() -> None:
+    """Imports every `uaf_tf.layers` / `uaf_tf.models` module, so each
+    `@register_keras_serializable(package="uaf_tf")` class a model.json may
+    name is registered."""
+    for package in (uaf_tf.layers, uaf_tf.models):
+        for module in pkgutil.iter_modules(package.__path__):
+            importlib.import_module(f"{package.__name__}.{module.name}")
+
+
+def _build(model: keras.Model, spec: dict) -> None:
+    """Builds a deserialised model so its weights exist before loading."""
+    if model.built:
+        return
+    shape = spec.get("build_config", {}).get("input_shape")
+    if shape is None:
+        raise ValueError(
+            "model.json has no `build_config.input_shape`; save the model "
+            "after it was built."
+        )
+    model.build(tuple(shape))

@@ -1,0 +1,558 @@
+"""The shared training loop: epochs, checkpoints, TensorBoard, model selection.
+
+Pretraining and every UAF variant plug into `fit` through the `Task`
+protocol; the loop owns everything else. A run directory holds:
+
+```
+<run_dir>/ckpt/             tf.train.CheckpointManager checkpoints
+<run_dir>/tb/               TensorBoard events: train/*, valid/*
+<run_dir>/best.weights.h5   model weights of the best validation epoch
+<run_dir>/results.json      what `fit` returns
+```
+
+Conventions: `epoch` arguments of the `Task` methods are 0-based (a seed
+offset); log lines, `results.json` and the history count epochs from 1.
+TensorBoard scalars are indexed by the global step, valid ones included.
+
+Resuming: the checkpoint holds the model, the task's objects (optimizers,
+RNGs), the global step, the epochs done, the batches done in the current
+epoch, the per-epoch loss sums and the validation history. `resume=True`
+restores the latest one and skips the batches of the interrupted epoch
+already trained (`dataset.skip`), so a run killed at any point and resumed
+replays the same batch sequence, provided `task.train_dataset(epoch)` is a
+deterministic function of `epoch` (e.g. shuffled with `seed + epoch`).
+"""
+
+import dataclasses
+import json
+import math
+import os
+import time
+import typing
+
+import keras
+import tensorflow as tf
+from absl import logging
+
+from uaf_tf.training import summaries
+
+BEST_WEIGHTS_FILE = "best.weights.h5"
+RESULTS_FILE = "results.json"
+CHECKPOINT_DIR = "ckpt"
+TENSORBOARD_DIR = "tb"
+
+_RESERVED_CHECKPOINT_KEYS = ("model", "step", "epoch", "loop")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainerConfig:
+    """How `fit` runs a task.
+
+    Attributes:
+        epochs: number of passes (of `steps_per_epoch` batches, if set).
+        log_every_steps: steps between progress lines and TensorBoard train
+            scalars (means over the window); 0 disables both.
+        checkpoint_every_steps: steps between mid-epoch checkpoints; 0 =
+            checkpoint at epoch ends only (always done).
+        max_checkpoints: checkpoints kept in `run_dir/ckpt`.
+        selection_metric: key of `task.evaluate("valid")` that picks the best
+            epoch, e.g. `"sampled/mrr@5"`, `"full/mrr@5"`.
+        selection_mode: `"max"` or `"min"`.
+        steps_per_epoch: 0 = one pass over `task.train_dataset(epoch)`;
+            otherwise exactly that many batches (the dataset is repeated).
+        jit_compile: compile the train step with XLA. `None` (default) tries
+            XLA and falls back to a plain `tf.function` if the step does not
+            compile (e.g. it uses ops without XLA kernels, such as the
+            candidate samplers of sampled softmax). On the 2-core CPU the
+            pretraining step is 1.3x faster with XLA (see
+            `launch/benchmarks/pretrain_throughput.py`).
+    """
+
+    epochs: int
+    log_every_steps: int = 50
+    checkpoint_every_steps: int = 0
+    max_checkpoints: int = 3
+    selection_metric: str = "sampled/mrr@5"
+    selection_mode: str = "max"
+    steps_per_epoch: int = 0
+    jit_compile: bool | None = None
+
+    def __post_init__(self):
+        if self.selection_mode not in ("max", "min"):
+            raise ValueError(
+                "`selection_mode` must be 'max' or 'min'. "
+                f"Received: selection_mode={self.selection_mode!r}"
+            )
+        if self.epochs < 0 or self.steps_per_epoch < 0:
+            raise ValueError(
+                "`epochs` and `steps_per_epoch` must be >= 0. Received: "
+                f"epochs={self.epochs}, steps_per_epoch={self.steps_per_epoch}"
+            )
+
+
+class Task(typing.Protocol):
+    """What `fit` needs from a training task (pretraining, a UAF variant).
+
+    Attributes:
+        model: the `keras.Model` whose weights are selected and saved as
+            `best.weights.h5`; must be built before `fit` (checkpoint restore
+            is immediate, not deferred).
+    """
+
+    model: keras.Model
+
+    def checkpoint_objects(self) -> dict:
+        """Extra trackables to checkpoint: optimizers, `tf.random.Generator`s.
+
+        Optimizers must be built (`optimizer.build(variables)`) before `fit`.
+        Keras optimizers found here are logged as `train/learning_rate`.
+        """
+
+    def train_dataset(self, epoch: int) -> tf.data.Dataset:
+        """One epoch of training batches; deterministic given `epoch`."""
+
+    def train_step(self, batch) -> dict:
+        """One optimisation step, run inside the trainer's `tf.function`.
+
+        Computes the loss, applies gradients with the task's optimizer(s) and
+        returns scalar tensors to log; must include `"loss"`. The trainer
+        counts examples by the leading dimension of the batch.
+        """
+
+    def evaluate(self, split: str) -> dict:
+        """Metrics (python floats) on `split`, including `"num_examples"`."""
+
+    def on_epoch_end(self, epoch: int, valid_results: dict, writer) -> None:
+        """Extra TensorBoard views; runs under `writer.as_default(step)`."""
+
+    def test_split(self) -> str | None:
+        """Split evaluated once with the best weights (`None` = none)."""
+
+
+def fit(
+    task: Task, run_dir: str, config: TrainerConfig, *, resume: bool = False
+) -> dict:
+    """Trains `task` for `config.epochs`, selecting the best epoch on valid.
+
+    Args:
+        task: a `Task`.
+        run_dir: output directory (created). Without `resume` it must not
+            hold checkpoints already.
+        config: a `TrainerConfig`.
+        resume: restore the latest checkpoint of `run_dir/ckpt` (if any) and
+            continue at its epoch and step.
+
+    Returns:
+        The dict written to `run_dir/results.json`: `valid` (metrics of the
+        best epoch), `test` (metrics of `task.test_split()` with the best
+        weights, or None), `best_epoch` (1-based), `epochs_run`, `steps`,
+        `wall_time_s`, `train_examples_per_sec`, `history` (per epoch:
+        `epoch`, `step`, `train_loss`, `valid`).
+    """
+    return _Loop(task, run_dir, config).run(resume)
+
+
+class _ModelVariables(tf.Module):
+    """Every variable of a Keras model, for `tf.train.Checkpoint`.
+
+    Checkpointing a Keras 3 model object directly silently drops the weights
+    of sublayers held in Python lists (`backbone.blocks`): Keras wraps such
+    lists in a `TrackedList`, which TF's checkpoint dependency tracking does
+    not follow (keras 3.15, TF backend). Keys are positions in
+    `model.variables` plus the short variable name: stable for the same
+    model code, and independent of the process-dependent layer-name
+    suffixes (`next_it_net_backbone_2`).
+    """
+
+    def __init__(self, model: keras.Model):
+        super().__init__(name="model_variables")
+        self.by_position = {
+            f"{i:04d}_{v.name}": v for i, v in enumerate(model.variables)
+        }
+
+
+class _LoopState(tf.Module):
+    """Loop counters saved in the checkpoint (besides `step` and `epoch`)."""
+
+    def __init__(self):
+        super().__init__(name="loop_state")
+        # Batches trained in the current, unfinished epoch.
+        self.epoch_step = tf.Variable(0, dtype=tf.int64)
+        self.epoch_loss_sum = tf.Variable(0.0, dtype=tf.float64)
+        self.epoch_examples = tf.Variable(0, dtype=tf.int64)
+        self.train_examples = tf.Variable(0, dtype=tf.int64)
+        self.train_seconds = tf.Variable(0.0, dtype=tf.float64)
+        self.wall_seconds = tf.Variable(0.0, dtype=tf.float64)
+        # JSON list of finished epochs, so history and best epoch survive a
+        # restart exactly as checkpointed.
+        self.history = tf.Variable("[]", dtype=tf.string)
+
+
+class _Loop:
+    """One `fit` call. The step function and the per-epoch dataset are made
+    in `_make_step_fn` / `_epoch_dataset` only, the two places a
+    `tf.distribute.Strategy` (`strategy.run`, `distribute_datasets_from_
+    function`) would be slotted in."""
+
+    def __init__(self, task: Task, run_dir: str, config: TrainerConfig):
+        self.task = task
+        self.run_dir = run_dir
+        self.config = config
+        self.step = tf.Variable(0, dtype=tf.int64, name="step")
+        self.epoch = tf.Variable(0, dtype=tf.int64, name="epoch")
+        self.state = _LoopState()
+        extra = dict(task.checkpoint_objects())
+        clash = sorted(set(extra) & set(_RESERVED_CHECKPOINT_KEYS))
+        if clash:
+            raise ValueError(
+                f"`checkpoint_objects()` keys {clash} are reserved by the "
+                f"trainer ({_RESERVED_CHECKPOINT_KEYS})."
+            )
+        self.optimizers = {
+            k: v
+            for k, v in extra.items()
+            if isinstance(v, keras.optimizers.Optimizer)
+        }
+        if not task.model.built:
+            raise ValueError(
+                "Build `task.model` (and the optimizers) before `fit`, so "
+                "checkpoints can be restored into existing variables."
+            )
+        self.checkpoint = tf.train.Checkpoint(
+            model=_ModelVariables(task.model),
+            step=self.step,
+            epoch=self.epoch,
+            loop=self.state,
+            **extra,
+        )
+        self.manager = tf.train.CheckpointManager(
+            self.checkpoint,
+            os.path.join(run_dir, CHECKPOINT_DIR),
+            max_to_keep=config.max_checkpoints,
+        )
+        self.best_path = os.path.join(run_dir, BEST_WEIGHTS_FILE)
+
+    # === Pieces a distribution strategy would replace ===
+
+    def _make_step_fn(self, jit_compile: bool):
+        return tf.function(
+            self.task.train_step,
+            reduce_retracing=True,
+            jit_compile=jit_compile,
+        )
+
+    def _epoch_dataset(self, epoch: int, skip: int) -> tf.data.Dataset:
+        dataset = self.task.train_dataset(epoch)
+        if self.config.steps_per_epoch:
+            dataset = dataset.repeat().take(self.config.steps_per_epoch)
+        if skip:
+            dataset = dataset.skip(skip)
+        return dataset
+
+    # === The loop ===
+
+    def run(self, resume: bool) -> dict:
+        config = self.config
+        os.makedirs(self.run_dir, exist_ok=True)
+        self._restore_or_check(resume)
+        writer = tf.summary.create_file_writer(
+            os.path.join(self.run_dir, TENSORBOARD_DIR)
+        )
+        self._jit = config.jit_compile
+        self._step_fn = self._make_step_fn(self._jit is not False)
+        wall_start = time.perf_counter()
+        wall_before = float(self.state.wall_seconds.numpy())
+        try:
+            while int(self.epoch.numpy()) < config.epochs:
+                epoch = int(self.epoch.numpy())
+                seconds, examples = self._train_epoch(epoch, writer)
+                self._end_epoch(
+                    epoch,
+                    writer,
+                    examples / max(seconds, 1e-9),
+                    wall_start,
+                    wall_before,
+                )
+            results = self._finish(wall_start, wall_before)
+        finally:
+            writer.close()
+        return results
+
+    def _restore_or_check(self, resume: bool) -> None:
+        latest = self.manager.latest_checkpoint
+        if latest and not resume:
+            raise ValueError(
+                f"{self.run_dir} already holds checkpoints ({latest}). Pass "
+                "`resume=True` (`--resume`) to continue, or use a new run_dir."
+            )
+        if not latest:
+            if resume:
+                logging.info(
+                    "No checkpoint in %s: starting fresh.", self.run_dir
+                )
+            return
+        self.checkpoint.restore(latest).assert_existing_objects_matched()
+        logging.info(
+            "Resumed %s: %d epochs done, step %d (%d batches into epoch %d).",
+            latest,
+            int(self.epoch.numpy()),
+            int(self.step.numpy()),
+            int(self.state.epoch_step.numpy()),
+            int(self.epoch.numpy()) + 1,
+        )
+
+    def _run_step(self, batch) -> dict:
+        """Runs the step function, falling back from XLA if it can't compile."""
+        if self._jit is None:
+            try:
+                logs = self._step_fn(batch)
+                self._jit = True
+                return logs
+            except (
+                tf.errors.InvalidArgumentError,
+                tf.errors.UnimplementedError,
+                tf.errors.InternalError,
+            ) as error:
+                # Compilation fails before anything runs, so no variable has
+                # been updated: retrying without XLA is safe.
+                logging.warning(
+                    "Train step does not compile with XLA; using a plain "
+                    "tf.function. (%s)",
+                    str(error).splitlines()[0][:300],
+                )
+                self._jit = False
+                self._step_fn = self._make_step_fn(False)
+        return self._step_fn(batch)
+
+    def _train_epoch(self, epoch: int, writer) -> tuple[float, int]:
+        """Trains the rest of epoch `epoch`; returns (seconds, examples)."""
+        config, state = self.config, self.state
+        dataset = self._epoch_dataset(epoch, int(state.epoch_step.numpy()))
+        window = _Window()
+        seconds, examples = 0.0, 0
+        clock = time.perf_counter()
+        for batch in dataset:
+            logs = self._run_step(batch)
+            logs = {k: float(v) for k, v in logs.items()}
+            if "loss" not in logs:
+                raise KeyError(
+                    f"`train_step` must return 'loss'; got {sorted(logs)}."
+                )
+            size = int(tf.nest.flatten(batch)[0].shape[0])
+            step = int(self.step.assign_add(1).numpy())
+            state.epoch_step.assign_add(1)
+            state.epoch_loss_sum.assign_add(logs["loss"] * size)
+            state.epoch_examples.assign_add(size)
+            examples += size
+            window.add(logs, size)
+
+            if config.log_every_steps and step % config.log_every_steps == 0:
+                self._log_window(epoch, step, window, writer)
+                window = _Window()
+            if (
+                config.checkpoint_every_steps
+                and step % config.checkpoint_every_steps == 0
+            ):
+                # Training time is accounted up to here, the save excluded.
+                now = time.perf_counter()
+                seconds += now - clock
+                state.train_seconds.assign_add(now - clock)
+                self.manager.save(checkpoint_number=step)
+                clock = time.perf_counter()
+                window.exclude(clock - now)
+        now = time.perf_counter()
+        seconds += now - clock
+        state.train_seconds.assign_add(now - clock)
+        return seconds, examples
+
+    def _log_window(self, epoch: int, step: int, window, writer) -> None:
+        means = window.means()
+        rate = window.examples_per_sec()
+        logging.info(
+            "epoch %d/%d step %d loss %.4f %.1f ex/s",
+            epoch + 1,
+            self.config.epochs,
+            step,
+            means["loss"],
+            rate,
+        )
+        with writer.as_default(step=step):
+            for name, value in means.items():
+                summaries.scalar(f"train/{name}", value)
+            summaries.scalar("train/examples_per_sec", rate)
+            for name, lr in self._learning_rates().items():
+                summaries.scalar(name, lr)
+
+    def _learning_rates(self) -> dict:
+        if len(self.optimizers) == 1:
+            (optimizer,) = self.optimizers.values()
+            return {"train/learning_rate": float(optimizer.learning_rate)}
+        return {
+            f"train/learning_rate/{k}": float(o.learning_rate)
+            for k, o in self.optimizers.items()
+        }
+
+    def _end_epoch(self, epoch, writer, rate, wall_start, wall_before) -> None:
+        config, state = self.config, self.state
+        examples = int(state.epoch_examples.numpy())
+        if examples == 0:
+            raise ValueError(
+                f"Epoch {epoch + 1}: `task.train_dataset({epoch})` was empty."
+            )
+        train_loss = float(state.epoch_loss_sum.numpy()) / examples
+        eval_start = time.perf_counter()
+        valid = dict(self.task.evaluate("valid"))
+        eval_seconds = time.perf_counter() - eval_start
+        if config.selection_metric not in valid:
+            raise KeyError(
+                f"selection_metric {config.selection_metric!r} is not among "
+                f"the validation results {sorted(valid)}."
+            )
+        step = int(self.step.numpy())
+        with writer.as_default(step=step):
+            summaries.scalar("train/epoch_loss", train_loss)
+            for name, value in valid.items():
+                if name != "num_examples":
+                    summaries.scalar(f"valid/{name}", value)
+            self.task.on_epoch_end(epoch, valid, writer)
+        writer.flush()
+
+        history = json.loads(state.history.numpy().decode())
+        value = valid[config.selection_metric]
+        best = _best_entry(history, config)
+        improved = not math.isnan(value) and (
+            best is None
+            or (
+                value > best if config.selection_mode == "max" else value < best
+            )
+        )
+        if improved:
+            # Keras insists on the `.weights.h5` suffix; write then rename so
+            # a crash never leaves a truncated best file.
+            tmp_path = os.path.join(self.run_dir, "best.tmp.weights.h5")
+            self.task.model.save_weights(tmp_path)
+            os.replace(tmp_path, self.best_path)
+        history.append(
+            {
+                "epoch": epoch + 1,
+                "step": step,
+                "train_loss": train_loss,
+                "valid": valid,
+            }
+        )
+        state.history.assign(json.dumps(history))
+        state.epoch_step.assign(0)
+        state.epoch_loss_sum.assign(0.0)
+        state.train_examples.assign_add(examples)
+        state.epoch_examples.assign(0)
+        state.wall_seconds.assign(
+            wall_before + time.perf_counter() - wall_start
+        )
+        self.epoch.assign(epoch + 1)
+        self.manager.save(checkpoint_number=step)
+
+        shown = ", ".join(
+            f"{k} {v:.4f}"
+            for k, v in sorted(valid.items())
+            if k != "num_examples" and ("@5" in k or k == "loss")
+        )
+        logging.info(
+            "epoch %d/%d done: step %d train loss %.4f | valid %s | "
+            "%.1f ex/s | eval %.1f s%s",
+            epoch + 1,
+            config.epochs,
+            step,
+            train_loss,
+            shown,
+            rate,
+            eval_seconds,
+            " [best]" if improved else "",
+        )
+
+    def _finish(self, wall_start, wall_before) -> dict:
+        config, state = self.config, self.state
+        history = json.loads(state.history.numpy().decode())
+        best_index = _best_index(history, config)
+        if best_index is not None and os.path.exists(self.best_path):
+            self.task.model.load_weights(self.best_path)
+        test_split = self.task.test_split()
+        test = dict(self.task.evaluate(test_split)) if test_split else None
+        train_seconds = float(state.train_seconds.numpy())
+        results = {
+            "valid": history[best_index]["valid"] if history else None,
+            "test": test,
+            "test_split": test_split,
+            "best_epoch": history[best_index]["epoch"] if history else None,
+            "selection_metric": config.selection_metric,
+            "epochs_run": len(history),
+            "steps": int(self.step.numpy()),
+            "wall_time_s": wall_before + time.perf_counter() - wall_start,
+            "train_examples_per_sec": (
+                int(state.train_examples.numpy()) / train_seconds
+                if train_seconds > 0
+                else 0.0
+            ),
+            "history": history,
+        }
+        with open(os.path.join(self.run_dir, RESULTS_FILE), "w") as f:
+            json.dump(results, f, indent=2)
+        if test is not None:
+            logging.info(
+                "best epoch %s; %s: %s",
+                results["best_epoch"],
+                test_split,
+                ", ".join(f"{k} {v:.4f}" for k, v in sorted(test.items())),
+            )
+        return results
+
+
+def _best_index(history: list, config: TrainerConfig) -> int | None:
+    best, best_value = None, None
+    for i, entry in enumerate(history):
+        value = entry["valid"][config.selection_metric]
+        if math.isnan(value):
+            continue
+        if best is None or (
+            value > best_value
+            if config.selection_mode == "max"
+            else value < best_value
+        ):
+            best, best_value = i, value
+    if best is None and history:
+        return len(history) - 1
+    return best
+
+
+def _best_entry(history: list, config: TrainerConfig) -> float | None:
+    index = _best_index(history, config)
+    if index is None:
+        return None
+    value = history[index]["valid"][config.selection_metric]
+    return None if math.isnan(value) else value
+
+
+class _Window:
+    """Means of the logged scalars and throughput between two log lines."""
+
+    def __init__(self):
+        self.start = time.perf_counter()
+        self.excluded = 0.0
+        self.sums = {}
+        self.steps = 0
+        self.examples = 0
+
+    def add(self, logs: dict, size: int) -> None:
+        for name, value in logs.items():
+            self.sums[name] = self.sums.get(name, 0.0) + value
+        self.steps += 1
+        self.examples += size
+
+    def exclude(self, seconds: float) -> None:
+        self.excluded += seconds
+
+    def means(self) -> dict:
+        return {k: v / max(self.steps, 1) for k, v in self.sums.items()}
+
+    def examples_per_sec(self) -> float:
+        seconds = time.perf_counter() - self.start - self.excluded
+        return self.examples / max(seconds, 1e-9)
