@@ -1,0 +1,182 @@
+"""Tests for UAFRecommender: Eq. 6-7 wiring, freezing, determinism, saving."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from uaf_tf.layers import policy_samplers
+from uaf_tf.models.nextitnet_backbone import NextItNetBackbone
+from uaf_tf.models.uaf_recommender import POLICY
+from uaf_tf.models.uaf_recommender import POLICY_LOGITS
+from uaf_tf.models.uaf_recommender import USER_EMBEDDING
+from uaf_tf.models.uaf_recommender import UAFRecommender
+from uaf_tf.training import run_dir as run_dir_lib
+
+V, T, C, L = 40, 25, 8, 9
+DILATIONS = (1, 2, 4)  # N = 3 blocks
+
+
+def _backbone(seed=0):
+    keras.utils.set_random_seed(seed)
+    backbone = NextItNetBackbone(V, C, DILATIONS)
+    backbone.build((None, L))
+    return backbone
+
+
+def _model(method="gumbel", **kwargs):
+    return UAFRecommender.from_pretrained(
+        _backbone(), T, seq_len=L, method=method, seed=3, **kwargs
+    )
+
+
+def _ids(batch=6, seed=0):
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(1, V, [batch, L])
+    ids[0, :4] = 0  # a left-padded history
+    return tf.constant(ids, tf.int32)
+
+
+def _perturb(layer, seed=1):
+    rng = np.random.default_rng(seed)
+    layer.set_weights(
+        [w + 0.1 * rng.standard_normal(w.shape) for w in layer.get_weights()]
+    )
+
+
+def test_all_frozen_policy_equals_the_pretrained_encoder():
+    model = _model()
+    for gated in model.gated_blocks:
+        _perturb(gated.finetuned)
+    ids = _ids()
+    user = model.encode(ids, tf.zeros([6, 3]))
+    expected = tf.reduce_mean(model.backbone(ids), axis=1)
+    np.testing.assert_array_equal(user, expected)
+
+
+def test_all_finetuned_policy_equals_the_copies():
+    model = _model()
+    for gated in model.gated_blocks:
+        _perturb(gated.finetuned)
+    ids = _ids()
+    hidden = model.backbone.embed(ids)
+    for gated in model.gated_blocks:
+        hidden = gated.finetuned(hidden)
+    user = model.encode(ids, tf.ones([6, 3]))
+    np.testing.assert_array_equal(user, tf.reduce_mean(hidden, axis=1))
+    assert np.abs(user - model.encode(ids, tf.zeros([6, 3]))).max() > 1e-3
+
+
+def test_from_pretrained_initialisation():
+    model = _model()
+    for gated, block in zip(
+        model.gated_blocks, model.backbone.blocks, strict=True
+    ):
+        assert gated.frozen is block
+        for a, b in zip(
+            block.get_weights(), gated.finetuned.get_weights(), strict=True
+        ):
+            np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(
+        model.policy_network.item_embedding.embeddings,
+        model.backbone.item_embedding.embeddings,
+    )
+    # Separate tables: fine-tuning one does not move the other.
+    assert (
+        model.policy_network.item_embedding.embeddings
+        is not model.backbone.item_embedding.embeddings
+    )
+    assert model.target_item_embeddings.shape == (T, C)
+
+
+# Weights: source embedding 1; each DilatedResidualBlock 8; policy network =
+# embedding 1 + 2 conv blocks x 8 + head 2 = 19 (GRU: 1 + 3 + 2 = 6);
+# target embedding 1.
+@pytest.mark.parametrize(
+    "method, kwargs, trainable, frozen",
+    [
+        ("gumbel", {}, 1 + 3 * 8 + 19 + 1, 3 * 8),
+        ("soft", {"policy_encoder": "gru"}, 1 + 3 * 8 + 6 + 1, 3 * 8),
+        ("rl", {}, 1 + 3 * 8 + 19 + 1, 3 * 8),
+        ("random", {}, 1 + 3 * 8 + 1, 3 * 8),
+        ("gumbel", {"freeze_embedding": True}, 3 * 8 + 19 + 1, 1 + 3 * 8),
+    ],
+)
+def test_weight_counts(method, kwargs, trainable, frozen):
+    model = _model(method, **kwargs)
+    assert len(model.trainable_weights) == trainable
+    assert len(model.non_trainable_weights) == frozen
+    frozen_ids = {id(v) for v in model.non_trainable_weights}
+    for block in model.backbone.blocks:
+        assert {id(v) for v in block.weights} <= frozen_ids
+
+
+@pytest.mark.parametrize("method", policy_samplers.METHODS)
+def test_call_outputs_and_deterministic_inference(method):
+    model = _model(method)
+    ids = _ids()
+    out = model(ids)
+    assert out[USER_EMBEDDING].shape == (6, C)
+    assert out[POLICY].shape == (6, 3)
+    assert (POLICY_LOGITS in out) == (method != "random")
+    again = model(ids)
+    np.testing.assert_array_equal(out[POLICY], again[POLICY])
+    np.testing.assert_array_equal(out[USER_EMBEDDING], again[USER_EMBEDDING])
+    # Per-user: a user's output does not depend on the rest of the batch.
+    np.testing.assert_allclose(
+        model(ids[2:4])[USER_EMBEDDING], out[USER_EMBEDDING][2:4], atol=1e-6
+    )
+    if method != "soft":
+        assert set(np.unique(out[POLICY])) <= {0.0, 1.0}
+
+
+def test_scores_are_dot_products_with_the_target_table():
+    model = _model()
+    user = model(_ids())[USER_EMBEDDING]
+    items = tf.constant(np.random.default_rng(2).integers(0, T, [6, 4]))
+    all_scores = model.score_all_items(user)
+    assert all_scores.shape == (6, T)
+    np.testing.assert_allclose(
+        model.score_items(user, items),
+        tf.gather(all_scores, items, batch_dims=1),
+        rtol=1e-5,
+    )
+    np.testing.assert_allclose(
+        all_scores,
+        user.numpy() @ model.target_item_embeddings.numpy().T,
+        rtol=1e-5,
+        atol=1e-7,
+    )
+
+
+@pytest.mark.parametrize("method", policy_samplers.METHODS)
+def test_save_and_load_give_identical_outputs(method, tmp_path):
+    model = _model(method, policy_encoder="gru" if method == "soft" else "conv")
+    for gated in model.gated_blocks:
+        _perturb(gated.finetuned)
+    ids = _ids()
+    expected = model(ids)
+    run_dir = str(tmp_path)
+    run_dir_lib.save_model_spec(model, run_dir)
+    weights = str(tmp_path / "model.weights.h5")
+    model.save_weights(weights)
+    restored = run_dir_lib.load_model(run_dir, weights=weights)
+    assert isinstance(restored, UAFRecommender)
+    # JSON turns tuples into lists; compare the JSON forms.
+    assert json.dumps(restored.get_config(), sort_keys=True) == json.dumps(
+        model.get_config(), sort_keys=True
+    )
+    assert len(restored.trainable_weights) == len(model.trainable_weights)
+    assert len(restored.non_trainable_weights) == len(
+        model.non_trainable_weights
+    )
+    out = restored(ids, training=False)
+    for key in expected:
+        np.testing.assert_array_equal(out[key], expected[key])
+
+
+def test_rejects_unknown_method():
+    with pytest.raises(ValueError, match="method"):
+        UAFRecommender(_backbone(), T, method="hard")

@@ -1,0 +1,141 @@
+"""The policy network: source sequence -> fine-tune/freeze logits per block."""
+
+import keras
+from keras import ops
+
+from uaf_tf.layers.policy_samplers import NUM_ACTIONS
+from uaf_tf.layers.residual_block import DilatedResidualBlock
+
+CONV = "conv"
+GRU = "gru"
+ENCODERS = (CONV, GRU)
+
+# Paper sec. 3.3: a light NextItNet of dilations {1, 2, 4, 8}, i.e. two
+# residual blocks with base dilations 1 and 4.
+POLICY_DILATIONS = (1, 4)
+
+
+@keras.saving.register_keras_serializable(package="uaf_tf")
+class PolicyNetwork(keras.layers.Layer):
+    """Maps source item ids `[B, L]` to policy logits `[B, N, 2]` (sec. 3.3).
+
+    Composed of three parts, so every variant is one constructor argument:
+
+    1. its own item embedding `[V, C]` (the original initialises it as a copy
+       of the pretrained source embedding: `set_item_embeddings`);
+    2. an encoder to a user state `h_p [B, C]`:
+       - `"conv"`: `DilatedResidualBlock`s with base dilations `dilations`
+         (default `[1, 4]`, i.e. conv dilations 1, 2, 4, 8), then the mean
+         over positions;
+       - `"gru"`: a GRU with C units, its last state (paper sec. 5.3.3);
+    3. a dense head `v = W_p h_p + b_p` (Eq. 14) reshaped to `[B, N, 2]`,
+       last axis `[freeze, fine-tune]` (see `policy_samplers.FINETUNE_INDEX`).
+
+    It never samples: turning logits into a policy is the sampler's job.
+
+    Args:
+        num_items: int, V, source vocabulary rows (padding included).
+        channels: int, C.
+        num_blocks: int, N, residual blocks to decide for.
+        encoder: `"conv"` or `"gru"`.
+        dilations: base dilations of the conv encoder.
+        kernel_size: int, k of the conv encoder.
+
+    Example:
+    >>> policy = PolicyNetwork(num_items=100, channels=16, num_blocks=8)
+    >>> policy(tf.ones([2, 30], "int32")).shape
+    TensorShape([2, 8, 2])
+    """
+
+    def __init__(
+        self,
+        num_items: int,
+        channels: int,
+        num_blocks: int,
+        encoder: str = CONV,
+        dilations=POLICY_DILATIONS,
+        kernel_size: int = 3,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if encoder not in ENCODERS:
+            raise ValueError(
+                f"`encoder` must be one of {ENCODERS}. "
+                f"Received: encoder={encoder!r}"
+            )
+        if num_blocks < 1:
+            raise ValueError(
+                f"`num_blocks` must be >= 1. Received: num_blocks={num_blocks}"
+            )
+        self.num_items = num_items
+        self.channels = channels
+        self.num_blocks = num_blocks
+        self.encoder = encoder
+        self.dilations = tuple(int(d) for d in dilations)
+        self.kernel_size = kernel_size
+
+        # === Layers ===
+        self.item_embedding = keras.layers.Embedding(
+            num_items,
+            channels,
+            embeddings_initializer=keras.initializers.TruncatedNormal(
+                stddev=0.02
+            ),
+            name="item_embedding",
+        )
+        if encoder == CONV:
+            self.encoder_layers = [
+                DilatedResidualBlock(
+                    channels, kernel_size, dilation, name=f"block_{i}"
+                )
+                for i, dilation in enumerate(self.dilations)
+            ]
+        else:
+            self.encoder_layers = [keras.layers.GRU(channels, name="gru")]
+        self.head = keras.layers.Dense(num_blocks * NUM_ACTIONS, name="head")
+
+    def build(self, input_shape):
+        hidden_shape = (*input_shape, self.channels)
+        for layer, shape in [
+            (self.item_embedding, input_shape),
+            *[(layer, hidden_shape) for layer in self.encoder_layers],
+            (self.head, (input_shape[0], self.channels)),
+        ]:
+            if not layer.built:
+                layer.build(shape)
+
+    def set_item_embeddings(self, embeddings) -> None:
+        """Initialises the item table, e.g. from the pretrained backbone's."""
+        if not self.built:
+            self.build((None, None))
+        self.item_embedding.embeddings.assign(embeddings)
+
+    def encode(self, source_ids, training=False):
+        """User state `h_p`: `[B, C]`."""
+        hidden = self.item_embedding(source_ids)  # [B, L, C]
+        for layer in self.encoder_layers:
+            hidden = layer(hidden, training=training)
+        if self.encoder == CONV:
+            hidden = ops.mean(hidden, axis=1)  # [B, C]
+        return hidden
+
+    def call(self, source_ids, training=False):
+        logits = self.head(self.encode(source_ids, training=training))
+        return ops.reshape(logits, (-1, self.num_blocks, NUM_ACTIONS))
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.num_blocks, NUM_ACTIONS)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_items": self.num_items,
+                "channels": self.channels,
+                "num_blocks": self.num_blocks,
+                "encoder": self.encoder,
+                "dilations": list(self.dilations),
+                "kernel_size": self.kernel_size,
+            }
+        )
+        return config

@@ -1,0 +1,503 @@
+"""UAF fine-tuning: config, the training task per method, `run_finetuning`.
+
+```
+run_finetuning(FinetuneConfig(data_dir=..., pretrained=..., method="rl"),
+               run_dir)
+```
+loads the pretrained backbone of `pretrained` (a pretraining run directory),
+wraps it in a `UAFRecommender`, trains it on the dataset's fine-tuning split
+with `trainer.fit` (selection on validation `sampled/mrr@5`, test once with
+the best weights) and writes, besides the trainer's files, `config.json`,
+`model.json`, the vocabularies and TensorBoard policy views.
+"""
+
+import dataclasses
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from uaf_tf import losses
+from uaf_tf import metrics
+from uaf_tf import rewards
+from uaf_tf.data import dataset_info
+from uaf_tf.data import negatives
+from uaf_tf.data import pipelines
+from uaf_tf.layers import policy_samplers
+from uaf_tf.models import policy_network
+from uaf_tf.models.uaf_recommender import POLICY
+from uaf_tf.models.uaf_recommender import USER_EMBEDDING
+from uaf_tf.models.uaf_recommender import UAFRecommender
+from uaf_tf.training import policy_summaries
+from uaf_tf.training import run_dir as run_dir_lib
+from uaf_tf.training import trainer
+
+VALID = "valid"
+TEST = "test"
+
+
+@dataclasses.dataclass(frozen=True)
+class FinetuneConfig:
+    """Everything a UAF fine-tuning run depends on (saved as config.json).
+
+    Attributes:
+        data_dir: dataset directory (`launch/prepare_data.py`).
+        pretrained: pretraining run directory (its `model.json` +
+            `best.weights.h5` and `source_vocab.txt`).
+        method: `"gumbel"`, `"rl"`, `"soft"` or `"random"` (sec. 3.3, 5.3.1).
+        policy: policy encoder, `"conv"` (light NextItNet) or `"gru"`.
+        temperature: Gumbel-softmax tau (paper: 10).
+        gumbel_logits: `"log_softmax"` (paper) or `"sigmoid"` (original).
+        stochastic_eval: Gumbel keeps sampling at evaluation (original).
+        loss: `"bpr"` (paper Eq. 8) or `"pointwise"` (original's head).
+        reward: UAF-RL reward, `"paper"` (Eq. 11) or `"original"`.
+        gamma: reward penalty of a miss (paper: 1).
+        beta: weight of the self-critical loss (Eq. 13; paper: 1).
+        rl_curriculum_epochs: UAF-RL epochs with greedy actions and no
+            policy-gradient term before RL starts (original: 5).
+        rl_num_negatives: negatives per instance ranked for the RL reward.
+        rl_reward_cutoff: the reward's hit threshold (top K; paper 5).
+        freeze_embedding: also freeze the backbone's input stage (the
+            original trains it).
+        train_fraction: fraction of the training split used (paper 5.4).
+        learning_rate: Adam learning rate (paper: 1e-4).
+        batch_size: training batch size (paper: 256).
+        eval_batch_size: evaluation batch size.
+        epochs: training epochs.
+        steps_per_epoch: 0 = full passes; else batches per epoch.
+        shuffle_buffer: training shuffle buffer.
+        seed: seeds data order, samplers and initialisation.
+        log_every_steps: trainer logging period.
+        checkpoint_every_steps: mid-epoch checkpoint period (0 = epoch ends).
+        jit_compile: XLA for the train step (None = try, fall back).
+    """
+
+    data_dir: str
+    pretrained: str
+    method: str = policy_samplers.GUMBEL
+    policy: str = policy_network.CONV
+    temperature: float = 10.0
+    gumbel_logits: str = policy_samplers.LOG_SOFTMAX
+    stochastic_eval: bool = False
+    loss: str = losses.BPR
+    reward: str = rewards.PAPER
+    gamma: float = 1.0
+    beta: float = 1.0
+    rl_curriculum_epochs: int = 5
+    rl_num_negatives: int = 99
+    rl_reward_cutoff: int = rewards.REWARD_CUTOFF
+    freeze_embedding: bool = False
+    train_fraction: float = 1.0
+    learning_rate: float = 1e-4
+    batch_size: int = 256
+    eval_batch_size: int = 1024
+    epochs: int = 20
+    steps_per_epoch: int = 0
+    shuffle_buffer: int = 10_000
+    seed: int = 0
+    log_every_steps: int = 50
+    checkpoint_every_steps: int = 0
+    jit_compile: bool | None = None
+
+    def __post_init__(self):
+        choices = {
+            "method": (self.method, policy_samplers.METHODS),
+            "policy": (self.policy, policy_network.ENCODERS),
+            "gumbel_logits": (
+                self.gumbel_logits,
+                policy_samplers.GUMBEL_LOGITS,
+            ),
+            "loss": (self.loss, losses.LOSSES),
+            "reward": (self.reward, rewards.REWARDS),
+        }
+        for name, (value, allowed) in choices.items():
+            if value not in allowed:
+                raise ValueError(
+                    f"`{name}` must be one of {allowed}. "
+                    f"Received: {name}={value!r}"
+                )
+        if not 0.0 < self.train_fraction <= 1.0:
+            raise ValueError(
+                "`train_fraction` must be in (0, 1]. "
+                f"Received: train_fraction={self.train_fraction}"
+            )
+
+    def trainer_config(self) -> trainer.TrainerConfig:
+        return trainer.TrainerConfig(
+            epochs=self.epochs,
+            log_every_steps=self.log_every_steps,
+            checkpoint_every_steps=self.checkpoint_every_steps,
+            selection_metric="sampled/mrr@5",
+            selection_mode="max",
+            steps_per_epoch=self.steps_per_epoch,
+            jit_compile=self.jit_compile,
+        )
+
+    def model_kwargs(self) -> dict:
+        """Keyword arguments of `UAFRecommender` set by this config."""
+        return dict(
+            method=self.method,
+            policy_encoder=self.policy,
+            temperature=self.temperature,
+            gumbel_logits=self.gumbel_logits,
+            stochastic_eval=self.stochastic_eval,
+            freeze_embedding=self.freeze_embedding,
+            seed=self.seed,
+        )
+
+
+class FinetuneTask:
+    """The `trainer.Task` of UAF fine-tuning, one train step per method.
+
+    - `gumbel`, `soft`, `random`: one forward with the sampler's policy
+      (straight-through / gate / Bernoulli), ranking loss (Eq. 8) on the
+      positive and the pipeline's sampled negative; one Adam step on every
+      trainable variable.
+    - `rl` (Eq. 11-13): sampled policy `A^s` (exploration) and greedy policy
+      `A_hat` (baseline); the ranking loss on the sampled path; both paths
+      rank the positive among `rl_num_negatives` in-graph negatives; reward
+      `R` from a top-`rl_reward_cutoff` hit; loss = ranking
+      + beta * mean(-sum_l log p(A_l^s) (R(A^s) - R(A_hat))). The policy
+      network gets gradients only from the second term (the policies are
+      hard samples). For the first `rl_curriculum_epochs` epochs the greedy
+      policy is used and the RL term (and the greedy forward) is skipped.
+
+    Args:
+        config: a `FinetuneConfig`.
+        model: a built `UAFRecommender` for `config.method`.
+        info: the dataset's `DatasetInfo` (checked against the model), or
+            None when only `train_step` / `compute_loss` are used.
+    """
+
+    def __init__(
+        self,
+        config: FinetuneConfig,
+        model: UAFRecommender,
+        info: dataset_info.DatasetInfo | None,
+    ):
+        if model.method != config.method:
+            raise ValueError(
+                f"Model method {model.method!r} != config method "
+                f"{config.method!r}."
+            )
+        if info is not None and info.num_target_ids != model.num_target_ids:
+            raise ValueError(
+                f"The model scores {model.num_target_ids} target ids; the "
+                f"dataset has {info.num_target_ids}."
+            )
+        self.config = config
+        self.model = model
+        self.info = info
+        self.ranking_loss = losses.ranking_loss(config.loss)
+        self.optimizer = keras.optimizers.Adam(config.learning_rate)
+        self.optimizer.build(model.trainable_variables)
+        # Stream of the RL reward's candidate negatives.
+        self.generator = tf.random.Generator.from_seed(config.seed + 7919)
+        # The current 0-based epoch, read inside the compiled train step (a
+        # Python int would retrace it every epoch).
+        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.summaries = policy_summaries.PolicySummaries(model.num_blocks)
+        self.last_policies = {}  # split -> (users, lengths, policies)
+        self._eval_fn = None
+
+    # === Task protocol ===
+
+    def checkpoint_objects(self) -> dict:
+        return {
+            "optimizer": self.optimizer,
+            "generator": self.generator,
+            "task_epoch": self.epoch,
+        }
+
+    def train_dataset(self, epoch: int) -> tf.data.Dataset:
+        self.epoch.assign(epoch)
+        dataset = pipelines.finetune_train_dataset(
+            self.config.data_dir,
+            self.config.batch_size,
+            seed=self.config.seed + epoch,
+            train_fraction=self.config.train_fraction,
+            shuffle_buffer=self.config.shuffle_buffer,
+        )
+        # Only what the step reads: string user ids cannot enter an XLA
+        # computation.
+        keys = (dataset_info.SOURCE, dataset_info.TARGET, dataset_info.NEGATIVE)
+        return dataset.map(
+            lambda batch: {key: batch[key] for key in keys},
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+
+    def train_step(self, batch) -> dict:
+        variables = self.model.trainable_variables
+        with tf.GradientTape() as tape:
+            loss, logs = self.compute_loss(batch)
+        gradients = tape.gradient(loss, variables)
+        self.optimizer.apply_gradients(zip(gradients, variables, strict=True))
+        return logs
+
+    def compute_loss(self, batch):
+        """`(loss, logs)` of one training batch (call under a tape).
+
+        `logs` holds scalars: `loss`, `ranking_loss`, `finetuned_fraction`
+        and, for `rl`, `policy_loss`, `weighted_policy_loss`, `reward`,
+        `advantage`, `rl_on`.
+        """
+        source = batch[dataset_info.SOURCE]
+        target = tf.cast(batch[dataset_info.TARGET], tf.int32)
+        negative = tf.cast(batch[dataset_info.NEGATIVE], tf.int32)
+        if self.config.method == policy_samplers.RL:
+            user, policy, logs = self._self_critical_forward(source, target)
+        else:
+            out = self.model(source, training=True)
+            user, policy, logs = out[USER_EMBEDDING], out[POLICY], {}
+        scores = self.model.score_items(
+            user, tf.stack([target, negative], axis=1)
+        )  # [B, 2]
+        ranking = self.ranking_loss(scores[:, 0], scores[:, 1])
+        loss = ranking + logs.get("weighted_policy_loss", 0.0)
+        logs.update(
+            {
+                "loss": loss,
+                "ranking_loss": ranking,
+                "finetuned_fraction": tf.reduce_mean(policy),
+            }
+        )
+        return loss, logs
+
+    def evaluate(self, split: str) -> dict:
+        """Sampled + full-ranking metrics and policy utilisation on `split`.
+
+        Returns `sampled/{hr,mrr,ndcg}@{5,20}` (positive among its stored
+        candidates), `full/...` (among all target items),
+        `policy/block_<l>`, `policy/*_finetuned_blocks`,
+        `policy/distinct_policies` (per user, see `policy_summaries`) and
+        `num_examples` (instances; none dropped).
+        """
+        dataset = pipelines.eval_dataset(
+            self.config.data_dir, split, self.config.eval_batch_size
+        )
+        accumulator = metrics.MeanAccumulator()
+        users, lengths, policies = [], [], []
+        for batch in dataset:
+            values, policy = self._eval_batch(
+                tf.cast(batch[dataset_info.SOURCE], tf.int32),
+                tf.cast(batch[dataset_info.TARGET], tf.int32),
+                tf.cast(batch[dataset_info.CANDIDATES], tf.int32),
+            )
+            accumulator.update(values)
+            users.append(batch[dataset_info.USER].numpy())
+            lengths.append(
+                np.count_nonzero(batch[dataset_info.SOURCE].numpy(), axis=1)
+            )
+            policies.append(policy.numpy())
+        results = accumulator.result()
+        if policies:
+            users = np.concatenate(users)
+            lengths = np.concatenate(lengths)
+            policies = np.concatenate(policies)
+            self.last_policies[split] = (users, lengths, policies)
+            per_user = policy_summaries.unique_users(users, policies)[1]
+            results.update(policy_summaries.policy_statistics(per_user))
+        return results
+
+    def on_epoch_end(self, epoch: int, valid_results: dict, writer) -> None:
+        self.write_policy_summaries(VALID)
+
+    def test_split(self) -> str | None:
+        return TEST
+
+    # === Helpers ===
+
+    def write_policy_summaries(self, split: str, step=None) -> None:
+        """TensorBoard policy views of the last `evaluate(split)`."""
+        if split in self.last_policies:
+            self.summaries.write(split, *self.last_policies[split], step=step)
+
+    def _self_critical_forward(self, source, target):
+        """UAF-RL: `(user [B, C], policy [B, N], logs)` of the sampled path."""
+        config, model = self.config, self.model
+        logits = model.policy_logits(source, training=True)  # [B, N, 2]
+        greedy = policy_samplers.greedy_policy(logits)
+        rl_on = self.epoch >= config.rl_curriculum_epochs
+        policy = tf.cond(
+            rl_on,
+            lambda: model.choose_policy(logits, source, training=True),
+            lambda: greedy,
+        )
+        user = model.encode(source, policy, training=True)
+
+        def policy_gradient_term():
+            negative_ids = negatives.sample_negatives(
+                target,
+                model.num_target_ids,
+                config.rl_num_negatives,
+                self.generator,
+            )
+            candidates = tf.concat([target[:, None], negative_ids], axis=1)
+            greedy_user = tf.stop_gradient(
+                model.encode(source, greedy, training=True)
+            )
+            hits = [
+                rewards.hit_at_cutoff(
+                    model.score_items(tf.stop_gradient(u), candidates),
+                    config.rl_reward_cutoff,
+                )
+                for u in (user, greedy_user)
+            ]
+            sampled_reward = rewards.policy_reward(
+                hits[0], policy, config.gamma, config.reward
+            )
+            greedy_reward = rewards.policy_reward(
+                hits[1], greedy, config.gamma, config.reward
+            )
+            log_prob = policy_samplers.log_prob_of_policy(logits, policy)
+            policy_loss = losses.self_critical_loss(
+                log_prob, sampled_reward, greedy_reward
+            )
+            return (
+                policy_loss,
+                tf.reduce_mean(sampled_reward),
+                tf.reduce_mean(sampled_reward - greedy_reward),
+            )
+
+        def curriculum():
+            # Keeps the policy network in the graph (zero gradient).
+            zero = 0.0 * tf.reduce_sum(logits)
+            return zero, zero, zero
+
+        policy_loss, reward, advantage = tf.cond(
+            rl_on, policy_gradient_term, curriculum
+        )
+        logs = {
+            "policy_loss": policy_loss,
+            "weighted_policy_loss": config.beta * policy_loss,
+            "reward": reward,
+            "advantage": advantage,
+            "rl_on": tf.cast(rl_on, tf.float32),
+        }
+        return user, policy, logs
+
+    def _eval_batch(self, source, target, candidates):
+        if self._eval_fn is None:
+            self._eval_fn = tf.function(
+                self._eval_batch_impl, reduce_retracing=True
+            )
+        return self._eval_fn(source, target, candidates)
+
+    def _eval_batch_impl(self, source, target, candidates):
+        out = self.model(source, training=False)
+        user = out[USER_EMBEDDING]
+        sampled = metrics.metrics_from_ranks(
+            metrics.rank_among_candidates(
+                self.model.score_items(user, candidates)
+            ),
+            metrics.SAMPLED,
+        )
+        full = metrics.metrics_from_ranks(
+            metrics.rank_among_all_items(
+                self.model.score_all_items(user), target
+            ),
+            metrics.FULL,
+        )
+        return {**sampled, **full}, out[POLICY]
+
+
+def check_source_vocabulary(data_dir: str, pretrained: str) -> None:
+    """Raises ValueError unless both directories hold the same source vocab.
+
+    Source ids index the pretrained embedding; a dataset built with another
+    vocabulary would silently feed the wrong items (the original's string-
+    versus-int vocabulary bug made every item unknown this way).
+    """
+    name = dataset_info.SOURCE_VOCAB_FILE
+    data_path = os.path.join(data_dir, name)
+    pretrained_path = os.path.join(pretrained, name)
+    for path in (data_path, pretrained_path):
+        if not tf.io.gfile.exists(path):
+            raise ValueError(
+                f"{path} is missing: cannot check that the pretraining run "
+                "and the fine-tuning dataset share one source vocabulary."
+            )
+    with tf.io.gfile.GFile(data_path) as f:
+        data_vocab = f.read().splitlines()
+    with tf.io.gfile.GFile(pretrained_path) as f:
+        pretrained_vocab = f.read().splitlines()
+    if data_vocab != pretrained_vocab:
+        first = next(
+            (
+                i
+                for i, (a, b) in enumerate(
+                    zip(data_vocab, pretrained_vocab, strict=False)
+                )
+                if a != b
+            ),
+            min(len(data_vocab), len(pretrained_vocab)),
+        )
+        raise ValueError(
+            f"Source vocabulary mismatch: {data_path} ({len(data_vocab)} "
+            f"items) differs from {pretrained_path} ({len(pretrained_vocab)} "
+            f"items) first at line {first + 1}. Build the fine-tuning dataset "
+            "with the pretraining run's vocabulary (same --data_dir, or "
+            "prepare_data.py with its source vocabulary)."
+        )
+
+
+def build_model(
+    config: FinetuneConfig, info: dataset_info.DatasetInfo
+) -> UAFRecommender:
+    """The `UAFRecommender` around `config.pretrained`'s backbone."""
+    check_source_vocabulary(config.data_dir, config.pretrained)
+    backbone = run_dir_lib.load_pretrained_backbone(config.pretrained)
+    if getattr(backbone, "num_items", info.num_source_ids) != (
+        info.num_source_ids
+    ):
+        raise ValueError(
+            f"Pretrained backbone has {backbone.num_items} source rows; the "
+            f"dataset has {info.num_source_ids}."
+        )
+    return UAFRecommender.from_pretrained(
+        backbone,
+        info.num_target_ids,
+        seq_len=info.seq_len,
+        **config.model_kwargs(),
+    )
+
+
+def run_finetuning(
+    config: FinetuneConfig, run_dir: str, *, resume: bool = False
+) -> dict:
+    """Fine-tunes `config.pretrained` on `config.data_dir` into `run_dir`.
+
+    Returns:
+        The trainer's results (also `run_dir/results.json`): `valid` / `test`
+        metrics (`sampled/*`, `full/*`, `policy/*`, `num_examples`),
+        `best_epoch`, `epochs_run`, `train_examples_per_sec`, `history`, ...
+    """
+    keras.utils.set_random_seed(config.seed)
+    info = dataset_info.DatasetInfo.load(config.data_dir)
+    model = build_model(config, info)
+    os.makedirs(run_dir, exist_ok=True)
+    run_dir_lib.write_config(
+        run_dir, {"task": "finetune", **dataclasses.asdict(config)}
+    )
+    run_dir_lib.save_model_spec(model, run_dir)
+    run_dir_lib.copy_vocabularies(config.data_dir, run_dir)
+    logging.info(
+        "UAF-%s: %d blocks, %d trainable / %d frozen weights.",
+        config.method,
+        model.num_blocks,
+        len(model.trainable_weights),
+        len(model.non_trainable_weights),
+    )
+    task = FinetuneTask(config, model, info)
+    results = trainer.fit(task, run_dir, config.trainer_config(), resume=resume)
+    # The trainer evaluated the test split with the best weights; add its
+    # policy views next to the per-epoch valid ones.
+    writer = tf.summary.create_file_writer(
+        os.path.join(run_dir, trainer.TENSORBOARD_DIR)
+    )
+    with writer.as_default(step=results["steps"]):
+        task.write_policy_summaries(TEST)
+    writer.close()
+    return results
