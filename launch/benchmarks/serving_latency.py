@@ -1,0 +1,176 @@
+r"""Latency and throughput of the exported SavedModel, as TF Serving runs it.
+
+    python launch/benchmarks/serving_latency.py            # standard shape
+    python launch/benchmarks/serving_latency.py --saved_model_dir=exports/uaf/1
+
+Without `--saved_model_dir` it builds a randomly initialised UAFRecommender
+of the standard shape (C=128, 8 NextItNet blocks, L=30, 20K source / 5K
+target items; random weights time the same as trained ones), exports it with
+`uaf_tf.serving.export_saved_model` into a temporary directory, and times
+that. The timed path is the one a server runs: `tf.saved_model.load` + the
+`serving_default` signature, string ids in, top-K ids out. Reports batch-1
+latency p50/p99 and batch-256 throughput (users/s). Not a test.
+"""
+
+import os
+import platform
+import sys
+import tempfile
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import app
+from absl import flags
+
+from uaf_tf.models.nextitnet_backbone import PAPER_DILATIONS
+from uaf_tf.models.nextitnet_backbone import NextItNetBackbone
+from uaf_tf.models.uaf_recommender import UAFRecommender
+from uaf_tf.serving import export_saved_model
+from uaf_tf.serving import signature_keys as keys
+from uaf_tf.serving.id_lookup import read_vocab_head
+
+
+def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
+    """Defines this script's flags on `flag_values`."""
+    fv = {"flag_values": flag_values}
+    flags.DEFINE_string(
+        "saved_model_dir",
+        None,
+        "Exported version dir to time; default: export a random model of "
+        "the shape below.",
+        **fv,
+    )
+    flags.DEFINE_string(
+        "method", "gumbel", "UAF method of the random model.", **fv
+    )
+    flags.DEFINE_integer("channels", 128, "C of the random model.", **fv)
+    flags.DEFINE_integer(
+        "num_blocks", 8, "N, blocks of the random model.", **fv
+    )
+    flags.DEFINE_integer("seq_len", 30, "L of the random model.", **fv)
+    flags.DEFINE_integer("num_source_items", 20_000, "Source items.", **fv)
+    flags.DEFINE_integer("num_target_items", 5_000, "Target items.", **fv)
+    flags.DEFINE_integer("top_k", 10, "K of the export.", **fv)
+    flags.DEFINE_integer("latency_requests", 500, "Timed batch-1 calls.", **fv)
+    flags.DEFINE_integer("batch_size", 256, "Throughput batch size.", **fv)
+    flags.DEFINE_integer("throughput_batches", 40, "Timed large batches.", **fv)
+    flags.DEFINE_integer("seed", 0, "Seeds the model and the requests.", **fv)
+
+
+def export_random_model(fv, out_dir: str) -> str:
+    """Writes vocabularies + the SavedModel of a random model; returns it."""
+    vocab_paths = {}
+    for name, count in (
+        ("source", fv.num_source_items),
+        ("target", fv.num_target_items),
+    ):
+        vocab_paths[name] = os.path.join(out_dir, f"{name}_vocab.txt")
+        with open(vocab_paths[name], "w") as f:
+            f.write("".join(f"{name[0]}{n:06d}\n" for n in range(1, count + 1)))
+    keras.utils.set_random_seed(fv.seed)
+    dilations = (PAPER_DILATIONS * fv.num_blocks)[: fv.num_blocks]
+    backbone = NextItNetBackbone(
+        fv.num_source_items + 1, fv.channels, dilations=dilations
+    )
+    backbone.build((None, fv.seq_len))
+    model = UAFRecommender.from_pretrained(
+        backbone,
+        fv.num_target_items + 1,
+        seq_len=fv.seq_len,
+        method=fv.method,
+        seed=fv.seed,
+    )
+    export_dir = os.path.join(out_dir, "1")
+    export_saved_model(
+        model,
+        export_dir,
+        vocab_paths["source"],
+        vocab_paths["target"],
+        fv.seq_len,
+        fv.top_k,
+    )
+    return export_dir
+
+
+def random_histories(source_ids, batch, seq_len, rng):
+    """`[batch, seq_len]` raw-id strings drawn from the vocabulary."""
+    return tf.constant(
+        rng.choice(np.array(source_ids, dtype=object), size=(batch, seq_len))
+    )
+
+
+def benchmark(export_dir: str, fv) -> dict:
+    serve = tf.saved_model.load(export_dir).signatures[keys.SERVE]
+    source_ids = read_vocab_head(
+        os.path.join(export_dir, "assets", "source_vocab.txt"), 100_000
+    )
+    seq_len = fv.seq_len
+    rng = np.random.default_rng(fv.seed)
+    single = [random_histories(source_ids, 1, seq_len, rng) for _ in range(50)]
+    large = [
+        random_histories(source_ids, fv.batch_size, seq_len, rng)
+        for _ in range(4)
+    ]
+    for request in single[:10] + large[:2]:  # warm-up, untimed
+        serve(source_items=request)
+
+    latencies = []
+    for i in range(fv.latency_requests):
+        request = single[i % len(single)]
+        start = time.perf_counter()
+        serve(source_items=request)[keys.TOP_K_ITEMS].numpy()
+        latencies.append(time.perf_counter() - start)
+    start = time.perf_counter()
+    for i in range(fv.throughput_batches):
+        serve(source_items=large[i % len(large)])[keys.TOP_K_ITEMS].numpy()
+    elapsed = time.perf_counter() - start
+    latencies_ms = 1e3 * np.array(latencies)
+    return {
+        "batch1_p50_ms": float(np.percentile(latencies_ms, 50)),
+        "batch1_p99_ms": float(np.percentile(latencies_ms, 99)),
+        "batch1_mean_ms": float(latencies_ms.mean()),
+        "throughput_users_per_s": fv.throughput_batches
+        * fv.batch_size
+        / elapsed,
+    }
+
+
+def main(argv, flag_values: flags.FlagValues = flags.FLAGS):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    fv = flag_values
+    print("command: " + " ".join([os.path.basename(sys.executable)] + sys.argv))
+    with tempfile.TemporaryDirectory() as tmp:
+        if fv.saved_model_dir:
+            export_dir, what = fv.saved_model_dir, fv.saved_model_dir
+        else:
+            export_dir = export_random_model(fv, tmp)
+            what = (
+                f"random UAF-{fv.method} (C={fv.channels}, N={fv.num_blocks} "
+                f"blocks, L={fv.seq_len}, {fv.num_source_items} source / "
+                f"{fv.num_target_items} target items, K={fv.top_k})"
+            )
+        results = benchmark(export_dir, fv)
+    print(f"model: {what}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} CPUs, tensorflow {tf.__version__}, "
+        f"GPUs: {len(tf.config.list_physical_devices('GPU'))}"
+    )
+    print(
+        f"batch 1   ({fv.latency_requests} requests): "
+        f"p50 {results['batch1_p50_ms']:.2f} ms, "
+        f"p99 {results['batch1_p99_ms']:.2f} ms, "
+        f"mean {results['batch1_mean_ms']:.2f} ms"
+    )
+    print(
+        f"batch {fv.batch_size} ({fv.throughput_batches} batches): "
+        f"{results['throughput_users_per_s']:.0f} users/s"
+    )
+
+
+if __name__ == "__main__":
+    define_flags()
+    app.run(main)

@@ -1,0 +1,470 @@
+"""The exported SavedModel, loaded in a process without uaf_tf, vs Keras.
+
+One module fixture exports a run per UAF method, deletes the run
+directories (so the SavedModel can only use its own assets), then a single
+subprocess that never imports uaf_tf runs every request below through
+`tf.saved_model.load(...).signatures[...]`; the tests compare its answers
+with the in-process Keras model.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from uaf_tf.data import dataset_info
+from uaf_tf.models.nextitnet_backbone import NextItNetBackbone
+from uaf_tf.models.uaf_recommender import UAFRecommender
+from uaf_tf.serving import export_run
+from uaf_tf.serving import signature_keys as keys
+from uaf_tf.serving.saved_model_export import build_export_archive
+from uaf_tf.training import run_dir as run_dir_lib
+from uaf_tf.training import trainer
+
+SEQ_LEN = 6
+# Raw ids as in data files; a space and a non-ASCII id included.
+SOURCE_VOCAB = [f"s{n:03d}" for n in range(1, 28)] + ["item 7", "é9", "0"]
+TARGET_VOCAB = [f"t{n:03d}" for n in range(1, 15)] + ["ü 1"]
+
+
+def write_run_dir(path: str, method: str, seed: int = 0) -> None:
+    """A run directory as `run_finetuning` writes it, without the training.
+
+    Holds `config.json`, `model.json`, `best.weights.h5`, the vocabularies
+    and `dataset.json` of a tiny randomly initialised `UAFRecommender`
+    (target table re-drawn from N(0, 1) so that scores are well separated).
+    """
+    os.makedirs(path, exist_ok=True)
+    for name, vocab in (
+        (dataset_info.SOURCE_VOCAB_FILE, SOURCE_VOCAB),
+        (dataset_info.TARGET_VOCAB_FILE, TARGET_VOCAB),
+    ):
+        with open(os.path.join(path, name), "w", encoding="utf-8") as f:
+            f.write("".join(f"{raw}\n" for raw in vocab))
+    with open(os.path.join(path, dataset_info.DATASET_INFO_FILE), "w") as f:
+        json.dump(
+            {
+                "seq_len": SEQ_LEN,
+                "num_source_ids": len(SOURCE_VOCAB) + 1,
+                "num_target_ids": len(TARGET_VOCAB) + 1,
+            },
+            f,
+        )
+    keras.utils.set_random_seed(seed)
+    backbone = NextItNetBackbone(
+        len(SOURCE_VOCAB) + 1, channels=8, dilations=(1, 2)
+    )
+    backbone.build((None, SEQ_LEN))
+    model = UAFRecommender.from_pretrained(
+        backbone,
+        len(TARGET_VOCAB) + 1,
+        seq_len=SEQ_LEN,
+        method=method,
+        policy_dilations=(1, 2),
+        seed=seed,
+    )
+    rng = np.random.default_rng(seed)
+    table = model.target_embedding.embeddings
+    table.assign(rng.normal(size=table.shape).astype("float32"))
+    run_dir_lib.write_config(path, {"task": "finetune", "method": method})
+    run_dir_lib.save_model_spec(model, path)
+    model.save_weights(os.path.join(path, trainer.BEST_WEIGHTS_FILE))
+
+
+@pytest.fixture(scope="module")
+def make_run_dir(tmp_path_factory):
+    """Factory: `make_run_dir(method) -> str`, a fresh run directory."""
+
+    def make(method: str, seed: int = 0) -> str:
+        path = str(tmp_path_factory.mktemp(f"run_{method}"))
+        write_run_dir(path, method, seed)
+        return path
+
+    return make
+
+
+METHODS = ("gumbel", "soft", "rl", "random")
+TOP_K = 5
+NUM_BLOCKS = 2
+
+# Runs in a fresh interpreter: TensorFlow only, never uaf_tf.
+LOADER_SCRIPT = r"""
+import json, sys
+import numpy as np
+import tensorflow as tf
+
+cases = json.load(open(sys.argv[1]))
+loaded, results = {}, {}
+for name, case in cases.items():
+    if case["export"] not in loaded:
+        loaded[case["export"]] = tf.saved_model.load(case["export"])
+    fn = loaded[case["export"]].signatures[case["signature"]]
+    inputs = {
+        k: tf.constant(np.array(v["value"], dtype=object if v["dtype"] ==
+                                "string" else v["dtype"]).reshape(v["shape"]),
+                       dtype=v["dtype"])
+        for k, v in case["inputs"].items()
+    }
+    try:
+        out = fn(**inputs)
+    except Exception as e:  # recorded for the bad-input tests
+        results[name] = {"error": f"{type(e).__name__}: {e}"}
+        continue
+    results[name] = {
+        k: np.vectorize(lambda b: b.decode("utf-8"), otypes=[object])(
+            v.numpy()).tolist() if v.dtype == tf.string else v.numpy().tolist()
+        for k, v in out.items()
+    }
+results["__modules__"] = {"uaf_tf_imported": "uaf_tf" in sys.modules}
+json.dump(results, open(sys.argv[2], "w"))
+"""
+
+SOURCE_INDEX = {raw: i + 1 for i, raw in enumerate(SOURCE_VOCAB)}
+TARGET_INDEX = {raw: i + 1 for i, raw in enumerate(TARGET_VOCAB)}
+
+
+def reference_ids(rows):
+    """Independent encoding: drop "", last L, unknown -> 0, left-pad."""
+    out = np.zeros([len(rows), SEQ_LEN], np.int32)
+    for b, row in enumerate(rows):
+        kept = [item for item in row if item != ""][-SEQ_LEN:]
+        ids = [SOURCE_INDEX.get(item, 0) for item in kept]
+        out[b, SEQ_LEN - len(ids) :] = ids
+    return out
+
+
+def reference_serve(model, rows):
+    """What `serving_default` must return, from the Keras model."""
+    outputs = model(reference_ids(rows), training=False)
+    user = np.asarray(outputs["user_embedding"])
+    scores = np.asarray(model.score_all_items(user))[:, 1:]
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :TOP_K]
+    return {
+        keys.TOP_K_ITEMS: [[TARGET_VOCAB[c] for c in row] for row in order],
+        keys.TOP_K_SCORES: np.take_along_axis(scores, order, axis=1),
+        keys.POLICY: np.asarray(outputs["policy"]),
+        keys.USER_EMBEDDING: user,
+    }
+
+
+def _strings(rows, shape=None):
+    shape = shape or [len(rows), len(rows[0]) if rows else 0]
+    return {"value": rows, "dtype": "string", "shape": shape}
+
+
+def _random_rows(rng, batch, length):
+    pool = SOURCE_VOCAB + ["", "", "never-seen"]
+    return rng.choice(np.array(pool, dtype=object), (batch, length)).tolist()
+
+
+MIXED_ROWS = [
+    SOURCE_VOCAB[: SEQ_LEN + 3],  # longer than L: keeps the last L
+    ["item 7", "é9", "", "", "", "", "", "", ""],  # short, padded with ""
+    ["", "s003", "", "nope", "s005", "", "0", "", ""],  # "" anywhere, unknown
+    [""] * 9,  # empty history
+]
+CANDIDATES = [
+    ["t001", "ü 1", "nope", ""],
+    ["t014", "t002", "t003", "t004"],
+    ["", "", "t009", "t009"],
+    ["t010", "missing", "t011", "t012"],
+]
+
+
+def _cases(exports):
+    rng = np.random.default_rng(0)
+    cases = {}
+    for method, path in exports.items():
+        cases[f"{method}/mixed"] = {
+            "export": path,
+            "signature": keys.SERVE,
+            "inputs": {keys.SOURCE_ITEMS: _strings(MIXED_ROWS)},
+        }
+        cases[f"{method}/score"] = {
+            "export": path,
+            "signature": keys.SCORE_ITEMS,
+            "inputs": {
+                keys.SOURCE_ITEMS: _strings(MIXED_ROWS),
+                keys.CANDIDATE_ITEMS: _strings(CANDIDATES),
+            },
+        }
+    path = exports["gumbel"]
+    serve_inputs = {
+        "batch_1": _strings([["s010", "s011", "s012"]]),
+        "batch_1024": _strings(_random_rows(rng, 1024, 2 * SEQ_LEN)),
+        "all_empty": _strings([[""] * 4] * 2),
+        "zero_length": _strings([[], []], shape=[2, 0]),
+        "all_unknown": _strings([["x", "y", "z"], ["?"] * 3]),
+        "int64": {"value": [[1, 2]], "dtype": "int64", "shape": [1, 2]},
+        "float": {"value": [[1.0]], "dtype": "float32", "shape": [1, 1]},
+    }
+    for name, value in serve_inputs.items():
+        cases[name] = {
+            "export": path,
+            "signature": keys.SERVE,
+            "inputs": {keys.SOURCE_ITEMS: value},
+        }
+    cases["score_batch_mismatch"] = {
+        "export": path,
+        "signature": keys.SCORE_ITEMS,
+        "inputs": {
+            keys.SOURCE_ITEMS: _strings(MIXED_ROWS),
+            keys.CANDIDATE_ITEMS: _strings([["t001"]]),
+        },
+    }
+    return cases
+
+
+@pytest.fixture(scope="module")
+def served(make_run_dir, tmp_path_factory):
+    """(Keras models, cases, subprocess results) for every method."""
+    base = str(tmp_path_factory.mktemp("exports"))
+    models, exports = {}, {}
+    for method in METHODS:
+        run_dir = make_run_dir(method)
+        models[method] = run_dir_lib.load_model(run_dir)
+        exports[method] = export_run(
+            run_dir, base, model_name=method, version=1, top_k=TOP_K
+        )
+        shutil.rmtree(run_dir)  # the export must not need the run's files
+    cases = _cases(exports)
+    work = tmp_path_factory.mktemp("loader")
+    script, case_file, out_file = (
+        work / "load.py",
+        work / "cases.json",
+        work / "results.json",
+    )
+    script.write_text(LOADER_SCRIPT)
+    case_file.write_text(json.dumps(cases))
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": ""}
+    proc = subprocess.run(
+        [sys.executable, str(script), str(case_file), str(out_file)],
+        cwd=str(work),  # not the repository: uaf_tf is not importable here
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return models, cases, json.loads(out_file.read_text()), exports
+
+
+def _rows(case, name=keys.SOURCE_ITEMS):
+    return case["inputs"][name]["value"]
+
+
+def _assert_serve_matches(result, expected):
+    assert result[keys.TOP_K_ITEMS] == expected[keys.TOP_K_ITEMS]
+    for key in (keys.TOP_K_SCORES, keys.POLICY, keys.USER_EMBEDDING):
+        np.testing.assert_allclose(
+            result[key], expected[key], rtol=1e-5, atol=1e-5, err_msg=key
+        )
+
+
+def test_loader_process_never_imported_uaf_tf(served):
+    _, _, results, _ = served
+    assert results["__modules__"] == {"uaf_tf_imported": False}
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_serving_default_matches_keras(served, method):
+    models, cases, results, _ = served
+    result = results[f"{method}/mixed"]
+    expected = reference_serve(models[method], _rows(cases[f"{method}/mixed"]))
+    _assert_serve_matches(result, expected)
+    assert np.shape(result[keys.TOP_K_ITEMS]) == (len(MIXED_ROWS), TOP_K)
+    assert np.shape(result[keys.POLICY]) == (len(MIXED_ROWS), NUM_BLOCKS)
+    assert np.shape(result[keys.USER_EMBEDDING]) == (len(MIXED_ROWS), 8)
+    # Scores are sorted and the padding id is never recommended.
+    scores = np.asarray(result[keys.TOP_K_SCORES])
+    assert np.all(np.diff(scores, axis=1) <= 0)
+    assert "" not in np.ravel(result[keys.TOP_K_ITEMS])
+    policy = np.asarray(result[keys.POLICY])
+    if method == "soft":
+        assert np.all((policy > 0) & (policy < 1))
+    else:  # argmax / hashed: hard 0-1 decisions at inference
+        assert set(np.unique(policy)) <= {0.0, 1.0}
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_score_items_matches_keras_with_unknown_sentinel(served, method):
+    models, cases, results, _ = served
+    model = models[method]
+    user = model(reference_ids(MIXED_ROWS), training=False)["user_embedding"]
+    ids = np.array(
+        [[TARGET_INDEX.get(c, 0) for c in row] for row in CANDIDATES]
+    )
+    expected = np.asarray(model.score_items(user, ids))
+    expected = np.where(ids == 0, keys.UNKNOWN_ITEM_SCORE, expected)
+    scores = np.asarray(results[f"{method}/score"][keys.SCORES], np.float32)
+    np.testing.assert_allclose(scores, expected, rtol=1e-5, atol=1e-5)
+    # Unknown and "" candidates rank below every known one in their row.
+    assert scores[0, 2] == scores[0, 3] == np.finfo(np.float32).min
+    assert scores[0, 2] < scores[0, :2].min()
+    # A candidate's score is its score in the full ranking.
+    top = results[f"{method}/mixed"]
+    for row, items in enumerate(top[keys.TOP_K_ITEMS]):
+        for item, score in zip(items, top[keys.TOP_K_SCORES][row]):
+            if item in CANDIDATES[row]:
+                col = CANDIDATES[row].index(item)
+                np.testing.assert_allclose(scores[row, col], score, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["batch_1", "batch_1024"])
+def test_batch_sizes_match_keras(served, name):
+    models, cases, results, _ = served
+    rows = _rows(cases[name])
+    _assert_serve_matches(
+        results[name], reference_serve(models["gumbel"], rows)
+    )
+    assert len(results[name][keys.TOP_K_ITEMS]) == len(rows)
+
+
+def test_empty_and_unknown_histories_are_all_padding(served):
+    models, _, results, _ = served
+    expected = reference_serve(models["gumbel"], [[""], [""]])
+    for name in ("all_empty", "zero_length", "all_unknown"):
+        _assert_serve_matches(results[name], expected)
+    # Every row of an all-padding batch gets the same answer.
+    items = results["all_empty"][keys.TOP_K_ITEMS]
+    assert items[0] == items[1]
+
+
+@pytest.mark.parametrize("name", ["int64", "float"])
+def test_non_string_input_is_a_clear_error(served, name):
+    _, _, results, _ = served
+    error = results[name]["error"]
+    assert "InvalidArgumentError" in error or "TypeError" in error, error
+    assert "string" in error, error
+
+
+def test_candidate_batch_mismatch_is_a_clear_error(served):
+    _, _, results, _ = served
+    error = results["score_batch_mismatch"]["error"]
+    assert "same batch size" in error, error
+
+
+def test_layout_assets_and_warmup(served):
+    _, _, _, exports = served
+    path = exports["gumbel"]
+    assert os.path.basename(path) == "1"
+    assert sorted(os.listdir(os.path.dirname(path))) == ["1"]
+    assert {"saved_model.pb", "variables", "assets", "assets.extra"} <= set(
+        os.listdir(path)
+    )
+    with open(os.path.join(path, "assets", "target_vocab.txt")) as f:
+        assert f.read().splitlines() == TARGET_VOCAB
+    extra = os.path.join(path, "assets.extra")
+    assert "tf_serving_warmup_requests" in os.listdir(extra)
+    with open(os.path.join(extra, "uaf_export.json")) as f:
+        info = json.load(f)
+    assert (info["method"], info["top_k"], info["seq_len"]) == (
+        "gumbel",
+        TOP_K,
+        SEQ_LEN,
+    )
+
+
+def test_saved_model_cli_run(served):
+    models, _, _, exports = served
+    cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+    history = ["s010", "é9", "", "s002"]
+    proc = subprocess.run(
+        [
+            cli,
+            "run",
+            "--dir",
+            exports["rl"],
+            "--tag_set",
+            "serve",
+            "--signature_def",
+            keys.SERVE,
+            "--input_exprs",
+            f"{keys.SOURCE_ITEMS}={json.dumps([history])}",
+        ],
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.splitlines()
+    items_line = lines[
+        lines.index(f"Result for output key {keys.TOP_K_ITEMS}:") + 1
+    ]
+    expected = reference_serve(models["rl"], [history])[keys.TOP_K_ITEMS][0]
+    for item in expected:
+        assert repr(item.encode("utf-8")) in items_line, (item, items_line)
+
+
+# === In-process export errors ===
+
+
+def test_top_k_larger_than_target_items_is_rejected(make_run_dir, tmp_path):
+    run_dir = make_run_dir("soft")
+    with pytest.raises(ValueError, match=r"top_k.*\[1, 15\]"):
+        export_run(run_dir, str(tmp_path), version=1, top_k=16)
+    assert not os.path.exists(tmp_path / "uaf" / "1")
+
+
+def test_stochastic_model_is_rejected(make_run_dir):
+    model = run_dir_lib.load_model(make_run_dir("gumbel"))
+    model.sampler.stochastic_eval = True
+    with pytest.raises(ValueError, match="deterministic"):
+        build_export_archive(
+            model, *_vocab_paths(make_run_dir("gumbel")), SEQ_LEN
+        )
+
+
+def test_vocabulary_model_mismatch_is_rejected(make_run_dir, tmp_path):
+    run_dir = make_run_dir("soft")
+    model = run_dir_lib.load_model(run_dir)
+    short_vocab = tmp_path / "target_vocab.txt"
+    short_vocab.write_text("".join(f"{t}\n" for t in TARGET_VOCAB[:-1]))
+    with pytest.raises(ValueError, match="should score 15 columns"):
+        build_export_archive(
+            model, _vocab_paths(run_dir)[0], str(short_vocab), SEQ_LEN
+        )
+
+
+def _vocab_paths(run_dir):
+    return (
+        os.path.join(run_dir, "source_vocab.txt"),
+        os.path.join(run_dir, "target_vocab.txt"),
+    )
+
+
+def test_tf_function_signature_is_string_typed(served):
+    """The serving input contract, as TF Serving will see it."""
+    _, _, _, exports = served
+    loaded = tf.saved_model.load(exports["soft"])
+    serve = loaded.signatures[keys.SERVE]
+    (spec,) = serve.structured_input_signature[1].values()
+    assert spec.dtype == tf.string and spec.shape.as_list() == [None, None]
+    assert set(serve.structured_outputs) == {
+        keys.TOP_K_ITEMS,
+        keys.TOP_K_SCORES,
+        keys.POLICY,
+        keys.USER_EMBEDDING,
+    }
+    score = loaded.signatures[keys.SCORE_ITEMS]
+    assert set(score.structured_input_signature[1]) == {
+        keys.SOURCE_ITEMS,
+        keys.CANDIDATE_ITEMS,
+    }
+
+
+def test_export_without_serving_api_skips_warmup_only(
+    make_run_dir, tmp_path, monkeypatch
+):
+    monkeypatch.setitem(sys.modules, "tensorflow_serving.apis", None)
+    path = export_run(make_run_dir("soft"), str(tmp_path), version=4, top_k=3)
+    extra = os.listdir(os.path.join(path, "assets.extra"))
+    assert extra == ["uaf_export.json"]  # no tf_serving_warmup_requests
+    assert os.path.exists(os.path.join(path, "saved_model.pb"))

@@ -1,0 +1,201 @@
+"""Writes a UAF recommender as a TF Serving SavedModel (string-id signatures).
+
+The exported graph is self-contained: it holds the weights, the source and
+target vocabularies (as SavedModel assets) and the id mapping, so TF Serving
+(or `tf.saved_model.load` in a process without this package) serves raw item
+ids end to end. See `uaf_tf/serving/README_SECTION.md` for the client view.
+
+Signatures (names in `signature_keys`):
+
+- `serving_default`: `source_items` string `[B, None]` ->
+  `top_k_items` string `[B, K]` (best first, never padding),
+  `top_k_scores` float32 `[B, K]`, `policy` float32 `[B, N]`,
+  `user_embedding` float32 `[B, C]`.
+- `score_items`: `source_items` string `[B, None]`, `candidate_items` string
+  `[B, M]` -> `scores` float32 `[B, M]`; unknown candidates (and "") score
+  `signature_keys.UNKNOWN_ITEM_SCORE`, the lowest float32, so they rank last.
+
+Histories are encoded by `history_encoding.encode_history` ("" dropped, most
+recent L kept, unknown ids -> 0, left-padded).
+"""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from uaf_tf.serving import signature_keys as keys
+from uaf_tf.serving.history_encoding import encode_history
+from uaf_tf.serving.id_lookup import IdLookup
+from uaf_tf.serving.id_lookup import count_vocab_lines
+
+DEFAULT_TOP_K = 10
+
+
+class _Signatures:
+    """The two serving functions, closed over the model and the lookups."""
+
+    def __init__(self, model, source_lookup, target_lookup, seq_len, top_k):
+        self.model = model
+        self.source_lookup = source_lookup
+        self.target_lookup = target_lookup
+        self.seq_len = seq_len
+        self.top_k = top_k
+
+    def _user_outputs(self, source_items):
+        source_ids = encode_history(
+            source_items, self.source_lookup.to_ids, self.seq_len
+        )
+        return self.model(source_ids, training=False)
+
+    def serve(self, source_items):
+        outputs = self._user_outputs(source_items)
+        user_embedding = outputs["user_embedding"]
+        scores = self.model.score_all_items(user_embedding)  # [B, T]
+        # Column 0 is padding/unknown: rank items 1..T-1 only. Ties go to
+        # the lower id (top_k is stable), so answers are deterministic.
+        top_scores, top_columns = tf.math.top_k(scores[:, 1:], k=self.top_k)
+        return {
+            keys.TOP_K_ITEMS: self.target_lookup.to_raw(top_columns + 1),
+            keys.TOP_K_SCORES: tf.cast(top_scores, tf.float32),
+            keys.POLICY: tf.cast(outputs["policy"], tf.float32),
+            keys.USER_EMBEDDING: tf.cast(user_embedding, tf.float32),
+        }
+
+    def score_items(self, source_items, candidate_items):
+        batch_check = tf.debugging.assert_equal(
+            tf.shape(candidate_items)[0],
+            tf.shape(source_items)[0],
+            message=(
+                f"`{keys.CANDIDATE_ITEMS}` and `{keys.SOURCE_ITEMS}` must have "
+                "the same batch size (one candidate row per user)"
+            ),
+        )
+        with tf.control_dependencies([batch_check]):
+            candidate_ids = self.target_lookup.to_ids(candidate_items)
+        outputs = self._user_outputs(source_items)
+        scores = self.model.score_items(
+            outputs["user_embedding"], tf.cast(candidate_ids, tf.int32)
+        )
+        scores = tf.cast(scores, tf.float32)
+        unknown = tf.equal(candidate_ids, 0)
+        return {
+            keys.SCORES: tf.where(
+                unknown, tf.constant(keys.UNKNOWN_ITEM_SCORE), scores
+            )
+        }
+
+
+def check_top_k(top_k: int, num_target_items: int) -> None:
+    """Raises unless 1 <= `top_k` <= `num_target_items` (padding excluded)."""
+    if not 1 <= top_k <= num_target_items:
+        raise ValueError(
+            f"`top_k` must be in [1, {num_target_items}] (the number of target "
+            f"items). Received: top_k={top_k}"
+        )
+
+
+def _check_model(model, seq_len, num_target_items):
+    """Checks the model's inference contract, determinism and target table."""
+    probe = tf.zeros([4, seq_len], tf.int32)
+    outputs = model(probe, training=False)
+    missing = {"user_embedding", "policy"} - set(outputs)
+    if missing:
+        raise ValueError(
+            "The model's call must return a dict with `user_embedding` and "
+            f"`policy`. Missing: {sorted(missing)}"
+        )
+    again = model(probe, training=False)
+    for key in ("user_embedding", "policy"):
+        if not np.array_equal(np.asarray(outputs[key]), np.asarray(again[key])):
+            raise ValueError(
+                f"The model's `{key}` differs between two identical calls with "
+                "`training=False`; a served model must be deterministic (e.g. "
+                "Gumbel with `stochastic_eval=True` samples at inference)."
+            )
+    num_columns = model.score_all_items(outputs["user_embedding"]).shape[-1]
+    if num_columns != num_target_items + 1:
+        raise ValueError(
+            f"The target vocabulary has {num_target_items} items, so the model "
+            f"should score {num_target_items + 1} columns (with padding); "
+            f"`score_all_items` returns {num_columns}."
+        )
+
+
+def build_export_archive(
+    model: keras.Model,
+    source_vocab_path: str,
+    target_vocab_path: str,
+    seq_len: int,
+    top_k: int = DEFAULT_TOP_K,
+) -> keras.export.ExportArchive:
+    """An `ExportArchive` with signatures `serving_default` and `score_items`.
+
+    Backbone- and method-agnostic: `model` only needs the UAF recommender's
+    inference contract, `model(source_ids int32 [B, L], training=False) ->
+    {"user_embedding": [B, C], "policy": [B, N], ...}`,
+    `model.score_all_items(user_embedding) -> [B, T]` (column 0 = padding)
+    and `model.score_items(user_embedding, item_ids [B, M]) -> [B, M]`, and
+    must be deterministic with `training=False`.
+
+    Args:
+        model: the built recommender.
+        source_vocab_path: str, source vocabulary file (line k = id k).
+        target_vocab_path: str, target vocabulary file (line k = id k).
+        seq_len: int, L, the history length the model was trained on.
+        top_k: int, K, items returned by `serving_default`; at most the
+            number of target items.
+
+    Returns:
+        The archive; call `write_out(path)` on it.
+    """
+    num_target_items = count_vocab_lines(target_vocab_path)
+    check_top_k(top_k, num_target_items)
+    _check_model(model, seq_len, num_target_items)
+    source_lookup = IdLookup(source_vocab_path, name="source_lookup")
+    target_lookup = IdLookup(target_vocab_path, name="target_lookup")
+    signatures = _Signatures(
+        model, source_lookup, target_lookup, seq_len, top_k
+    )
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    # Lookup tables are resources, not variables: they must be tracked
+    # explicitly, or the saved functions capture untracked tables and the
+    # vocabulary files are not copied into assets/.
+    archive.track(source_lookup)
+    archive.track(target_lookup)
+    history_spec = tf.TensorSpec(
+        [None, None], tf.string, name=keys.SOURCE_ITEMS
+    )
+    archive.add_endpoint(
+        keys.SERVE, signatures.serve, input_signature=[history_spec]
+    )
+    archive.add_endpoint(
+        keys.SCORE_ITEMS,
+        signatures.score_items,
+        input_signature=[
+            history_spec,
+            tf.TensorSpec([None, None], tf.string, name=keys.CANDIDATE_ITEMS),
+        ],
+    )
+    return archive
+
+
+def export_saved_model(
+    model: keras.Model,
+    export_dir: str,
+    source_vocab_path: str,
+    target_vocab_path: str,
+    seq_len: int,
+    top_k: int = DEFAULT_TOP_K,
+) -> None:
+    """Writes the SavedModel of `build_export_archive(...)` to `export_dir`.
+
+    Not atomic: `export_dir` is written in place. Use
+    `uaf_tf.serving.export_run` (or `versioned_dir.atomic_version_dir`) to
+    publish a version a server is watching.
+    """
+    archive = build_export_archive(
+        model, source_vocab_path, target_vocab_path, seq_len, top_k
+    )
+    archive.write_out(export_dir, verbose=False)
