@@ -11,7 +11,7 @@ assets and TF Serving warm-up requests. Serve it with
       --mount type=bind,source=$PWD/exports/uaf,target=/models/uaf \
       -e MODEL_NAME=uaf tensorflow/serving
 
-(see `uaf_tf/serving/README_SECTION.md`).
+(see the README section "Serving with TF Serving").
 """
 
 from absl import app

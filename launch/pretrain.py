@@ -74,6 +74,14 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
     flags.DEFINE_integer(
         "max_checkpoints", 3, "Checkpoints kept in <run_dir>/ckpt.", **fv
     )
+    flags.DEFINE_string(
+        "selection_metric",
+        pretrain.SELECTION_METRIC,
+        "Validation value that picks the best epoch: 'loss' (next-item "
+        "cross-entropy of held-out users, minimised) or a ranking metric "
+        "such as 'full/mrr@5' (maximised).",
+        **fv,
+    )
     flags.DEFINE_enum(
         "jit_compile",
         "auto",
@@ -103,6 +111,7 @@ def config_from_flags(fv: flags.FlagValues) -> pretrain.PretrainConfig:
         max_checkpoints=fv.max_checkpoints,
         steps_per_epoch=fv.steps_per_epoch,
         jit_compile=_JIT_CHOICES[fv.jit_compile],
+        selection_metric=fv.selection_metric,
     )
 
 

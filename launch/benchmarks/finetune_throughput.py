@@ -16,10 +16,14 @@ FLOPs are counted analytically for the convolutions only (embedding lookups,
 layer norms, the dense policy head and the B x 2 / B x 100 scoring products
 are < 1% and ignored). One causal conv forward is `2 B L k C^2`. Per step:
 
-    forward convs = 2 * 8 * 2   (each block: frozen AND fine-tuned copy)
-                  + 2 * 2       (policy network)
-    step          = 3 * forward (backward ~ 2x forward)
-                  + 2 * 8 * 2   (UAF-RL only: the greedy baseline forward)
+    frozen convs    2 * 8: forward + input gradient       = 2 passes each
+    copy convs      2 * 8: forward + input + weight grads = 3 passes each
+    policy convs    2 * 2: forward + input + weight grads = 3 passes each
+    UAF-RL only     2 * 8 * 2 more forward passes (the greedy baseline)
+
+so 2*16 + 3*16 + 3*4 = 92 conv passes per step (124 for UAF-RL). Frozen
+blocks need no weight gradient, so counting them at 3 passes would inflate
+the figure.
 
 Peak: 470 GFLOP/s fp32 for this 2-core machine (given). The original TF1
 implementation trains about 90-100 examples/s on this workload.
@@ -78,8 +82,9 @@ def step_flops(method: str, num_blocks: int) -> tuple[float, int]:
     """(FLOPs per train step, convolutions counted) of the workload."""
     conv = 2 * _BATCH.value * _SEQ_LEN.value * _KERNEL * _CHANNELS.value**2
     policy_convs = 2 * _POLICY_BLOCKS if _POLICY.value == "conv" else 0
-    forward = 2 * num_blocks * 2 + policy_convs
-    convs = 3 * forward
+    block_convs = 2 * num_blocks
+    # Frozen: forward + input gradient; copy and policy: + weight gradient.
+    convs = 2 * block_convs + 3 * block_convs + 3 * policy_convs
     if method == policy_samplers.RL:
         convs += 2 * num_blocks * 2
     return convs * conv, convs
@@ -171,8 +176,9 @@ def main(argv):
     conv = 2 * _BATCH.value * _SEQ_LEN.value * _KERNEL * _CHANNELS.value**2
     print(
         f"one conv forward = 2*B*L*k*C^2 = {conv / 1e9:.3f} GFLOP; step = "
-        f"3 * (2*{num_blocks}*2 frozen+copy + 2*{_POLICY_BLOCKS} policy) "
-        f"convs (+ 2*{num_blocks}*2 greedy forward for rl); "
+        f"2 passes x 2*{num_blocks} frozen + 3 passes x 2*{num_blocks} copy "
+        f"+ 3 passes x 2*{_POLICY_BLOCKS} policy convs (+ 2*{num_blocks}*2 "
+        "greedy forward passes for rl); "
         f"peak {PEAK_GFLOPS:.0f} GFLOP/s; original TF1 "
         f"~{ORIGINAL_EXAMPLES_PER_SEC} ex/s"
     )

@@ -77,7 +77,12 @@ def test_evaluate_ranks_the_last_item_among_all_items():
 def test_config_maps_to_trainer_config():
     config = pretrain.PretrainConfig(data_dir="d", epochs=4, jit_compile=False)
     trainer_config = config.trainer_config()
-    assert trainer_config.selection_metric == "full/mrr@5"
+    assert trainer_config.selection_metric == "loss"
+    assert trainer_config.selection_mode == "min"
+    by_rank = pretrain.PretrainConfig(
+        data_dir="d", selection_metric="full/mrr@5"
+    ).trainer_config()
+    assert by_rank.selection_mode == "max"
     assert trainer_config.epochs == 4 and trainer_config.jit_compile is False
     assert config.dilations == (1, 4, 1, 4, 1, 4, 1, 4)
     assert (config.channels, config.learning_rate, config.batch_size) == (

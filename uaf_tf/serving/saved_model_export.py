@@ -3,7 +3,8 @@
 The exported graph is self-contained: it holds the weights, the source and
 target vocabularies (as SavedModel assets) and the id mapping, so TF Serving
 (or `tf.saved_model.load` in a process without this package) serves raw item
-ids end to end. See `uaf_tf/serving/README_SECTION.md` for the client view.
+ids end to end. The README section "Serving with TF Serving" gives the
+client's view.
 
 Signatures (names in `signature_keys`):
 

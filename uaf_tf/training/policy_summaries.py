@@ -17,8 +17,10 @@ sequence only; instances of one user share it). Soft gates count as
 fine-tuned when > 0.5 for the histogram, distinct count and bits.
 
 Written with core TF only (`tf.summary.write` plus each TensorBoard plugin's
-metadata), since TF 2.21 does not install `tensorboard` and its
-`tf.summary.image/text/histogram` need it; see `uaf_tf.training.summaries`.
+metadata): `tf.summary.image/text/histogram` raise unless the `tensorboard`
+package is importable, and training should not depend on the viewer (which
+uaf-tf installs, but a slim serving or training image may leave out); see
+`uaf_tf.training.summaries`.
 """
 
 import numpy as np
