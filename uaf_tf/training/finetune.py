@@ -476,11 +476,12 @@ def run_finetuning(
     """
     keras.utils.set_random_seed(config.seed)
     info = dataset_info.DatasetInfo.load(config.data_dir)
-    model = build_model(config, info)
-    os.makedirs(run_dir, exist_ok=True)
-    run_dir_lib.write_config(
-        run_dir, {"task": "finetune", **dataclasses.asdict(config)}
+    run_dir_lib.start_run(
+        run_dir,
+        {"task": "finetune", **dataclasses.asdict(config)},
+        resume=resume,
     )
+    model = build_model(config, info)
     run_dir_lib.save_model_spec(model, run_dir)
     run_dir_lib.copy_vocabularies(config.data_dir, run_dir)
     logging.info(

@@ -205,7 +205,8 @@ def run_pretraining(
 
     Writes `config.json`, `model.json`, the vocabularies, then trains with
     `trainer.fit` (checkpoints, TensorBoard, `best.weights.h5` selected on
-    `full/mrr@5` of `pretrain/valid`, `results.json`).
+    `config.selection_metric` of `pretrain/valid`, `results.json`). A
+    `run_dir` holding checkpoints is refused unless `resume`.
 
     Args:
         config: a `PretrainConfig`.
@@ -217,16 +218,7 @@ def run_pretraining(
     """
     keras.utils.set_random_seed(config.seed)
     info = dataset_info.DatasetInfo.load(config.data_dir)
-    model = build_pretrainer(config, info)
-    task = PretrainTask.from_data_dir(
-        model,
-        config.data_dir,
-        config.batch_size,
-        seed=config.seed,
-        learning_rate=config.learning_rate,
-        eval_batch_size=config.eval_batch_size,
-    )
-    run_dir_lib.write_config(
+    run_dir_lib.start_run(
         run_dir,
         {
             **dataclasses.asdict(config),
@@ -235,6 +227,16 @@ def run_pretraining(
             "seq_len": info.seq_len,
             "num_source_ids": info.num_source_ids,
         },
+        resume=resume,
+    )
+    model = build_pretrainer(config, info)
+    task = PretrainTask.from_data_dir(
+        model,
+        config.data_dir,
+        config.batch_size,
+        seed=config.seed,
+        learning_rate=config.learning_rate,
+        eval_batch_size=config.eval_batch_size,
     )
     run_dir_lib.save_model_spec(model, run_dir)
     run_dir_lib.copy_vocabularies(config.data_dir, run_dir)

@@ -20,6 +20,7 @@ import pkgutil
 
 import keras
 import tensorflow as tf
+from absl import logging
 
 import uaf_tf.layers
 import uaf_tf.models
@@ -43,6 +44,39 @@ def write_config(run_dir: str, config: dict) -> str:
     with open(path, "w") as f:
         json.dump(config, f, indent=2, sort_keys=True)
     return path
+
+
+def start_run(run_dir: str, config: dict, *, resume: bool) -> None:
+    """Claims `run_dir` for a run with `config`, before anything is written.
+
+    A directory that already holds checkpoints belongs to an earlier run:
+    without `resume` it is refused (nothing in it is touched); with `resume`
+    its `config.json` is kept, since it describes how the run started, and
+    every value the new `config` changes is logged as ignored.
+
+    Raises:
+        FileExistsError: `run_dir` holds checkpoints and `resume` is False.
+    """
+    checkpoint_dir = os.path.join(run_dir, trainer.CHECKPOINT_DIR)
+    latest = tf.train.latest_checkpoint(checkpoint_dir)
+    if latest and not resume:
+        raise FileExistsError(
+            f"{run_dir} already holds a run (checkpoint {latest}). Pass "
+            "--resume to continue it, or choose another --run_dir."
+        )
+    config_path = os.path.join(run_dir, CONFIG_FILE)
+    if latest and os.path.exists(config_path):
+        saved = read_config(run_dir)
+        # JSON turns tuples into lists; compare in that form.
+        fresh = json.loads(json.dumps(config))
+        changed = sorted(k for k in fresh if saved.get(k) != fresh[k])
+        for key in changed:
+            logging.warning(
+                "--resume keeps %s=%r from %s; ignoring the new value %r.",
+                key, saved.get(key), config_path, fresh[key],
+            )
+        return
+    write_config(run_dir, config)
 
 
 def read_config(run_dir: str) -> dict:
