@@ -1,4 +1,4 @@
-"""Installs uaf-tf: User-specific Adaptive Fine-tuning (UAF) in TensorFlow 2 / Keras 3."""
+"""Installs uaf-tf: User-specific Adaptive Fine-tuning (UAF), TF2/Keras 3."""
 
 import pathlib
 
@@ -32,7 +32,7 @@ setuptools.setup(
         "pyarrow>=14",
     ],
     extras_require={
-        "dev": ["pytest>=8", "pytest-timeout>=2.3"],
+        "dev": ["pytest>=8", "pytest-timeout>=2.3", "ruff>=0.6"],
         # Warm-up requests for TF Serving are PredictionLog protos.
         "serving": ["tensorflow-serving-api>=2.21,<2.22"],
     },

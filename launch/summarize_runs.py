@@ -11,7 +11,6 @@ fine-tuned fraction on test, best epoch and training examples/sec.
 
 import json
 import os
-import sys
 
 from absl import app
 

@@ -1,3 +1,3 @@
-"""uaf-tf: User-specific Adaptive Fine-tuning (UAF, TKDE 2021) in TF2/Keras 3."""
+"""uaf-tf: User-specific Adaptive Fine-tuning (UAF, TKDE 2021), Keras 3."""
 
 __version__ = "0.1.0"

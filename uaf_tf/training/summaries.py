@@ -2,9 +2,10 @@
 
 TF 2.21 no longer installs `tensorboard`, and `tf.summary.scalar` raises
 `TBNotInstalledError` without it; uaf-tf installs it for viewing, but
-training must not fail in an environment that left the viewer out. `scalar` writes the same event record
-(`tf.summary.write` plus the "scalars" plugin metadata) with core TF only, so
-TensorBoard shows it as a scalar and tests read it back with
+training must not fail in an environment that left the viewer out.
+`scalar` writes the same event record (`tf.summary.write` plus the "scalars"
+plugin metadata) with core TF only, so TensorBoard shows it as a scalar and
+tests read it back with
 `tf.compat.v1.train.summary_iterator`.
 """
 
