@@ -7,7 +7,6 @@ stays far below the 100 MB bound.
 """
 
 import collections
-import time
 import tracemalloc
 
 from uaf_tf.data import bad_lines as bl
@@ -40,7 +39,6 @@ def test_million_line_files_stream_in_bounded_memory(tmp_path):
         min_seq_len=1,
     )
     pre, fine = str(tmp_path / "pre.csv"), str(tmp_path / "fine.csv")
-    start = time.perf_counter()
     synthetic.write_original_files(pre, fine, config)
     expected_items = sum(
         int(c.lengths.sum()) for c in synthetic.iter_chunks(config)
@@ -69,14 +67,14 @@ def test_million_line_files_stream_in_bounded_memory(tmp_path):
     # Untraced (tracemalloc slows this pass 15x); the full-build test below
     # bounds the memory of the fine-tuning pass.
     instances = count_finetune()
-    elapsed = time.perf_counter() - start
+    # Shown with `pytest -s`; the README quotes it.
+    print(f"read+count 1M lines: Python peak {read_peak / MB:.1f} MB")
 
     assert lines == 1_000_000 and instances == 1_000_000
     assert longest == 5
     assert sum(counts.values()) == expected_items
     assert len(counts) <= 20_000
     assert read_peak < 100 * MB, read_peak / MB
-    assert elapsed < 60, elapsed
 
 
 def test_synthetic_writer_holds_one_chunk(tmp_path):
