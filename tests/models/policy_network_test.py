@@ -37,13 +37,15 @@ def test_shapes_and_weight_counts(encoder, encoder_weights):
 def test_conv_encoder_is_mean_over_positions_of_the_blocks():
     policy = PolicyNetwork(V, C, N)
     ids = _ids()
+    policy(ids)  # builds every sublayer
+    blocks = policy.sequence_encoder.blocks
     hidden = policy.item_embedding(ids)
-    for block in policy.encoder_layers:
+    for block in blocks:
         hidden = block(hidden)
     np.testing.assert_allclose(
         policy.encode(ids), tf.reduce_mean(hidden, axis=1), rtol=1e-6
     )
-    assert [b.dilation_rate for b in policy.encoder_layers] == [1, 4]
+    assert [b.dilation_rate for b in blocks] == [1, 4]
 
 
 def test_set_item_embeddings():

@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from uaf_tf.layers.policy_samplers import NUM_ACTIONS
-from uaf_tf.layers.residual_block import DilatedResidualBlock
+from uaf_tf.models.nextitnet_backbone import NextItNetBackbone
 
 CONV = "conv"
 GRU = "gru"
@@ -24,9 +24,9 @@ class PolicyNetwork(keras.layers.Layer):
     1. its own item embedding `[V, C]` (the original initialises it as a copy
        of the pretrained source embedding: `set_item_embeddings`);
     2. an encoder to a user state `h_p [B, C]`:
-       - `"conv"`: `DilatedResidualBlock`s with base dilations `dilations`
-         (default `[1, 4]`, i.e. conv dilations 1, 2, 4, 8), then the mean
-         over positions;
+       - `"conv"`: a light `NextItNetBackbone` with base dilations
+         `dilations` (default `[1, 4]`, i.e. conv dilations 1, 2, 4, 8),
+         then the mean over positions;
        - `"gru"`: a GRU with C units, its last state (paper sec. 5.3.3);
     3. a dense head `v = W_p h_p + b_p` (Eq. 14) reshaped to `[B, N, 2]`,
        last axis `[freeze, fine-tune]` (see `policy_samplers.FINETUNE_INDEX`).
@@ -75,34 +75,32 @@ class PolicyNetwork(keras.layers.Layer):
         self.kernel_size = kernel_size
 
         # === Layers ===
-        self.item_embedding = keras.layers.Embedding(
+        # The conv encoder is a light NextItNet; the GRU variant reuses its
+        # input stage only (a backbone without blocks is just the embedding).
+        self.sequence_encoder = NextItNetBackbone(
             num_items,
             channels,
-            embeddings_initializer=keras.initializers.TruncatedNormal(
-                stddev=0.02
-            ),
-            name="item_embedding",
+            dilations=self.dilations if encoder == CONV else (),
+            kernel_size=kernel_size,
+            name="sequence_encoder",
         )
-        if encoder == CONV:
-            self.encoder_layers = [
-                DilatedResidualBlock(
-                    channels, kernel_size, dilation, name=f"block_{i}"
-                )
-                for i, dilation in enumerate(self.dilations)
-            ]
-        else:
-            self.encoder_layers = [keras.layers.GRU(channels, name="gru")]
+        self.gru = (
+            keras.layers.GRU(channels, name="gru") if encoder == GRU else None
+        )
         self.head = keras.layers.Dense(num_blocks * NUM_ACTIONS, name="head")
 
     def build(self, input_shape):
-        hidden_shape = (*input_shape, self.channels)
-        for layer, shape in [
-            (self.item_embedding, input_shape),
-            *[(layer, hidden_shape) for layer in self.encoder_layers],
-            (self.head, (input_shape[0], self.channels)),
-        ]:
-            if not layer.built:
-                layer.build(shape)
+        if not self.sequence_encoder.built:
+            self.sequence_encoder.build(input_shape)
+        if self.gru is not None and not self.gru.built:
+            self.gru.build((*input_shape, self.channels))
+        if not self.head.built:
+            self.head.build((input_shape[0], self.channels))
+
+    @property
+    def item_embedding(self):
+        """The policy network's own item table (an `Embedding` layer)."""
+        return self.sequence_encoder.item_embedding
 
     def set_item_embeddings(self, embeddings) -> None:
         """Initialises the item table, e.g. from the pretrained backbone's."""
@@ -112,12 +110,10 @@ class PolicyNetwork(keras.layers.Layer):
 
     def encode(self, source_ids, training=False):
         """User state `h_p`: `[B, C]`."""
-        hidden = self.item_embedding(source_ids)  # [B, L, C]
-        for layer in self.encoder_layers:
-            hidden = layer(hidden, training=training)
-        if self.encoder == CONV:
-            hidden = ops.mean(hidden, axis=1)  # [B, C]
-        return hidden
+        hidden = self.sequence_encoder(source_ids, training=training)
+        if self.gru is not None:
+            return self.gru(hidden, training=training)  # last state [B, C]
+        return ops.mean(hidden, axis=1)  # [B, C]
 
     def call(self, source_ids, training=False):
         logits = self.head(self.encode(source_ids, training=training))
