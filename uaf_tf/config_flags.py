@@ -200,8 +200,10 @@ class _IntTupleParser(flags.ArgumentParser):
                 f"expected comma-separated integers, got {argument!r}"
             ) from None
 
+    syntactic_help = "a comma separated list of integers"
+
     def flag_type(self):
-        return "a comma separated list of integers"
+        return self.syntactic_help
 
 
 def define_config_flags(
@@ -224,7 +226,7 @@ def define_config_flags(
     specs = flag_specs(config_cls)
     for spec in specs:
         default = None if spec.default is _MISSING else spec.default
-        name, help_text = spec.name, spec.help[:1].upper() + spec.help[1:]
+        name, help_text = spec.name, _sentence(spec.help)
         if spec.choices:
             flags.DEFINE_enum(
                 name, default, list(spec.choices), help_text, **fv
@@ -253,6 +255,14 @@ def define_config_flags(
             }[spec.kind]
             define(name, default, help_text, **fv)
     return tuple(spec.name for spec in specs)
+
+
+def _sentence(text: str) -> str:
+    """Capitalises a description's first word, unless it is a symbol (`k`)."""
+    first = text.split(" ", 1)[0].rstrip(",")
+    if len(first) > 1 and first.isalpha() and first.islower():
+        return text[0].upper() + text[1:]
+    return text
 
 
 def _to_config_value(spec: _FlagSpec, value: Any) -> Any:
