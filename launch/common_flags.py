@@ -182,7 +182,7 @@ def quiet_startup() -> None:
     captured line except the known start-up INFO lines (and the cuInit
     error of a machine that has no CUDA driver at all, which TF reports just
     before). With `TF_CPP_MIN_LOG_LEVEL` set below 2 nothing is filtered.
-    Also shortens absl log lines and hides TensorFlow's Python INFO lines.
+    Also shortens absl log lines and drops TensorFlow's Python INFO lines.
 
     For launch scripts only; the library sets no environment or logging.
     """
@@ -194,15 +194,23 @@ def quiet_startup() -> None:
             tf.config.list_logical_devices()
     else:
         import tensorflow as tf  # noqa: F401
-    py_logging.getLogger("tensorflow").setLevel(py_logging.WARNING)
+    handler = logging.get_absl_handler()
+    handler.addFilter(_no_tensorflow_info)
     # `I 00:34:28 trainer] message` instead of absl's
     # `I1128 00:34:28.231434 140707832466304 trainer.py:371] message`.
-    logging.get_absl_handler().setFormatter(
+    handler.setFormatter(
         py_logging.Formatter(
             "%(levelname).1s %(asctime)s %(module)s] %(message)s",
             datefmt="%H:%M:%S",
         )
     )
+
+
+def _no_tensorflow_info(record: py_logging.LogRecord) -> bool:
+    """Drops INFO records of TensorFlow's own Python code (e.g. one
+    "Sharding callback duration" line per checkpoint save)."""
+    inside_tf = f"{os.sep}tensorflow{os.sep}" in record.pathname
+    return record.levelno >= py_logging.WARNING or not inside_tf
 
 
 @contextlib.contextmanager
