@@ -155,8 +155,17 @@ def test_config_json_is_a_preset(data_dir, tmp_path):
     path = os.path.join(first, "config.json")
 
     # Everything comes back from config.json ...
-    again = _flags([f"--config={path}", f"--run_dir={tmp_path / 'again'}"])
+    again_dir = str(tmp_path / "again")
+    again = _flags([f"--config={path}", f"--run_dir={again_dir}"])
     assert pretrain.config_from_flags(again) == config
+    pretrain.main(["pretrain"], again)
+
+    def saved(run_dir):  # Run metadata such as the environment may differ.
+        values = run_dir_lib.read_config(run_dir)
+        values.pop("environment", None)
+        return values
+
+    assert saved(again_dir) == saved(first)
     # ... except what is given explicitly.
     changed = _flags([f"--config={path}", "--epochs=3", "--jit_compile=auto"])
     assert pretrain.config_from_flags(changed) == dataclasses.replace(
