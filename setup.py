@@ -15,6 +15,7 @@ setuptools.setup(
     ),
     long_description=(HERE / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
+    license="Apache-2.0",
     packages=setuptools.find_packages(include=["uaf_tf", "uaf_tf.*"]),
     python_requires=">=3.10,<3.13",
     install_requires=[

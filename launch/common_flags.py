@@ -1,21 +1,52 @@
-"""Flags shared by the training launch scripts (pretrain, finetune, ...).
+"""Flags and start-up shared by the training launch scripts.
 
-Every script calls `define_common_flags()` inside its `define_flags()` and
-`resolve_run_dir(default_name)` in `main`. Flags already defined on the same
-`FlagValues` (by another script in the same process) are left as they are.
+Every script calls `quiet_startup()` before importing TensorFlow (or
+`uaf_tf` modules that do), defines its config's flags with
+`uaf_tf.config_flags.define_config_flags`, then `define_common_flags()`
+for the run-directory flags, and in `main` builds its config with
+`config_from_flags` and its run directory with `resolve_run_dir`. Flags
+already defined on the same `FlagValues` (by the config or another script
+in the same process) are left as they are.
+
+Flags defined here count as defined by the calling script, so they show in
+its `--help` (not only in `--helpfull`).
 """
 
+import contextlib
+import json
+import logging as py_logging
 import os
+import re
+import sys
+import tempfile
 
+from absl import app
 from absl import flags
+from absl import logging
+
+from uaf_tf import config_flags
+
+# The common flags are key flags of the script that defines them.
+flags.disclaim_key_flags()
 
 # Default parent of run directories, relative to the working directory.
 CHECKPOINT_ROOT = "checkpoints"
 
+# Keys of a run's config.json that describe the run, not options of it;
+# `--config` skips them.
+RUN_METADATA_KEYS = (
+    "task",
+    "environment",
+    "dataset_name",
+    "seq_len",
+    "num_source_ids",
+)
+
 
 def define_common_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
-    """Defines --data_dir --run_dir --run_name --seed --resume
-    --log_every_steps --checkpoint_every_steps on `flag_values`."""
+    """Defines --config --data_dir --run_dir --run_name --seed --resume
+    --log_every_steps --checkpoint_every_steps on `flag_values` (those not
+    defined yet)."""
     fv = flag_values
 
     def define(kind, name, default, help_text):
@@ -24,6 +55,14 @@ def define_common_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
                 name, default, help_text, flag_values=fv
             )
 
+    define(
+        "string",
+        "config",
+        None,
+        "A run's config.json whose values are the defaults of this run's "
+        "options (flags given explicitly still win), e.g. "
+        "--config=checkpoints/pretrain-movielens-100k/config.json.",
+    )
     define(
         "string",
         "data_dir",
@@ -61,7 +100,7 @@ def define_common_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
         "integer",
         "log_every_steps",
         50,
-        "Steps between progress lines and TensorBoard train scalars (0: none).",
+        "Steps between TensorBoard train scalars (0: none).",
     )
     define(
         "integer",
@@ -78,3 +117,130 @@ def resolve_run_dir(
     if flag_values.run_dir:
         return flag_values.run_dir
     return os.path.join(CHECKPOINT_ROOT, flag_values.run_name or default_name)
+
+
+def read_config_file(config_cls: type, path: str) -> dict:
+    """A run's config.json as `{flag name: value}` for `config_cls`.
+
+    Keys in `RUN_METADATA_KEYS` are skipped.
+
+    Raises:
+        app.UsageError: the file is unreadable, or holds a key that is not
+            a field of `config_cls` (the message names the file and key).
+    """
+    try:
+        with open(path) as f:
+            values = json.load(f)
+    except (OSError, ValueError) as error:
+        raise app.UsageError(f"--config={path}: {error}") from None
+    try:
+        return config_flags.flatten_config_dict(
+            config_cls, values, ignore=RUN_METADATA_KEYS
+        )
+    except KeyError as error:
+        raise app.UsageError(f"--config={path}: {error.args[0]}") from None
+
+
+def config_from_flags(
+    config_cls: type, flag_values: flags.FlagValues = flags.FLAGS
+):
+    """`config_cls` from parsed flags, over `--config`'s values if given.
+
+    Precedence: flags given on the command line or in a flagfile, then the
+    `--config` file, then the dataclass defaults.
+    """
+    defaults = None
+    if flag_values.config:
+        defaults = read_config_file(config_cls, flag_values.config)
+    return config_flags.config_from_flags(
+        config_cls, flag_values, defaults=defaults
+    )
+
+
+# === Start-up output ===
+
+# Lines TensorFlow writes while it is imported and finds its devices, through
+# absl C++ logging that is not initialised yet and so ignores
+# TF_CPP_MIN_LOG_LEVEL (tensorflow/tensorflow#100442): three INFO lines per
+# TF shared library, and on machines without a GPU driver one cuInit error.
+_STARTUP_NOISE = (
+    r"WARNING: All log messages before absl::InitializeLog\(\) is called "
+    r"are written to STDERR",
+    r"I\d{4} [\d:. ]+\d+ port\.cc:\d+\] oneDNN custom operations are on\..*",
+    r"I\d{4} [\d:. ]+\d+ cudart_stub\.cc:\d+\] Could not find cuda drivers .*",
+)
+_NO_DRIVER_CUINIT = (
+    r"E\d{4} [\d:. ]+\d+ cuda_platform\.cc:\d+\] failed call to cuInit: .*"
+)
+
+
+def quiet_startup() -> None:
+    """Keeps TensorFlow's C++ start-up lines out of a launch script's output.
+
+    Sets `TF_CPP_MIN_LOG_LEVEL=2` unless it is set, then imports TensorFlow
+    and lists its devices with stderr captured, and writes back every
+    captured line except the known start-up INFO lines (and the cuInit
+    error of a machine that has no CUDA driver at all, which TF reports just
+    before). With `TF_CPP_MIN_LOG_LEVEL` set below 2 nothing is filtered.
+    Also shortens absl log lines and drops TensorFlow's Python INFO lines.
+
+    For launch scripts only; the library sets no environment or logging.
+    """
+    level = os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if level.strip() in ("2", "3"):
+        with _filtered_stderr():
+            import tensorflow as tf
+
+            tf.config.list_logical_devices()
+    else:
+        import tensorflow as tf  # noqa: F401
+    handler = logging.get_absl_handler()
+    handler.addFilter(_no_tensorflow_info)
+    # `I 00:34:28 trainer] message` instead of absl's
+    # `I1128 00:34:28.231434 140707832466304 trainer.py:371] message`.
+    handler.setFormatter(
+        py_logging.Formatter(
+            "%(levelname).1s %(asctime)s %(module)s] %(message)s",
+            datefmt="%H:%M:%S",
+        )
+    )
+
+
+def _no_tensorflow_info(record: py_logging.LogRecord) -> bool:
+    """Drops INFO records of TensorFlow's own Python code (e.g. one
+    "Sharding callback duration" line per checkpoint save)."""
+    inside_tf = f"{os.sep}tensorflow{os.sep}" in record.pathname
+    return record.levelno >= py_logging.WARNING or not inside_tf
+
+
+@contextlib.contextmanager
+def _filtered_stderr():
+    """Captures file descriptor 2 (C++ writes too), then replays it filtered."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            text = capture.read().decode(errors="replace")
+            sys.stderr.write(_drop_startup_noise(text))
+            sys.stderr.flush()
+
+
+def _drop_startup_noise(text: str) -> str:
+    lines = text.splitlines(keepends=True)
+    no_driver = any("Could not find cuda drivers" in line for line in lines)
+    kept = []
+    for line in lines:
+        stripped = line.rstrip("\n")
+        if any(re.fullmatch(p, stripped) for p in _STARTUP_NOISE):
+            continue
+        if no_driver and re.fullmatch(_NO_DRIVER_CUINIT, stripped):
+            continue
+        kept.append(line)
+    return "".join(kept)

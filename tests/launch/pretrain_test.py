@@ -1,7 +1,10 @@
 """launch/pretrain.py end to end on a tiny synthetic dataset directory."""
 
+import dataclasses
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 from absl import app
@@ -11,6 +14,7 @@ from launch import common_flags
 from launch import pretrain
 from uaf_tf import testing
 from uaf_tf.models.nextitnet_backbone import NextItNetBackbone
+from uaf_tf.training import pretrain as pretrain_lib
 from uaf_tf.training import run_dir as run_dir_lib
 from uaf_tf.training import summaries
 
@@ -129,3 +133,71 @@ def test_config_files_parse(name, expected):
 def test_missing_data_dir_is_a_usage_error():
     with pytest.raises(app.UsageError, match="data_dir"):
         pretrain.main(["pretrain"], _flags([]))
+
+
+def test_config_json_is_a_preset(data_dir, tmp_path):
+    first = str(tmp_path / "first")
+    fv = _flags(
+        [
+            f"--data_dir={data_dir}",
+            f"--run_dir={first}",
+            "--channels=8",
+            "--dilations=1",
+            "--batch_size=64",
+            "--epochs=1",
+            "--learning_rate=3e-3",
+            "--nomask_padding",
+            "--jit_compile=false",
+        ]
+    )
+    pretrain.main(["pretrain"], fv)
+    config = pretrain.config_from_flags(fv)
+    path = os.path.join(first, "config.json")
+
+    # Everything comes back from config.json ...
+    again_dir = str(tmp_path / "again")
+    again = _flags([f"--config={path}", f"--run_dir={again_dir}"])
+    assert pretrain.config_from_flags(again) == config
+    pretrain.main(["pretrain"], again)
+
+    def saved(run_dir):  # Run metadata such as the environment may differ.
+        values = run_dir_lib.read_config(run_dir)
+        values.pop("environment", None)
+        return values
+
+    assert saved(again_dir) == saved(first)
+    # ... except what is given explicitly.
+    changed = _flags([f"--config={path}", "--epochs=3", "--jit_compile=auto"])
+    assert pretrain.config_from_flags(changed) == dataclasses.replace(
+        config, epochs=3, jit_compile=None
+    )
+
+
+def test_config_file_with_an_unknown_key_is_a_usage_error(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"task": "pretrain", "chanels": 8}))
+    with pytest.raises(app.UsageError, match=r"config.json.*`chanels`"):
+        pretrain.config_from_flags(_flags([f"--config={path}"]))
+
+
+def test_help_lists_exactly_the_scripts_flags():
+    fv = _flags([])
+    key_flags = {f.name for f in fv.get_key_flags_for_module(pretrain)}
+    fields = {f.name for f in dataclasses.fields(pretrain_lib.PretrainConfig)}
+    assert key_flags == fields | {"config", "run_dir", "run_name", "resume"}
+
+
+def test_command_help_shows_the_flags_without_tf_noise():
+    env = {**os.environ, "PYTHONPATH": REPO}
+    env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+    completed = subprocess.run(
+        [sys.executable, os.path.join(REPO, "launch", "pretrain.py"), "--help"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert completed.returncode == 1, completed.stderr  # absl's --help exit.
+    for flag in ["data_dir", "run_dir", "seed", "config", "[no]resume"]:
+        assert f"  --{flag}: " in completed.stdout, flag
+    assert "logtostderr" not in completed.stdout  # absl's, --helpfull only.
+    assert completed.stderr == ""

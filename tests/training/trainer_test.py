@@ -1,7 +1,9 @@
 """The shared training loop: resume, selection, artifacts, XLA fallback."""
 
+import io
 import json
 import os
+import re
 
 import keras
 import numpy as np
@@ -182,3 +184,67 @@ def test_selection_metric_must_exist(tmp_path):
 def test_config_validation():
     with pytest.raises(ValueError, match="selection_mode"):
         trainer.TrainerConfig(epochs=1, selection_mode="best")
+
+
+_SUMMARY = re.compile(
+    r"epoch (\d)/2 step (\d+): train loss (\d+\.\d{4}) \| valid "
+    r"full/hr@5 [\d.]+, full/mrr@5 ([\d.]+), full/ndcg@5 [\d.]+, "
+    r"loss [\d.]+ \| [\d.]+ ex/s \| eval [\d.]+ s( \[best\])?"
+)
+
+
+def test_output_off_a_terminal_is_one_line_per_epoch(tmp_path, capsys):
+    # pytest's captured stdout is no terminal: "auto" prints summary lines.
+    results = trainer.fit(_task(), str(tmp_path), _config())
+    out = capsys.readouterr().out
+    assert "\r" not in out
+    lines = out.splitlines()
+    assert len(lines) == 2
+    matches = [_SUMMARY.fullmatch(line) for line in lines]
+    assert all(matches), lines
+    history = results["history"]
+    for match, entry in zip(matches, history, strict=True):
+        assert int(match[1]) == entry["epoch"]
+        assert int(match[2]) == entry["step"]
+        assert match[3] == f"{entry['train_loss']:.4f}"
+        assert match[4] == f"{entry['valid']['full/mrr@5']:.4f}"
+    # [best] marks the epochs that improved the selection metric.
+    mrr = [h["valid"]["full/mrr@5"] for h in history]
+    assert [bool(m[5]) for m in matches] == [True, mrr[1] > mrr[0]]
+
+
+def test_progress_bar_redraws_one_line_per_epoch(tmp_path, capsys):
+    trainer.fit(_task(), str(tmp_path), _config(), progress="bar")
+    out = capsys.readouterr().out
+    lines = out.split("\n")
+    assert lines[-1] == "" and len(lines) == 3
+    for epoch, line in enumerate(lines[:2], start=1):
+        frames = line.split("\r")
+        # The bar's last frame is complete (4 of 4 steps) ...
+        assert any(
+            f.startswith(f"epoch {epoch}/2  4/4 [{'=' * 24}] ") for f in frames
+        ), frames
+        # ... and the summary line replaces the bar at the epoch's end.
+        assert _SUMMARY.fullmatch(frames[-1].removesuffix("\x1b[K"))
+
+
+def test_progress_bar_draws_eta_and_rate():
+    stream = io.StringIO()
+    bar = trainer._ProgressBar("epoch 1/3", 10, stream=stream, interval=0)
+    bar.update(5, 1.23456, 812.4)
+    frame = stream.getvalue()
+    # 5 of 10 steps: 12 of 24 cells filled, then the arrow head.
+    assert frame.startswith(
+        f"\repoch 1/3  5/10 [{'=' * 12}>{'.' * 11}] ETA 0:0"
+    )
+    assert frame.endswith("  loss 1.2346  812 ex/s\x1b[K")
+    unknown = io.StringIO()
+    trainer._ProgressBar("e", None, stream=unknown, interval=0).update(
+        3, 1.0, 10.0
+    )
+    assert unknown.getvalue().startswith("\re  3 steps 0:00  loss 1.0000")
+
+
+def test_progress_mode_is_checked(tmp_path):
+    with pytest.raises(ValueError, match="progress"):
+        trainer.fit(_task(), str(tmp_path), _config(), progress="loud")

@@ -10,6 +10,10 @@ protocol; the loop owns everything else. A run directory holds:
 <run_dir>/results.json      what `fit` returns
 ```
 
+Progress: a bar per epoch (steps, ETA, loss, ex/s) when stdout is a
+terminal, and one summary line per epoch either way, so logs that are files
+(CI) hold no carriage-return frames; `fit(progress=...)` overrides.
+
 Conventions: `epoch` arguments of the `Task` methods are 0-based (a seed
 offset); log lines, `results.json` and the history count epochs from 1.
 TensorBoard scalars are indexed by the global step, valid ones included.
@@ -27,6 +31,7 @@ import dataclasses
 import json
 import math
 import os
+import sys
 import time
 import typing
 
@@ -43,6 +48,11 @@ TENSORBOARD_DIR = "tb"
 
 _RESERVED_CHECKPOINT_KEYS = ("model", "step", "epoch", "loop")
 
+# `fit(progress=...)`: "bar" redraws a progress bar on stdout while an epoch
+# trains, "epoch" prints only the per-epoch summary lines, "none" prints
+# nothing, "auto" is "bar" on a terminal and "epoch" otherwise.
+PROGRESS_MODES = ("auto", "bar", "epoch", "none")
+
 
 @dataclasses.dataclass(frozen=True)
 class TrainerConfig:
@@ -50,8 +60,8 @@ class TrainerConfig:
 
     Attributes:
         epochs: number of passes (of `steps_per_epoch` batches, if set).
-        log_every_steps: steps between progress lines and TensorBoard train
-            scalars (means over the window); 0 disables both.
+        log_every_steps: steps between TensorBoard train scalars (means
+            over the window); 0 disables them.
         checkpoint_every_steps: steps between mid-epoch checkpoints; 0 =
             checkpoint at epoch ends only (always done).
         max_checkpoints: checkpoints kept in `run_dir/ckpt`.
@@ -130,7 +140,12 @@ class Task(typing.Protocol):
 
 
 def fit(
-    task: Task, run_dir: str, config: TrainerConfig, *, resume: bool = False
+    task: Task,
+    run_dir: str,
+    config: TrainerConfig,
+    *,
+    resume: bool = False,
+    progress: str = "auto",
 ) -> dict:
     """Trains `task` for `config.epochs`, selecting the best epoch on valid.
 
@@ -141,6 +156,7 @@ def fit(
         config: a `TrainerConfig`.
         resume: restore the latest checkpoint of `run_dir/ckpt` (if any) and
             continue at its epoch and step.
+        progress: what is printed to stdout, one of `PROGRESS_MODES`.
 
     Returns:
         The dict written to `run_dir/results.json`: `valid` (metrics of the
@@ -149,7 +165,14 @@ def fit(
         `wall_time_s`, `train_examples_per_sec`, `history` (per epoch:
         `epoch`, `step`, `train_loss`, `valid`).
     """
-    return _Loop(task, run_dir, config).run(resume)
+    if progress not in PROGRESS_MODES:
+        raise ValueError(
+            f"`progress` must be one of {PROGRESS_MODES}. "
+            f"Received: progress={progress!r}"
+        )
+    if progress == "auto":
+        progress = "bar" if sys.stdout.isatty() else "epoch"
+    return _Loop(task, run_dir, config, progress).run(resume)
 
 
 class _ModelVariables(tf.Module):
@@ -194,10 +217,17 @@ class _Loop:
     `tf.distribute.Strategy` (`strategy.run`, `distribute_datasets_from_
     function`) would be slotted in."""
 
-    def __init__(self, task: Task, run_dir: str, config: TrainerConfig):
+    def __init__(
+        self,
+        task: Task,
+        run_dir: str,
+        config: TrainerConfig,
+        progress: str = "epoch",
+    ):
         self.task = task
         self.run_dir = run_dir
         self.config = config
+        self.progress = progress
         self.step = tf.Variable(0, dtype=tf.int64, name="step")
         self.epoch = tf.Variable(0, dtype=tf.int64, name="epoch")
         self.state = _LoopState()
@@ -327,7 +357,15 @@ class _Loop:
     def _train_epoch(self, epoch: int, writer) -> tuple[float, int]:
         """Trains the rest of epoch `epoch`; returns (seconds, examples)."""
         config, state = self.config, self.state
-        dataset = self._epoch_dataset(epoch, int(state.epoch_step.numpy()))
+        skip = int(state.epoch_step.numpy())
+        dataset = self._epoch_dataset(epoch, skip)
+        bar = None
+        if self.progress == "bar":
+            bar = _ProgressBar(
+                f"epoch {epoch + 1}/{config.epochs}",
+                self._steps_in_epoch(dataset, skip),
+                done=skip,
+            )
         window = _Window()
         seconds, examples = 0.0, 0
         clock = time.perf_counter()
@@ -345,9 +383,17 @@ class _Loop:
             state.epoch_examples.assign_add(size)
             examples += size
             window.add(logs, size)
+            if bar is not None:
+                elapsed = seconds + time.perf_counter() - clock
+                bar.update(
+                    int(state.epoch_step.numpy()),
+                    float(state.epoch_loss_sum.numpy())
+                    / int(state.epoch_examples.numpy()),
+                    examples / max(elapsed, 1e-9),
+                )
 
             if config.log_every_steps and step % config.log_every_steps == 0:
-                self._log_window(epoch, step, window, writer)
+                self._log_window(step, window, writer)
                 window = _Window()
             if (
                 config.checkpoint_every_steps
@@ -363,19 +409,32 @@ class _Loop:
         now = time.perf_counter()
         seconds += now - clock
         state.train_seconds.assign_add(now - clock)
+        if bar is not None:
+            bar.evaluating()
         return seconds, examples
 
-    def _log_window(self, epoch: int, step: int, window, writer) -> None:
+    def _steps_in_epoch(self, dataset, skip: int) -> int | None:
+        """Batches of a whole epoch, for the progress bar (None: unknown).
+
+        Without `steps_per_epoch`, the dataset's cardinality, else the step
+        count of the last finished epoch (TFRecord datasets do not know
+        their length).
+        """
+        if self.config.steps_per_epoch:
+            return self.config.steps_per_epoch
+        cardinality = int(dataset.cardinality().numpy())
+        if cardinality >= 0:
+            return cardinality + skip
+        history = json.loads(self.state.history.numpy().decode())
+        if not history:
+            return None
+        before = history[-2]["step"] if len(history) > 1 else 0
+        return history[-1]["step"] - before
+
+    def _log_window(self, step: int, window, writer) -> None:
+        """TensorBoard train scalars: means over the last window."""
         means = window.means()
         rate = window.examples_per_sec()
-        logging.info(
-            "epoch %d/%d step %d loss %.4f %.1f ex/s",
-            epoch + 1,
-            self.config.epochs,
-            step,
-            means["loss"],
-            rate,
-        )
         with writer.as_default(step=step):
             for name, value in means.items():
                 summaries.scalar(f"train/{name}", value)
@@ -451,23 +510,20 @@ class _Loop:
         self.epoch.assign(epoch + 1)
         self.manager.save(checkpoint_number=step)
 
-        shown = ", ".join(
-            f"{k} {v:.4f}"
-            for k, v in sorted(valid.items())
-            if k != "num_examples" and ("@5" in k or k == "loss")
-        )
-        logging.info(
-            "epoch %d/%d done: step %d train loss %.4f | valid %s | "
-            "%.1f ex/s | eval %.1f s%s",
-            epoch + 1,
-            config.epochs,
-            step,
-            train_loss,
-            shown,
-            rate,
-            eval_seconds,
-            " [best]" if improved else "",
-        )
+        if self.progress != "none":
+            line = _epoch_summary(
+                f"epoch {epoch + 1}/{config.epochs}",
+                step,
+                train_loss,
+                valid,
+                rate,
+                eval_seconds,
+                improved,
+            )
+            if self.progress == "bar":
+                line = "\r" + line + "\x1b[K"  # Replaces the bar's line.
+            sys.stdout.write(line + "\n")
+            sys.stdout.flush()
 
     def _finish(self, wall_start, wall_before) -> dict:
         config, state = self.config, self.state
@@ -504,6 +560,96 @@ class _Loop:
                 ", ".join(f"{k} {v:.4f}" for k, v in sorted(test.items())),
             )
         return results
+
+
+def _epoch_summary(
+    name: str,
+    step: int,
+    train_loss: float,
+    valid: dict,
+    rate: float,
+    eval_seconds: float,
+    improved: bool,
+) -> str:
+    """One line per epoch, e.g. `epoch 2/20 step 28: train loss 6.7464 |
+    valid full/hr@5 0.0213, ..., loss 6.8487 | 336.8 ex/s | eval 0.1 s`."""
+    shown = ", ".join(
+        f"{k} {v:.4f}"
+        for k, v in sorted(valid.items())
+        if k != "num_examples" and ("@5" in k or k == "loss")
+    )
+    return (
+        f"{name} step {step}: train loss {train_loss:.4f} | valid {shown} | "
+        f"{rate:.1f} ex/s | eval {eval_seconds:.1f} s"
+        + (" [best]" if improved else "")
+    )
+
+
+class _ProgressBar:
+    """A one-line progress bar redrawn with carriage returns, for terminals.
+
+    `epoch 3/20  28/66 [=========>..........] ETA 0:12  loss 6.6548  852 ex/s`
+    (without a known total: steps and elapsed time, no bar). Redraws at
+    most every `interval` seconds.
+    """
+
+    WIDTH = 24
+
+    def __init__(
+        self,
+        name: str,
+        target: int | None,
+        *,
+        done: int = 0,
+        stream=None,
+        interval: float = 0.1,
+    ):
+        self.name = name
+        self.target = target
+        self.start_done = done
+        self.stream = stream or sys.stdout
+        self.interval = interval
+        self.start = time.perf_counter()
+        self.last_draw = -float("inf")
+        self.text = ""
+
+    def update(self, done: int, loss: float, rate: float) -> None:
+        now = time.perf_counter()
+        if now - self.last_draw < self.interval and done != self.target:
+            return
+        self.last_draw = now
+        elapsed = now - self.start
+        if self.target:
+            fraction = min(done / self.target, 1.0)
+            filled = int(self.WIDTH * fraction)
+            arrow = ">" if filled < self.WIDTH else ""
+            bar = "=" * filled + arrow + "." * (self.WIDTH - filled - 1)
+            trained = done - self.start_done
+            if done < self.target:
+                remaining = elapsed / max(trained, 1) * (self.target - done)
+                timing = f"ETA {_clock(remaining)}"
+            else:
+                timing = _clock(elapsed)
+            head = f"{done}/{self.target} [{bar[: self.WIDTH]}] {timing}"
+        else:
+            head = f"{done} steps {_clock(elapsed)}"
+        self._draw(f"{self.name}  {head}  loss {loss:.4f}  {rate:.0f} ex/s")
+
+    def evaluating(self) -> None:
+        self._draw(self.text + "  evaluating...")
+
+    def _draw(self, text: str) -> None:
+        self.text = text
+        self.stream.write("\r" + text + "\x1b[K")
+        self.stream.flush()
+
+
+def _clock(seconds: float) -> str:
+    minutes, seconds = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return f"{hours}:{minutes:02d}:{seconds:02d}"
+    return f"{minutes}:{seconds:02d}"
 
 
 def _best_index(history: list, config: TrainerConfig) -> int | None:

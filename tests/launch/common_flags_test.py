@@ -1,0 +1,54 @@
+"""Start-up output filtering and config files of the launch scripts."""
+
+import os
+
+import pytest
+from absl import app
+
+from launch import common_flags
+from uaf_tf.training import pretrain
+
+# What `import tensorflow` and the first device listing print on a CPU-only
+# machine with TF 2.21, even with TF_CPP_MIN_LOG_LEVEL=2 (copied from a run).
+_NOISE = (
+    "WARNING: All log messages before absl::InitializeLog() is called are "
+    "written to STDERR\n"
+    "I0000 00:00:1795826055.899364    6694 port.cc:153] oneDNN custom "
+    "operations are on. You may see slightly different numerical results "
+    "due to floating-point round-off errors from different computation "
+    "orders. To turn them off, set the environment variable "
+    "`TF_ENABLE_ONEDNN_OPTS=0`.\n"
+    "I0000 00:00:1795826055.899636    6694 cudart_stub.cc:31] Could not find "
+    "cuda drivers on your machine, GPU will not be used.\n"
+)
+_CUINIT = (
+    "E0000 00:00:1795826058.331440    6694 cuda_platform.cc:52] failed call "
+    "to cuInit: INTERNAL: CUDA error: Failed call to cuInit: UNKNOWN ERROR "
+    "(303)\n"
+)
+
+
+def test_known_startup_lines_are_dropped_and_others_kept():
+    text = _NOISE + "a real warning\n" + _NOISE + _CUINIT + "Traceback\n"
+    assert common_flags._drop_startup_noise(text) == (
+        "a real warning\nTraceback\n"
+    )
+    # Without the "no driver" line, a cuInit failure is news: kept.
+    assert common_flags._drop_startup_noise(_CUINIT) == _CUINIT
+
+
+def test_filtered_stderr_captures_the_file_descriptor(capfd):
+    with common_flags._filtered_stderr():
+        os.write(2, (_NOISE + "kept\n").encode())
+    assert capfd.readouterr().err == "kept\n"
+
+
+def test_unreadable_config_file_is_a_usage_error(tmp_path):
+    path = str(tmp_path / "missing.json")
+    with pytest.raises(app.UsageError, match="missing.json"):
+        common_flags.read_config_file(pretrain.PretrainConfig, path)
+    (tmp_path / "bad.json").write_text("{")
+    with pytest.raises(app.UsageError, match="bad.json"):
+        common_flags.read_config_file(
+            pretrain.PretrainConfig, str(tmp_path / "bad.json")
+        )
