@@ -11,12 +11,12 @@ from absl import app
 from absl import flags
 
 from launch import export
+from uaf_tf import run_dir as run_dir_lib
 from uaf_tf import testing
 from uaf_tf.serving import run_export
 from uaf_tf.serving import signature_keys as keys
 from uaf_tf.training import finetune
 from uaf_tf.training import pretrain
-from uaf_tf.training import run_dir as run_dir_lib
 
 TOP_K = 4
 

@@ -18,13 +18,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from uaf_tf import run_dir as run_dir_lib
 from uaf_tf.data import dataset_info
 from uaf_tf.models.nextitnet_backbone import NextItNetBackbone
 from uaf_tf.models.uaf_recommender import UAFRecommender
 from uaf_tf.serving import export_run
 from uaf_tf.serving import signature_keys as keys
 from uaf_tf.serving.saved_model_export import build_export_archive
-from uaf_tf.training import run_dir as run_dir_lib
 from uaf_tf.training import trainer
 
 SEQ_LEN = 6

@@ -7,6 +7,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from uaf_tf import run_dir as run_dir_lib
 from uaf_tf.data import dataset_info
 from uaf_tf.serving import signature_keys as keys
 from uaf_tf.serving import versioned_dir
@@ -15,7 +16,6 @@ from uaf_tf.serving.id_lookup import count_vocab_lines
 from uaf_tf.serving.saved_model_export import DEFAULT_TOP_K
 from uaf_tf.serving.saved_model_export import check_top_k
 from uaf_tf.serving.saved_model_export import export_saved_model
-from uaf_tf.training import run_dir as run_dir_lib
 
 DEFAULT_MODEL_NAME = "uaf"
 EXPORT_INFO_FILE = "uaf_export.json"  # in assets.extra/, for provenance
@@ -82,7 +82,7 @@ def export_run(
 ) -> str:
     """Exports a fine-tuned run to `<export_base>/<model_name>/<version>/`.
 
-    Loads the run's model (`uaf_tf.training.run_dir.load_model`), writes the
+    Loads the run's model (`uaf_tf.run_dir.load_model`), writes the
     SavedModel (`saved_model_export`) with the run's vocabularies as assets,
     the warm-up requests and `assets.extra/uaf_export.json`, replays the
     warm-up requests against the written SavedModel, and only then publishes

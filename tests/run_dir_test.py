@@ -6,15 +6,14 @@ import os
 import pytest
 import tensorflow as tf
 
-from uaf_tf.training import run_dir as run_dir_lib
-from uaf_tf.training import trainer
+from uaf_tf import run_dir as run_dir_lib
 
 
 def _make_started_run(path, config):
     run_dir_lib.write_config(str(path), config)
     checkpoint = tf.train.Checkpoint(step=tf.Variable(7))
     manager = tf.train.CheckpointManager(
-        checkpoint, os.path.join(str(path), trainer.CHECKPOINT_DIR), 1
+        checkpoint, os.path.join(str(path), run_dir_lib.CHECKPOINT_DIR), 1
     )
     manager.save()
 

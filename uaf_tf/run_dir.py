@@ -4,10 +4,16 @@
 <run_dir>/config.json        resolved run configuration (`write_config`)
 <run_dir>/model.json         `keras.saving.serialize_keras_object(model)`
 <run_dir>/best.weights.h5    weights of the selected epoch (the trainer)
+<run_dir>/results.json       final metrics (the trainer)
+<run_dir>/ckpt/              checkpoints for `--resume` (the trainer)
+<run_dir>/tb/                TensorBoard event files
 <run_dir>/source_vocab.txt   copied from the dataset (`copy_vocabularies`)
 <run_dir>/target_vocab.txt
 <run_dir>/dataset.json
 ```
+
+Training writes run directories and serving reads them; both import this
+module, which names every file in it.
 
 `load_model(run_dir)` rebuilds the exact model from `model.json` and loads
 the weights: no pickle, no code besides the registered `uaf_tf` classes.
@@ -26,10 +32,13 @@ import uaf_tf.layers
 import uaf_tf.models
 from uaf_tf.data import dataset_info
 from uaf_tf.models.sequence_backbone import SequenceBackbone
-from uaf_tf.training import trainer
 
 CONFIG_FILE = "config.json"
 MODEL_FILE = "model.json"
+BEST_WEIGHTS_FILE = "best.weights.h5"
+RESULTS_FILE = "results.json"
+CHECKPOINT_DIR = "ckpt"
+TENSORBOARD_DIR = "tb"
 VOCABULARY_FILES = (
     dataset_info.SOURCE_VOCAB_FILE,
     dataset_info.TARGET_VOCAB_FILE,
@@ -57,7 +66,7 @@ def start_run(run_dir: str, config: dict, *, resume: bool) -> None:
     Raises:
         FileExistsError: `run_dir` holds checkpoints and `resume` is False.
     """
-    checkpoint_dir = os.path.join(run_dir, trainer.CHECKPOINT_DIR)
+    checkpoint_dir = os.path.join(run_dir, CHECKPOINT_DIR)
     latest = tf.train.latest_checkpoint(checkpoint_dir)
     if latest and not resume:
         raise FileExistsError(
@@ -73,7 +82,10 @@ def start_run(run_dir: str, config: dict, *, resume: bool) -> None:
         for key in changed:
             logging.warning(
                 "--resume keeps %s=%r from %s; ignoring the new value %r.",
-                key, saved.get(key), config_path, fresh[key],
+                key,
+                saved.get(key),
+                config_path,
+                fresh[key],
             )
         return
     write_config(run_dir, config)
@@ -117,7 +129,7 @@ def load_model(run_dir: str, weights: str | None = "best") -> keras.Model:
     _build(model, spec)
     if weights is not None:
         path = (
-            os.path.join(run_dir, trainer.BEST_WEIGHTS_FILE)
+            os.path.join(run_dir, BEST_WEIGHTS_FILE)
             if weights == "best"
             else weights
         )
