@@ -19,17 +19,17 @@ module, which names every file in it.
 the weights: no pickle, no code besides the registered `uaf_tf` classes.
 """
 
-import importlib
 import json
 import os
-import pkgutil
 
 import keras
 import tensorflow as tf
 from absl import logging
 
-import uaf_tf.layers
-import uaf_tf.models
+# Imported for their side effect: every `uaf_tf` class a model.json may
+# name is registered with Keras (see the packages' __init__.py).
+import uaf_tf.layers  # noqa: F401
+import uaf_tf.models  # noqa: F401
 from uaf_tf.data import dataset_info
 from uaf_tf.models.sequence_backbone import SequenceBackbone
 
@@ -124,7 +124,6 @@ def load_model(run_dir: str, weights: str | None = "best") -> keras.Model:
     """
     with open(os.path.join(run_dir, MODEL_FILE)) as f:
         spec = json.load(f)
-    _register_uaf_tf_classes()
     model = keras.saving.deserialize_keras_object(spec)
     _build(model, spec)
     if weights is not None:
@@ -170,15 +169,6 @@ def copy_vocabularies(data_dir: str, run_dir: str) -> list[str]:
             tf.io.gfile.copy(source, os.path.join(run_dir, name), True)
             copied.append(name)
     return copied
-
-
-def _register_uaf_tf_classes() -> None:
-    """Imports every `uaf_tf.layers` / `uaf_tf.models` module, so each
-    `@register_keras_serializable(package="uaf_tf")` class a model.json may
-    name is registered."""
-    for package in (uaf_tf.layers, uaf_tf.models):
-        for module in pkgutil.iter_modules(package.__path__):
-            importlib.import_module(f"{package.__name__}.{module.name}")
 
 
 def _build(model: keras.Model, spec: dict) -> None:
