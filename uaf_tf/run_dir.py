@@ -19,12 +19,19 @@ module, which names every file in it.
 the weights: no pickle, no code besides the registered `uaf_tf` classes.
 """
 
+import importlib.metadata
 import json
 import os
+import platform
+import subprocess
+import sys
 
 import keras
+import numpy as np
 import tensorflow as tf
 from absl import logging
+
+import uaf_tf
 
 # Imported for their side effect: every `uaf_tf` class a model.json may
 # name is registered with Keras (see the packages' __init__.py).
@@ -39,6 +46,11 @@ BEST_WEIGHTS_FILE = "best.weights.h5"
 RESULTS_FILE = "results.json"
 CHECKPOINT_DIR = "ckpt"
 TENSORBOARD_DIR = "tb"
+# The one key of config.json that `start_run` adds: how and where the run
+# was started, not how it is configured (a flag preset skips it).
+ENVIRONMENT_KEY = "environment"
+_PACKAGES = ("tensorflow", "keras", "tensorflow-probability", "numpy")
+_GIT_TIMEOUT_S = 5
 VOCABULARY_FILES = (
     dataset_info.SOURCE_VOCAB_FILE,
     dataset_info.TARGET_VOCAB_FILE,
@@ -57,6 +69,10 @@ def write_config(run_dir: str, config: dict) -> str:
 
 def start_run(run_dir: str, config: dict, *, resume: bool) -> None:
     """Claims `run_dir` for a run with `config`, before anything is written.
+
+    A fresh run writes `config` to `config.json`, plus the key
+    `"environment"` (`describe_environment()`: versions, devices, git
+    commit, command line), which replaces any value `config` has there.
 
     A directory that already holds checkpoints belongs to an earlier run:
     without `resume` it is refused (nothing in it is touched); with `resume`
@@ -78,7 +94,11 @@ def start_run(run_dir: str, config: dict, *, resume: bool) -> None:
         saved = read_config(run_dir)
         # JSON turns tuples into lists; compare in that form.
         fresh = json.loads(json.dumps(config))
-        changed = sorted(k for k in fresh if saved.get(k) != fresh[k])
+        changed = sorted(
+            k
+            for k in fresh
+            if k != ENVIRONMENT_KEY and saved.get(k) != fresh[k]
+        )
         for key in changed:
             logging.warning(
                 "--resume keeps %s=%r from %s; ignoring the new value %r.",
@@ -88,7 +108,74 @@ def start_run(run_dir: str, config: dict, *, resume: bool) -> None:
                 fresh[key],
             )
         return
-    write_config(run_dir, config)
+    write_config(run_dir, {**config, ENVIRONMENT_KEY: describe_environment()})
+
+
+def describe_environment() -> dict:
+    """What a run depends on besides its configuration.
+
+    Returns:
+        A JSON-serialisable dict: `python` and `packages` (the versions of
+        tensorflow, keras, tensorflow-probability, numpy and uaf_tf; `None`
+        for one not installed), `devices` (TF's physical devices, with the
+        GPU model where TF reports it), `git` (`{"commit", "dirty"}` of the
+        checkout `uaf_tf` is imported from, `dirty` meaning tracked files
+        differ from the commit; `None` outside a git checkout or without
+        git) and `argv` (`sys.argv`).
+    """
+    packages = {}
+    for name in _PACKAGES:
+        try:
+            packages[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            packages[name] = None
+    # The imported modules win over the metadata: they are what runs.
+    packages["tensorflow"] = tf.__version__
+    packages["keras"] = keras.__version__
+    packages["numpy"] = np.__version__
+    packages["uaf_tf"] = uaf_tf.__version__
+    return {
+        "python": platform.python_version(),
+        "packages": packages,
+        "devices": _describe_devices(),
+        "git": git_state(os.path.dirname(os.path.abspath(uaf_tf.__file__))),
+        "argv": list(sys.argv),
+    }
+
+
+def git_state(path: str) -> dict | None:
+    """`{"commit": sha, "dirty": bool}` of the git checkout holding `path`.
+
+    `None` when `path` is not in a git checkout, git is missing, or git
+    does not answer within a few seconds: never raises.
+    """
+
+    def git(*args):
+        return subprocess.run(
+            ["git", "-C", path, *args],
+            capture_output=True,
+            text=True,
+            timeout=_GIT_TIMEOUT_S,
+            check=True,
+        ).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "HEAD")
+        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {"commit": commit, "dirty": dirty}
+
+
+def _describe_devices() -> list[dict]:
+    devices = []
+    for device in tf.config.list_physical_devices():
+        entry = {"type": device.device_type, "name": device.name}
+        if device.device_type == "GPU":
+            details = tf.config.experimental.get_device_details(device)
+            entry["model"] = details.get("device_name")
+        devices.append(entry)
+    return devices
 
 
 def read_config(run_dir: str) -> dict:
