@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import pytest
 
+from uaf_tf import testing
 from uaf_tf.layers.causal_dilated_conv import CausalDilatedConv1D
 from uaf_tf.layers.residual_block import DilatedResidualBlock
 
@@ -99,23 +100,32 @@ def test_block_is_causal():
 
 
 @pytest.mark.parametrize(
-    "layer",
+    "cls, init_kwargs, num_weights",
     [
-        CausalDilatedConv1D(6, kernel_size=2, dilation_rate=3, name="c"),
-        DilatedResidualBlock(6, kernel_size=2, dilation_rate=4, name="b"),
+        # kernel, bias.
+        (
+            CausalDilatedConv1D,
+            dict(filters=6, kernel_size=2, dilation_rate=3),
+            2,
+        ),
+        # 2 x (conv kernel, conv bias, LN gamma, LN beta).
+        (
+            DilatedResidualBlock,
+            dict(channels=6, kernel_size=2, dilation_rate=4),
+            8,
+        ),
     ],
     ids=["conv", "block"],
 )
-def test_get_config_round_trip(layer):
+def test_layer_contract(cls, init_kwargs, num_weights):
     x = np.random.default_rng(3).standard_normal([2, 7, 6]).astype("float32")
-    expected = layer(x)
-    clone = layer.__class__.from_config(layer.get_config())
-    clone.build(x.shape)
-    clone.set_weights(layer.get_weights())
-    assert clone.get_config() == layer.get_config()
-    np.testing.assert_allclose(clone(x), expected, atol=1e-6)
-    # And through the registered name, as model.json does.
-    spec = keras.saving.serialize_keras_object(layer)
-    assert spec["registered_name"].startswith("uaf_tf>")
-    rebuilt = keras.saving.deserialize_keras_object(spec)
-    assert type(rebuilt) is type(layer)
+    testing.run_layer_test(
+        cls,
+        {**init_kwargs, "kernel_size": 2, "name": "layer"},
+        x,
+        expected_output_shape=(2, 7, 6),
+        expected_num_trainable_weights=num_weights,
+        expected_num_non_trainable_weights=0,
+    )
+    # model.json names it under the project's package.
+    assert keras.saving.get_registered_name(cls) == f"uaf_tf>{cls.__name__}"

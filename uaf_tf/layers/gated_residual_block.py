@@ -65,6 +65,10 @@ class GatedResidualBlock(keras.layers.Layer):
 
         # === Layers ===
         self.frozen = block
+        # On a block constructed with `trainable=False` (as one deserialised
+        # from its config is), setting False again leaves its sublayers and
+        # variables trainable (Keras 3.15); going through True reaches them.
+        self.frozen.trainable = True
         self.frozen.trainable = False
         self.finetuned = finetuned
 
