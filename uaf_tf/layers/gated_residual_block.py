@@ -41,6 +41,7 @@ class GatedResidualBlock(keras.layers.Layer):
         float `[B, L, C]`, `E_l`.
 
     Example:
+    >>> from uaf_tf.layers import DilatedResidualBlock
     >>> block = DilatedResidualBlock(channels=16)
     >>> block.build((None, None, 16))
     >>> gated = GatedResidualBlock.from_pretrained(block)
