@@ -11,8 +11,9 @@ the style of keras-hub's `run_layer_test` and `run_model_saving_test`):
   the same weights and the same outputs.
 - `assert_run_dir`: a run directory holds the files a run must write.
 
-The data helpers build planted-signal sequences and tiny dataset
-directories.
+`numpy_causal_conv` is the slow reference the convolution layers are
+tested against; the data helpers build planted-signal sequences and tiny
+dataset directories.
 """
 
 import os
@@ -239,6 +240,35 @@ def _assert_weight_counts(layer, trainable, non_trainable):
             f"{name} has {len(layer.non_trainable_weights)} non-trainable "
             f"weights, expected {non_trainable}"
         )
+
+
+def numpy_causal_conv(x, kernel, bias, dilation):
+    """Reference causal dilated convolution in explicit NumPy loops.
+
+    `out[t] = bias + sum_j x[t - (k - 1 - j) d] @ kernel[j]`, positions
+    before the sequence start contributing 0 (left padding): paper Eq. 2's
+    `psi`, written the slow way the layers are tested against.
+
+    Args:
+        x: `[B, L, C_in]`.
+        kernel: `[k, C_in, C_out]`.
+        bias: `[C_out]`.
+        dilation: int, d.
+
+    Returns:
+        float64 `[B, L, C_out]`.
+    """
+    batch, length, _ = x.shape
+    k, _, c_out = kernel.shape
+    out = np.zeros([batch, length, c_out])
+    for b in range(batch):
+        for t in range(length):
+            out[b, t] = bias
+            for j in range(k):
+                source = t - (k - 1 - j) * dilation
+                if source >= 0:
+                    out[b, t] += x[b, source] @ kernel[j]
+    return out
 
 
 def planted_sequences(
