@@ -22,6 +22,7 @@ from absl import logging
 from uaf_tf import losses
 from uaf_tf import metrics
 from uaf_tf import rewards
+from uaf_tf import run_dir as run_dir_lib
 from uaf_tf.data import dataset_info
 from uaf_tf.data import negatives
 from uaf_tf.data import pipelines
@@ -31,7 +32,6 @@ from uaf_tf.models.uaf_recommender import POLICY
 from uaf_tf.models.uaf_recommender import USER_EMBEDDING
 from uaf_tf.models.uaf_recommender import UAFRecommender
 from uaf_tf.training import policy_summaries
-from uaf_tf.training import run_dir as run_dir_lib
 from uaf_tf.training import trainer
 
 VALID = "valid"

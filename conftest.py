@@ -1,8 +1,15 @@
-"""Shared pytest setup: the `large` marker and per-test seeding."""
+"""Shared pytest setup: the `large` marker, per-test seeding, and the
+names every docstring example may use (`tf`, `keras`, `np`, `ops`).
 
+It sits at the repository root so that it covers both `tests/` and the
+docstring examples collected from `uaf_tf/` (`--doctest-modules`).
+"""
+
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from keras import ops
 
 
 def pytest_addoption(parser):
@@ -34,3 +41,9 @@ def seeded():
     """Seeds numpy's and TF's global generators before every test."""
     np.random.seed(0)
     tf.random.set_seed(0)
+
+
+@pytest.fixture(autouse=True)
+def add_doctest_namespace(doctest_namespace):
+    """Docstring examples use these without importing them."""
+    doctest_namespace.update(tf=tf, keras=keras, np=np, ops=ops)

@@ -4,32 +4,53 @@
 <run_dir>/config.json        resolved run configuration (`write_config`)
 <run_dir>/model.json         `keras.saving.serialize_keras_object(model)`
 <run_dir>/best.weights.h5    weights of the selected epoch (the trainer)
+<run_dir>/results.json       final metrics (the trainer)
+<run_dir>/ckpt/              checkpoints for `--resume` (the trainer)
+<run_dir>/tb/                TensorBoard event files
 <run_dir>/source_vocab.txt   copied from the dataset (`copy_vocabularies`)
 <run_dir>/target_vocab.txt
 <run_dir>/dataset.json
 ```
 
+Training writes run directories and serving reads them; both import this
+module, which names every file in it.
+
 `load_model(run_dir)` rebuilds the exact model from `model.json` and loads
 the weights: no pickle, no code besides the registered `uaf_tf` classes.
 """
 
-import importlib
+import importlib.metadata
 import json
 import os
-import pkgutil
+import platform
+import subprocess
+import sys
 
 import keras
+import numpy as np
 import tensorflow as tf
 from absl import logging
 
-import uaf_tf.layers
-import uaf_tf.models
+import uaf_tf
+
+# Imported for their side effect: every `uaf_tf` class a model.json may
+# name is registered with Keras (see the packages' __init__.py).
+import uaf_tf.layers  # noqa: F401
+import uaf_tf.models  # noqa: F401
 from uaf_tf.data import dataset_info
 from uaf_tf.models.sequence_backbone import SequenceBackbone
-from uaf_tf.training import trainer
 
 CONFIG_FILE = "config.json"
 MODEL_FILE = "model.json"
+BEST_WEIGHTS_FILE = "best.weights.h5"
+RESULTS_FILE = "results.json"
+CHECKPOINT_DIR = "ckpt"
+TENSORBOARD_DIR = "tb"
+# The one key of config.json that `start_run` adds: how and where the run
+# was started, not how it is configured (a flag preset skips it).
+ENVIRONMENT_KEY = "environment"
+_PACKAGES = ("tensorflow", "keras", "tensorflow-probability", "numpy")
+_GIT_TIMEOUT_S = 5
 VOCABULARY_FILES = (
     dataset_info.SOURCE_VOCAB_FILE,
     dataset_info.TARGET_VOCAB_FILE,
@@ -49,6 +70,10 @@ def write_config(run_dir: str, config: dict) -> str:
 def start_run(run_dir: str, config: dict, *, resume: bool) -> None:
     """Claims `run_dir` for a run with `config`, before anything is written.
 
+    A fresh run writes `config` to `config.json`, plus the key
+    `"environment"` (`describe_environment()`: versions, devices, git
+    commit, command line), which replaces any value `config` has there.
+
     A directory that already holds checkpoints belongs to an earlier run:
     without `resume` it is refused (nothing in it is touched); with `resume`
     its `config.json` is kept, since it describes how the run started, and
@@ -57,7 +82,7 @@ def start_run(run_dir: str, config: dict, *, resume: bool) -> None:
     Raises:
         FileExistsError: `run_dir` holds checkpoints and `resume` is False.
     """
-    checkpoint_dir = os.path.join(run_dir, trainer.CHECKPOINT_DIR)
+    checkpoint_dir = os.path.join(run_dir, CHECKPOINT_DIR)
     latest = tf.train.latest_checkpoint(checkpoint_dir)
     if latest and not resume:
         raise FileExistsError(
@@ -69,14 +94,88 @@ def start_run(run_dir: str, config: dict, *, resume: bool) -> None:
         saved = read_config(run_dir)
         # JSON turns tuples into lists; compare in that form.
         fresh = json.loads(json.dumps(config))
-        changed = sorted(k for k in fresh if saved.get(k) != fresh[k])
+        changed = sorted(
+            k
+            for k in fresh
+            if k != ENVIRONMENT_KEY and saved.get(k) != fresh[k]
+        )
         for key in changed:
             logging.warning(
                 "--resume keeps %s=%r from %s; ignoring the new value %r.",
-                key, saved.get(key), config_path, fresh[key],
+                key,
+                saved.get(key),
+                config_path,
+                fresh[key],
             )
         return
-    write_config(run_dir, config)
+    write_config(run_dir, {**config, ENVIRONMENT_KEY: describe_environment()})
+
+
+def describe_environment() -> dict:
+    """What a run depends on besides its configuration.
+
+    Returns:
+        A JSON-serialisable dict: `python` and `packages` (the versions of
+        tensorflow, keras, tensorflow-probability, numpy and uaf_tf; `None`
+        for one not installed), `devices` (TF's physical devices, with the
+        GPU model where TF reports it), `git` (`{"commit", "dirty"}` of the
+        checkout `uaf_tf` is imported from, `dirty` meaning tracked files
+        differ from the commit; `None` outside a git checkout or without
+        git) and `argv` (`sys.argv`).
+    """
+    packages = {}
+    for name in _PACKAGES:
+        try:
+            packages[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            packages[name] = None
+    # The imported modules win over the metadata: they are what runs.
+    packages["tensorflow"] = tf.__version__
+    packages["keras"] = keras.__version__
+    packages["numpy"] = np.__version__
+    packages["uaf_tf"] = uaf_tf.__version__
+    return {
+        "python": platform.python_version(),
+        "packages": packages,
+        "devices": _describe_devices(),
+        "git": git_state(os.path.dirname(os.path.abspath(uaf_tf.__file__))),
+        "argv": list(sys.argv),
+    }
+
+
+def git_state(path: str) -> dict | None:
+    """`{"commit": sha, "dirty": bool}` of the git checkout holding `path`.
+
+    `None` when `path` is not in a git checkout, git is missing, or git
+    does not answer within a few seconds: never raises.
+    """
+
+    def git(*args):
+        return subprocess.run(
+            ["git", "-C", path, *args],
+            capture_output=True,
+            text=True,
+            timeout=_GIT_TIMEOUT_S,
+            check=True,
+        ).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "HEAD")
+        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {"commit": commit, "dirty": dirty}
+
+
+def _describe_devices() -> list[dict]:
+    devices = []
+    for device in tf.config.list_physical_devices():
+        entry = {"type": device.device_type, "name": device.name}
+        if device.device_type == "GPU":
+            details = tf.config.experimental.get_device_details(device)
+            entry["model"] = details.get("device_name")
+        devices.append(entry)
+    return devices
 
 
 def read_config(run_dir: str) -> dict:
@@ -112,12 +211,11 @@ def load_model(run_dir: str, weights: str | None = "best") -> keras.Model:
     """
     with open(os.path.join(run_dir, MODEL_FILE)) as f:
         spec = json.load(f)
-    _register_uaf_tf_classes()
     model = keras.saving.deserialize_keras_object(spec)
     _build(model, spec)
     if weights is not None:
         path = (
-            os.path.join(run_dir, trainer.BEST_WEIGHTS_FILE)
+            os.path.join(run_dir, BEST_WEIGHTS_FILE)
             if weights == "best"
             else weights
         )
@@ -158,15 +256,6 @@ def copy_vocabularies(data_dir: str, run_dir: str) -> list[str]:
             tf.io.gfile.copy(source, os.path.join(run_dir, name), True)
             copied.append(name)
     return copied
-
-
-def _register_uaf_tf_classes() -> None:
-    """Imports every `uaf_tf.layers` / `uaf_tf.models` module, so each
-    `@register_keras_serializable(package="uaf_tf")` class a model.json may
-    name is registered."""
-    for package in (uaf_tf.layers, uaf_tf.models):
-        for module in pkgutil.iter_modules(package.__path__):
-            importlib.import_module(f"{package.__name__}.{module.name}")
 
 
 def _build(model: keras.Model, spec: dict) -> None:
