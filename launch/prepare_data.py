@@ -22,9 +22,9 @@ from absl import app
 from absl import flags
 from absl import logging
 
-from uaf_tf.data import builders
 from uaf_tf.data import dataset_info
-from uaf_tf.data import interactions
+from uaf_tf.data.preparation import builders
+from uaf_tf.data.preparation import interactions
 
 _DEFAULT_SEQ_LEN = {
     "movielens-100k": 30,

@@ -56,12 +56,12 @@ def sequence_dataset(
 
 
 def build_tiny_dataset_dir(out_dir: str, **overrides) -> str:
-    """A small synthetic dataset directory (`uaf_tf.data.synthetic`).
+    """A small synthetic dataset directory (`data.preparation.synthetic`).
 
     Keyword arguments override the small defaults of
     `build_synthetic_dataset`. Returns `out_dir`.
     """
-    from uaf_tf.data import synthetic
+    from uaf_tf.data.preparation import synthetic
 
     kwargs = dict(
         num_users=200,

@@ -9,7 +9,7 @@ import tensorflow as tf
 from uaf_tf.data import dataset_info as di
 from uaf_tf.data import negatives
 from uaf_tf.data import pipelines
-from uaf_tf.data import synthetic
+from uaf_tf.data.preparation import synthetic
 
 SIZES = dict(
     num_users=400,

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from uaf_tf.data import fetch
+from uaf_tf.data.preparation import fetch
 
 DATA_MEMBER = fetch._WHEEL_DATA + "MovieLens100k_data.parquet.brotli"
 USERS_MEMBER = fetch._WHEEL_DATA + "MovieLens100k_users.parquet.brotli"

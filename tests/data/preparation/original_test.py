@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from uaf_tf.data import bad_lines as bl
 from uaf_tf.data import dataset_info as di
 from uaf_tf.data import examples
-from uaf_tf.data import original
+from uaf_tf.data.preparation import bad_lines as bl
+from uaf_tf.data.preparation import original
 from uaf_tf.data.vocab import Vocab
 
 PRETRAIN = "0,0,0,12,7\n0,0,12,5,9\n0,0,0,0,12\n3,4,5,7,12\n"

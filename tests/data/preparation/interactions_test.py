@@ -2,9 +2,9 @@
 
 import pytest
 
-from uaf_tf.data import bad_lines as bl
-from uaf_tf.data import interactions
 from uaf_tf.data import pipelines
+from uaf_tf.data.preparation import bad_lines as bl
+from uaf_tf.data.preparation import interactions
 
 
 def _log(tmp_path, name, header, rows, delimiter):

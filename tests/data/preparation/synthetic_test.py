@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from uaf_tf.data import original
 from uaf_tf.data import pipelines
-from uaf_tf.data import readers
-from uaf_tf.data import synthetic
-from uaf_tf.data.bad_lines import BadLines
+from uaf_tf.data.preparation import original
+from uaf_tf.data.preparation import readers
+from uaf_tf.data.preparation import synthetic
+from uaf_tf.data.preparation.bad_lines import BadLines
 
 
 def _arrays(**overrides):

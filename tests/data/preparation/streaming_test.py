@@ -9,10 +9,10 @@ stays far below the 100 MB bound.
 import collections
 import tracemalloc
 
-from uaf_tf.data import bad_lines as bl
-from uaf_tf.data import original
-from uaf_tf.data import readers
-from uaf_tf.data import synthetic
+from uaf_tf.data.preparation import bad_lines as bl
+from uaf_tf.data.preparation import original
+from uaf_tf.data.preparation import readers
+from uaf_tf.data.preparation import synthetic
 
 MB = 1 << 20
 

@@ -29,11 +29,11 @@ from typing import Protocol
 import tensorflow as tf
 from absl import logging
 
-from uaf_tf.data import bad_lines as bl
 from uaf_tf.data import dataset_info as di
 from uaf_tf.data import examples
 from uaf_tf.data import negatives
 from uaf_tf.data import splits
+from uaf_tf.data.preparation import bad_lines as bl
 from uaf_tf.data.vocab import Vocab
 
 _SHARD_SALTS = {

@@ -23,8 +23,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from uaf_tf.data import bad_lines as bl
-from uaf_tf.data import writer
+from uaf_tf.data.preparation import bad_lines as bl
+from uaf_tf.data.preparation import writer
 
 CHUNK_USERS = 4096
 _MAX_STEP = 3

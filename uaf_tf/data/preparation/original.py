@@ -12,9 +12,9 @@ tokens (padding included, i.e. the original's fixed line length).
 
 from collections.abc import Iterator
 
-from uaf_tf.data import bad_lines as bl
-from uaf_tf.data import readers
-from uaf_tf.data import writer
+from uaf_tf.data.preparation import bad_lines as bl
+from uaf_tf.data.preparation import readers
+from uaf_tf.data.preparation import writer
 
 
 class OriginalFilesStream:

@@ -16,9 +16,9 @@ Accepted GroupLens layouts (detected from the first line):
 
 import dataclasses
 
-from uaf_tf.data import bad_lines as bl
-from uaf_tf.data import interactions
-from uaf_tf.data import writer
+from uaf_tf.data.preparation import bad_lines as bl
+from uaf_tf.data.preparation import interactions
+from uaf_tf.data.preparation import writer
 
 SOURCE_BELOW = 4.0  # Source domain: rating < 4.
 TARGET_ABOVE = 4.0  # Target domain: rating > 4.

@@ -5,9 +5,9 @@ import os
 
 import pytest
 
-from uaf_tf.data import bad_lines as bl
 from uaf_tf.data import dataset_info as di
-from uaf_tf.data import movielens
+from uaf_tf.data.preparation import bad_lines as bl
+from uaf_tf.data.preparation import movielens
 from uaf_tf.data.vocab import Vocab
 
 # (user, item, rating, timestamp) with integer ratings. User 1 has four

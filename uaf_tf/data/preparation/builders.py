@@ -16,12 +16,12 @@ import json
 import os
 
 from uaf_tf.data import dataset_info
-from uaf_tf.data import fetch
-from uaf_tf.data import user_profiles
-from uaf_tf.data.interactions import build_from_interactions
-from uaf_tf.data.movielens import build_from_movielens
-from uaf_tf.data.original import build_from_original
-from uaf_tf.data.synthetic import build_synthetic_dataset
+from uaf_tf.data.preparation import fetch
+from uaf_tf.data.preparation import user_profiles
+from uaf_tf.data.preparation.interactions import build_from_interactions
+from uaf_tf.data.preparation.movielens import build_from_movielens
+from uaf_tf.data.preparation.original import build_from_original
+from uaf_tf.data.preparation.synthetic import build_synthetic_dataset
 
 
 def build_movielens_100k(

@@ -19,9 +19,9 @@ import math
 from collections.abc import Iterator
 from collections.abc import Sequence
 
-from uaf_tf.data import bad_lines as bl
-from uaf_tf.data import readers
-from uaf_tf.data import writer
+from uaf_tf.data.preparation import bad_lines as bl
+from uaf_tf.data.preparation import readers
+from uaf_tf.data.preparation import writer
 
 USER, ITEM, TIMESTAMP, RATING = "user", "item", "timestamp", "rating"
 _REQUIRED_COLUMNS = (USER, ITEM, TIMESTAMP)
