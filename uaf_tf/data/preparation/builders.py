@@ -22,30 +22,32 @@ from uaf_tf.data.preparation.interactions import build_from_interactions
 from uaf_tf.data.preparation.movielens import build_from_movielens
 from uaf_tf.data.preparation.original import build_from_original
 from uaf_tf.data.preparation.synthetic import build_synthetic_dataset
+from uaf_tf.data.preparation.write_options import WriteOptions
 
 
 def build_movielens_100k(
     out_dir: str,
+    options: WriteOptions = WriteOptions(),
     *,
     cache_dir: str | None = None,
     timeout: float = 10.0,
-    **kwargs,
 ) -> dict:
     """Fetches (or reuses the cached) ML-100K and builds it.
 
     Args:
         out_dir: dataset directory.
+        options: write options; default `name="movielens-100k"`.
         cache_dir: download cache (default `~/.cache/uaf_tf`).
         timeout: seconds for the GroupLens request.
-        **kwargs: passed to `build_from_movielens` (`seq_len`, `seed`...).
 
     Returns:
         The `stats.json` dictionary, with `user_profiles` (rows written).
     """
     ml_dir = fetch.fetch_movielens_100k(cache_dir, timeout=timeout)
-    kwargs.setdefault("name", "movielens-100k")
     stats = build_from_movielens(
-        out_dir, os.path.join(ml_dir, "u.data"), **kwargs
+        out_dir,
+        os.path.join(ml_dir, "u.data"),
+        options.resolve(name="movielens-100k"),
     )
     profiles = user_profiles.read_u_user(os.path.join(ml_dir, "u.user"))
     user_profiles.write_user_profiles(profiles, out_dir)
@@ -64,10 +66,23 @@ BUILDERS = {
 }
 
 
-def build_dataset(kind: str, out_dir: str, **kwargs) -> dict:
-    """Builds dataset `kind` into `out_dir`; kwargs go to its builder."""
+def build_dataset(
+    kind: str,
+    out_dir: str,
+    options: WriteOptions = WriteOptions(),
+    **inputs,
+) -> dict:
+    """Builds dataset `kind` into `out_dir`.
+
+    Args:
+        kind: a key of `BUILDERS`.
+        out_dir: dataset directory.
+        options: the write options every builder shares.
+        **inputs: the builder's own arguments (`ratings_file`,
+            `pretrain_file`, `num_users`...).
+    """
     if kind not in BUILDERS:
         raise ValueError(
             f"`kind` must be one of {sorted(BUILDERS)}. Received: kind={kind!r}"
         )
-    return BUILDERS[kind](out_dir, **kwargs)
+    return BUILDERS[kind](out_dir, options=options, **inputs)
