@@ -12,6 +12,9 @@ python launch/prepare_data.py --dataset=interactions --source_log=a.tsv \
     --out_dir=data/y
 python launch/prepare_data.py --dataset=synthetic --num_users=100000 \
     --out_dir=data/synthetic
+# A new target domain for an existing pretraining run's backbone:
+python launch/prepare_data.py --dataset=interactions --source_log=a.tsv \
+    --target_log=c.tsv --source_vocab=runs/pretrain --out_dir=data/z
 ```
 The layout of the directory is documented in `uaf_tf/data/dataset_info.py`.
 """
@@ -72,6 +75,16 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
         **fv,
     )
     flags.DEFINE_integer("num_shards", 4, "TFRecord files per split.", **fv)
+    flags.DEFINE_string(
+        "source_vocab",
+        None,
+        "Reuse a pretrained backbone: look source items up in this "
+        "source_vocab.txt, or the one in this directory (a pretraining run "
+        "or another dataset), instead of counting them from the data. "
+        "Unknown source items map to id 0 and are counted in stats.json "
+        "(unknown_source). Default: build the vocabulary from the data.",
+        **fv,
+    )
     flags.DEFINE_integer(
         "num_eval_negatives",
         99,
@@ -181,6 +194,7 @@ def write_options(fv: flags.FlagValues) -> WriteOptions:
         train_fraction=fv.train_fraction,
         skip_bad_lines=fv.skip_bad_lines,
         progress_every=fv.progress_every,
+        source_vocab=fv.source_vocab,
     )
 
 
@@ -242,7 +256,15 @@ def summary(stats: dict) -> str:
     }
     if excluded:
         lines.append(f"excluded users: {excluded}")
-    if stats["unknown_source_items"]:
+    if stats.get("source_vocab_file"):
+        unknown = stats["unknown_source"]
+        lines.append(
+            f"source vocabulary from {stats['source_vocab_file']}: unknown "
+            f"(-> 0) {unknown['distinct']} distinct items, occurrences "
+            f"pretrain {unknown['pretrain']['occurrences']}, finetune "
+            f"{unknown['finetune']['occurrences']}"
+        )
+    elif stats["unknown_source_items"]:
         lines.append(
             f"unknown source items (-> 0): {stats['unknown_source_items']}"
         )

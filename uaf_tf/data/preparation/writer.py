@@ -111,30 +111,51 @@ class _Counts:
     pretrain_lengths: collections.Counter
     finetune_lengths: collections.Counter
     num_instances: int
+    unknown_source: dict
 
     @property
     def num_pretrain(self) -> int:
         return sum(self.pretrain_lengths.values())
 
 
-def _count(stream: UserStream, bad_lines: bl.BadLines) -> _Counts:
+def _unknown(counts: collections.Counter, vocab: Vocab) -> dict:
+    """Occurrences and distinct raw ids of `counts` missing from `vocab`."""
+    missing = [n for raw, n in counts.items() if vocab.lookup(raw) == di.PAD_ID]
+    return {"occurrences": sum(missing), "distinct": len(missing)}
+
+
+def _count(
+    stream: UserStream, bad_lines: bl.BadLines, source_vocab: Vocab | None
+) -> _Counts:
+    """Pass 1; `source_vocab` fixes the source ids (else counted here)."""
     source_counts = collections.Counter()
     pretrain_lengths = collections.Counter()
     for sequence in stream.pretrain_sequences(bad_lines):
         source_counts.update(sequence)
         pretrain_lengths[len(sequence)] += 1
     target_counts = collections.Counter()
+    finetune_source_counts = collections.Counter()
     finetune_lengths = collections.Counter()
     for _, source, targets in stream.finetune_users(bad_lines):
         target_counts.update(targets)
+        finetune_source_counts.update(source)
         finetune_lengths[len(source)] += 1
+    if source_vocab is None:
+        source_vocab = Vocab.from_counts(source_counts)
     return _Counts(
-        source_vocab=Vocab.from_counts(source_counts),
+        source_vocab=source_vocab,
         target_vocab=Vocab.from_counts(target_counts),
         seq_len=stream.seq_len,  # Known after the pretraining pass.
         pretrain_lengths=pretrain_lengths,
         finetune_lengths=finetune_lengths,
         num_instances=sum(target_counts.values()),
+        unknown_source={
+            "pretrain": _unknown(source_counts, source_vocab),
+            "finetune": _unknown(finetune_source_counts, source_vocab),
+            "distinct": _unknown(
+                source_counts + finetune_source_counts, source_vocab
+            )["distinct"],
+        },
     )
 
 
@@ -301,7 +322,8 @@ def write_dataset(
     name, seed = options.name or "", options.seed
     num_eval_negatives = options.num_eval_negatives
     logging.info("Pass 1/2: counting items and instances.")
-    counts = _count(stream, bad_lines)
+    vocab_file = options.source_vocab_file()
+    counts = _count(stream, bad_lines, vocab_file and Vocab.load(vocab_file))
     # Fail before writing anything when the inputs cannot make a dataset.
     negatives.EvalCandidateSampler(
         counts.target_vocab.num_ids, num_eval_negatives, seed
@@ -351,6 +373,10 @@ def write_dataset(
         "num_target_ids": info.num_target_ids,
         "num_eval_negatives": num_eval_negatives,
         **finetune_stats,
+        # Where source ids come from (`None`: counted from this data) and
+        # the source items that map to the unknown id 0.
+        "source_vocab_file": vocab_file,
+        "unknown_source": counts.unknown_source,
         "seq_len_histogram": {
             "pretrain": _histogram(counts.pretrain_lengths),
             "finetune": _histogram(counts.finetune_lengths),
