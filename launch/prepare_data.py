@@ -3,6 +3,7 @@ r"""Builds a dataset directory for pretraining and UAF fine-tuning.
 Examples:
 ```
 python launch/prepare_data.py --dataset=movielens-100k --out_dir=/tmp/ml100k
+python launch/prepare_data.py --dataset=movielens-1m --out_dir=/tmp/ml1m
 python launch/prepare_data.py --dataset=movielens \
     --ratings_file=ml-25m/ratings.csv --out_dir=data/ml25m
 python launch/prepare_data.py --dataset=original \
@@ -71,7 +72,8 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
     flags.DEFINE_string(
         "cache_dir",
         None,
-        "Download cache for movielens-100k (default ~/.cache/uaf_tf).",
+        "Download cache for movielens-100k and movielens-1m (default "
+        "~/.cache/uaf_tf).",
         **fv,
     )
     flags.DEFINE_integer("num_shards", 4, "TFRecord files per split.", **fv)
@@ -202,7 +204,7 @@ def builder_inputs(fv: flags.FlagValues) -> dict:
     """The `--dataset` builder's own keyword arguments, from the flags."""
     _required(fv, "out_dir")
     kind = fv.dataset
-    if kind == "movielens-100k":
+    if kind in ("movielens-100k", "movielens-1m"):
         return {"cache_dir": fv.cache_dir}
     if kind == "movielens":
         _required(fv, "ratings_file")

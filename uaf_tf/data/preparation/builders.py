@@ -1,8 +1,8 @@
 """One entry point for every dataset builder: `build_dataset(kind, ...)`.
 
 Kinds:
-- `"movielens-100k"`: fetch ML-100K (`fetch.py`), build it as
-  `"movielens"`, and write `user_profiles.tsv`.
+- `"movielens-100k"`, `"movielens-1m"`: fetch the GroupLens release
+  (`fetch.py`), build it as `"movielens"`, and write `user_profiles.tsv`.
 - `"movielens"`: a GroupLens ratings file (`movielens.py`).
 - `"original"`: the original UAF CSV files (`original.py`).
 - `"interactions"`: a source and a target log (`interactions.py`).
@@ -24,32 +24,45 @@ from uaf_tf.data.preparation.original import build_from_original
 from uaf_tf.data.preparation.synthetic import build_synthetic_dataset
 from uaf_tf.data.preparation.write_options import WriteOptions
 
+# Release -> (ratings file, profiles file, profile reader) in its cache.
+_MOVIELENS_FILES = {
+    "ml-100k": ("u.data", "u.user", user_profiles.read_u_user),
+    "ml-1m": ("ratings.dat", "users.dat", user_profiles.read_users_dat),
+}
 
-def build_movielens_100k(
+
+def build_movielens_release(
+    release: str,
     out_dir: str,
     options: WriteOptions = WriteOptions(),
     *,
     cache_dir: str | None = None,
     timeout: float = 10.0,
 ) -> dict:
-    """Fetches (or reuses the cached) ML-100K and builds it.
+    """Fetches (or reuses the cached) GroupLens release and builds it.
+
+    The ratings go through `build_from_movielens` (paper sec. 4.1); the
+    user profiles are written as `user_profiles.tsv`
+    (`user_profiles.py`).
 
     Args:
+        release: `"ml-100k"` or `"ml-1m"` (`fetch.RELEASES`).
         out_dir: dataset directory.
-        options: write options; default `name="movielens-100k"`.
+        options: write options; default `name="movielens-100k"` etc.
         cache_dir: download cache (default `~/.cache/uaf_tf`).
         timeout: seconds for the GroupLens request.
 
     Returns:
         The `stats.json` dictionary, with `user_profiles` (rows written).
     """
-    ml_dir = fetch.fetch_movielens_100k(cache_dir, timeout=timeout)
+    ratings, profiles_file, read_profiles = _MOVIELENS_FILES[release]
+    ml_dir = fetch.fetch_release(release, cache_dir, timeout=timeout)
     stats = build_from_movielens(
         out_dir,
-        os.path.join(ml_dir, "u.data"),
-        options.resolve(name="movielens-100k"),
+        os.path.join(ml_dir, ratings),
+        options.resolve(name="movielens-" + release.removeprefix("ml-")),
     )
-    profiles = user_profiles.read_u_user(os.path.join(ml_dir, "u.user"))
+    profiles = read_profiles(os.path.join(ml_dir, profiles_file))
     user_profiles.write_user_profiles(profiles, out_dir)
     stats["user_profiles"] = len(profiles)
     with open(os.path.join(out_dir, dataset_info.STATS_FILE), "w") as f:
@@ -57,8 +70,23 @@ def build_movielens_100k(
     return stats
 
 
+def build_movielens_100k(
+    out_dir: str, options: WriteOptions = WriteOptions(), **kwargs
+) -> dict:
+    """MovieLens-100K (`build_movielens_release("ml-100k", ...)`)."""
+    return build_movielens_release("ml-100k", out_dir, options, **kwargs)
+
+
+def build_movielens_1m(
+    out_dir: str, options: WriteOptions = WriteOptions(), **kwargs
+) -> dict:
+    """MovieLens-1M (`build_movielens_release("ml-1m", ...)`)."""
+    return build_movielens_release("ml-1m", out_dir, options, **kwargs)
+
+
 BUILDERS = {
     "movielens-100k": build_movielens_100k,
+    "movielens-1m": build_movielens_1m,
     "movielens": build_from_movielens,
     "original": build_from_original,
     "interactions": build_from_interactions,
