@@ -323,12 +323,16 @@ def sequence_dataset(
 
 
 def build_tiny_dataset_dir(out_dir: str, **overrides) -> str:
-    """A small synthetic dataset directory (`uaf_tf.data.synthetic`).
+    """A small synthetic dataset directory (`data.preparation.synthetic`).
 
-    Keyword arguments override the small defaults of
-    `build_synthetic_dataset`. Returns `out_dir`.
+    Keyword arguments override the small defaults: `WriteOptions` fields
+    (`seq_len`, `seed`, `num_shards`...) or planted-data sizes
+    (`num_users`...). Returns `out_dir`.
     """
-    from uaf_tf.data import synthetic
+    import dataclasses
+
+    from uaf_tf.data.preparation import synthetic
+    from uaf_tf.data.preparation.write_options import WriteOptions
 
     kwargs = dict(
         num_users=200,
@@ -340,5 +344,9 @@ def build_tiny_dataset_dir(out_dir: str, **overrides) -> str:
         seed=0,
     )
     kwargs.update(overrides)
-    synthetic.build_synthetic_dataset(out_dir, **kwargs)
+    option_names = {f.name for f in dataclasses.fields(WriteOptions)}
+    options = WriteOptions(
+        **{k: kwargs.pop(k) for k in list(kwargs) if k in option_names}
+    )
+    synthetic.build_synthetic_dataset(out_dir, options, **kwargs)
     return out_dir

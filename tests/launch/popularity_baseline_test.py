@@ -1,7 +1,7 @@
 """The popularity baseline ranks the planted most popular item first."""
 
 from launch import popularity_baseline
-from uaf_tf.data import original
+from uaf_tf.data.preparation import original
 
 
 def test_popularity_ranks_the_dominant_item_first(tmp_path):
@@ -10,10 +10,12 @@ def test_popularity_ranks_the_dominant_item_first(tmp_path):
     # popular positive and rank it first; random ranking has HR@5 = 0.05.
     pretrain = tmp_path / "pretrain.csv"
     finetune = tmp_path / "finetune.csv"
-    pretrain.write_text("".join(f"s{u % 7},s{u % 5},s{u % 3}\n"
-                                for u in range(300)))
-    finetune.write_text("".join(f"s{u % 7},s{u % 5},s{u % 3},,hit,own{u}\n"
-                                for u in range(300)))
+    pretrain.write_text(
+        "".join(f"s{u % 7},s{u % 5},s{u % 3}\n" for u in range(300))
+    )
+    finetune.write_text(
+        "".join(f"s{u % 7},s{u % 5},s{u % 3},,hit,own{u}\n" for u in range(300))
+    )
     data_dir = str(tmp_path / "data")
     original.build_from_original(data_dir, str(pretrain), str(finetune))
 

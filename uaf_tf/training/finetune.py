@@ -438,8 +438,9 @@ def check_source_vocabulary(data_dir: str, pretrained: str) -> None:
             f"Source vocabulary mismatch: {data_path} ({len(data_vocab)} "
             f"items) differs from {pretrained_path} ({len(pretrained_vocab)} "
             f"items) first at line {first + 1}. Build the fine-tuning dataset "
-            "with the pretraining run's vocabulary (same --data_dir, or "
-            "prepare_data.py with its source vocabulary)."
+            "against the pretraining run's vocabulary: prepare_data.py "
+            f"--source_vocab={pretrained} (unknown source items map to id 0 "
+            "and are counted in stats.json)."
         )
 
 

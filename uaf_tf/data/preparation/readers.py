@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 from absl import logging
 
-from uaf_tf.data import bad_lines as bl
+from uaf_tf.data.preparation import bad_lines as bl
 
 PAD_TOKEN = "0"
 DELIMITER = ","

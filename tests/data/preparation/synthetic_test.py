@@ -3,11 +3,12 @@
 import numpy as np
 import pytest
 
-from uaf_tf.data import original
 from uaf_tf.data import pipelines
-from uaf_tf.data import readers
-from uaf_tf.data import synthetic
-from uaf_tf.data.bad_lines import BadLines
+from uaf_tf.data.preparation import original
+from uaf_tf.data.preparation import readers
+from uaf_tf.data.preparation import synthetic
+from uaf_tf.data.preparation.bad_lines import BadLines
+from uaf_tf.data.preparation.write_options import WriteOptions
 
 
 def _arrays(**overrides):
@@ -101,14 +102,20 @@ def test_synthetic_directory_equals_the_original_file_build(tmp_path):
         seed=4,
         min_seq_len=3,
     )
-    direct = synthetic.build_synthetic_dataset(
-        str(tmp_path / "direct"), num_eval_negatives=5, **sizes
-    )
     config = synthetic.PlantedConfig(**sizes)
+    planted = {k: v for k, v in sizes.items() if k not in ("seed", "seq_len")}
+    direct = synthetic.build_synthetic_dataset(
+        str(tmp_path / "direct"),
+        WriteOptions(seed=4, seq_len=7, num_eval_negatives=5),
+        **planted,
+    )
     pre, fine = str(tmp_path / "pre.csv"), str(tmp_path / "fine.csv")
     synthetic.write_original_files(pre, fine, config)
     via_files = original.build_from_original(
-        str(tmp_path / "files"), pre, fine, seed=4, num_eval_negatives=5
+        str(tmp_path / "files"),
+        pre,
+        fine,
+        WriteOptions(seed=4, num_eval_negatives=5),
     )
     for key in ("split_sizes", "seq_len", "seq_len_histogram"):
         assert direct[key] == via_files[key]

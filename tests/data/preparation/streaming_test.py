@@ -9,10 +9,11 @@ stays far below the 100 MB bound.
 import collections
 import tracemalloc
 
-from uaf_tf.data import bad_lines as bl
-from uaf_tf.data import original
-from uaf_tf.data import readers
-from uaf_tf.data import synthetic
+from uaf_tf.data.preparation import bad_lines as bl
+from uaf_tf.data.preparation import original
+from uaf_tf.data.preparation import readers
+from uaf_tf.data.preparation import synthetic
+from uaf_tf.data.preparation.write_options import WriteOptions
 
 MB = 1 << 20
 
@@ -113,7 +114,10 @@ def test_full_build_memory_does_not_hold_the_data(tmp_path):
     synthetic.write_original_files(pre, fine, config)
     stats, peak = _traced_peak(
         lambda: original.build_from_original(
-            str(tmp_path / "out"), pre, fine, num_eval_negatives=99
+            str(tmp_path / "out"),
+            pre,
+            fine,
+            WriteOptions(num_eval_negatives=99),
         )
     )
     assert stats["finetune_instances"] == 40_000

@@ -23,8 +23,9 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from uaf_tf.data import bad_lines as bl
-from uaf_tf.data import writer
+from uaf_tf.data.preparation import bad_lines as bl
+from uaf_tf.data.preparation import writer
+from uaf_tf.data.preparation.write_options import WriteOptions
 
 CHUNK_USERS = 4096
 _MAX_STEP = 3
@@ -47,12 +48,12 @@ class PlantedConfig:
         noise: probability of a random item instead of the group's.
     """
 
-    num_users: int
-    num_source_items: int
-    num_target_items: int
-    seq_len: int
-    targets_per_user: int
-    num_groups: int
+    num_users: int = 2000
+    num_source_items: int = 500
+    num_target_items: int = 100
+    seq_len: int = 20
+    targets_per_user: int = 3
+    num_groups: int = 10
     seed: int = 0
     min_seq_len: int | None = None
     noise: float = 0.1
@@ -271,49 +272,31 @@ class PlantedStream:
 
 
 def build_synthetic_dataset(
-    out_dir: str,
-    *,
-    num_users: int = 2000,
-    num_source_items: int = 500,
-    num_target_items: int = 100,
-    seq_len: int = 20,
-    targets_per_user: int = 3,
-    num_groups: int = 10,
-    seed: int = 0,
-    min_seq_len: int | None = None,
-    noise: float = 0.1,
-    num_shards: int = 4,
-    num_eval_negatives: int = 99,
-    train_fraction: float = 1.0,
-    progress_every: int = 1_000_000,
+    out_dir: str, options: WriteOptions = WriteOptions(), **planted
 ) -> dict:
     """Writes a planted dataset directory (no CSV in between).
 
     Raw ids are the planted item numbers as strings; the saved vocabularies
     map them to frequency-ordered ids like every other builder.
 
+    Args:
+        out_dir: dataset directory.
+        options: write options; `options.seed` also seeds the planted data
+            and `options.seq_len` (default 20) is its L; default
+            `name="synthetic"`.
+        **planted: the other `PlantedConfig` fields (`num_users`,
+            `noise`...), defaults as there.
+
     Returns:
         The `stats.json` dictionary.
     """
+    options = options.resolve(seq_len=20, name="synthetic")
     config = PlantedConfig(
-        num_users,
-        num_source_items,
-        num_target_items,
-        seq_len,
-        targets_per_user,
-        num_groups,
-        seed,
-        min_seq_len,
-        noise,
+        seed=options.seed, seq_len=options.seq_len, **planted
     )
     return writer.write_dataset(
         out_dir,
         PlantedStream(config),
-        name="synthetic",
-        seed=seed,
-        bad_lines=bl.BadLines(),
-        num_shards=num_shards,
-        num_eval_negatives=num_eval_negatives,
-        train_fraction=train_fraction,
-        progress_every=progress_every,
+        options,
+        bad_lines=options.new_bad_lines(),
     )

@@ -12,9 +12,10 @@ tokens (padding included, i.e. the original's fixed line length).
 
 from collections.abc import Iterator
 
-from uaf_tf.data import bad_lines as bl
-from uaf_tf.data import readers
-from uaf_tf.data import writer
+from uaf_tf.data.preparation import bad_lines as bl
+from uaf_tf.data.preparation import readers
+from uaf_tf.data.preparation import writer
+from uaf_tf.data.preparation.write_options import WriteOptions
 
 
 class OriginalFilesStream:
@@ -81,38 +82,30 @@ def build_from_original(
     out_dir: str,
     pretrain_file: str,
     finetune_file: str,
-    *,
-    seq_len: int | None = None,
-    seed: int = 0,
-    skip_bad_lines: bool = False,
-    num_shards: int = 4,
-    num_eval_negatives: int = 99,
-    train_fraction: float = 1.0,
-    progress_every: int = 1_000_000,
-    name: str = "original",
+    options: WriteOptions = WriteOptions(),
 ) -> dict:
     """Builds a dataset directory from the original CSV files.
+
+    Args:
+        out_dir: dataset directory.
+        pretrain_file: pretraining CSV.
+        finetune_file: fine-tuning CSV.
+        options: write options; `seq_len=None` (default) takes the longest
+            pretraining line; default `name="original"`.
 
     Returns:
         The `stats.json` dictionary.
 
     Raises:
-        BadLineError: on a malformed line unless `skip_bad_lines`.
+        BadLineError: on a malformed line unless `options.skip_bad_lines`.
     """
+    options = options.resolve(name="original")
     stream = OriginalFilesStream(
         pretrain_file,
         finetune_file,
-        seq_len=seq_len,
-        progress_every=progress_every,
+        seq_len=options.seq_len,
+        progress_every=options.progress_every,
     )
     return writer.write_dataset(
-        out_dir,
-        stream,
-        name=name,
-        seed=seed,
-        bad_lines=bl.BadLines(skip=skip_bad_lines),
-        num_shards=num_shards,
-        num_eval_negatives=num_eval_negatives,
-        train_fraction=train_fraction,
-        progress_every=progress_every,
+        out_dir, stream, options, bad_lines=options.new_bad_lines()
     )

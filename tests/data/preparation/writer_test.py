@@ -2,8 +2,9 @@
 
 import pytest
 
-from uaf_tf.data import bad_lines as bl
-from uaf_tf.data import writer
+from uaf_tf.data.preparation import bad_lines as bl
+from uaf_tf.data.preparation import writer
+from uaf_tf.data.preparation.write_options import WriteOptions
 
 
 class ListStream:
@@ -43,10 +44,8 @@ def _write(tmp_path, stream, **kwargs):
     return writer.write_dataset(
         str(tmp_path / "out"),
         stream,
-        name="lists",
-        seed=0,
+        WriteOptions(name="lists", seed=0, **kwargs),
         bad_lines=bl.BadLines(),
-        **kwargs,
     )
 
 

@@ -16,9 +16,10 @@ Accepted GroupLens layouts (detected from the first line):
 
 import dataclasses
 
-from uaf_tf.data import bad_lines as bl
-from uaf_tf.data import interactions
-from uaf_tf.data import writer
+from uaf_tf.data.preparation import bad_lines as bl
+from uaf_tf.data.preparation import interactions
+from uaf_tf.data.preparation import writer
+from uaf_tf.data.preparation.write_options import WriteOptions
 
 SOURCE_BELOW = 4.0  # Source domain: rating < 4.
 TARGET_ABOVE = 4.0  # Target domain: rating > 4.
@@ -89,39 +90,27 @@ def group_ratings(
 def build_from_movielens(
     out_dir: str,
     ratings_file: str,
-    *,
-    seq_len: int = 30,
-    seed: int = 0,
-    skip_bad_lines: bool = False,
-    num_shards: int = 4,
-    num_eval_negatives: int = 99,
-    train_fraction: float = 1.0,
-    progress_every: int = 1_000_000,
-    name: str = "movielens",
+    options: WriteOptions = WriteOptions(),
 ) -> dict:
     """Builds a dataset directory from a GroupLens ratings file.
+
+    Args:
+        out_dir: dataset directory.
+        ratings_file: `u.data`, `ratings.dat` or `ratings.csv`.
+        options: write options; defaults `seq_len=30`, `name="movielens"`.
 
     Returns:
         The `stats.json` dictionary.
 
     Raises:
-        BadLineError: on a malformed line unless `skip_bad_lines`.
+        BadLineError: on a malformed line unless `options.skip_bad_lines`.
     """
-    bad_lines = bl.BadLines(skip=skip_bad_lines)
+    options = options.resolve(seq_len=30, name="movielens")
+    bad_lines = options.new_bad_lines()
     stream = group_ratings(
         ratings_file,
-        seq_len=seq_len,
+        seq_len=options.seq_len,
         bad_lines=bad_lines,
-        progress_every=progress_every,
+        progress_every=options.progress_every,
     )
-    return writer.write_dataset(
-        out_dir,
-        stream,
-        name=name,
-        seed=seed,
-        bad_lines=bad_lines,
-        num_shards=num_shards,
-        num_eval_negatives=num_eval_negatives,
-        train_fraction=train_fraction,
-        progress_every=progress_every,
-    )
+    return writer.write_dataset(out_dir, stream, options, bad_lines=bad_lines)

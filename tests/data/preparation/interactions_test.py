@@ -2,9 +2,10 @@
 
 import pytest
 
-from uaf_tf.data import bad_lines as bl
-from uaf_tf.data import interactions
 from uaf_tf.data import pipelines
+from uaf_tf.data.preparation import bad_lines as bl
+from uaf_tf.data.preparation import interactions
+from uaf_tf.data.preparation.write_options import WriteOptions
 
 
 def _log(tmp_path, name, header, rows, delimiter):
@@ -69,12 +70,10 @@ def test_two_logs_become_users_histories_and_instances(tmp_path, logs):
         out,
         source,
         target,
+        WriteOptions(seq_len=2, num_eval_negatives=1, num_shards=2),
         columns="timestamp,item,device,user",
         delimiter="\t",
         has_header=True,
-        seq_len=2,
-        num_eval_negatives=1,
-        num_shards=2,
     )
     assert stats["domains"] == {
         "source_users": 3,
@@ -123,16 +122,20 @@ def test_bad_lines_in_either_log(tmp_path, logs):
         columns="timestamp,item,device,user",
         delimiter="\t",
         has_header=True,
-        num_eval_negatives=1,
     )
+    options = WriteOptions(num_eval_negatives=1)
     with pytest.raises(bl.BadLineError) as info:
         interactions.build_from_interactions(
-            str(tmp_path / "a"), source, target, **kwargs
+            str(tmp_path / "a"), source, target, options, **kwargs
         )
     assert (info.value.path, info.value.line_number) == (target, 6)
     assert info.value.kind == bl.WRONG_COLUMN_COUNT
     stats = interactions.build_from_interactions(
-        str(tmp_path / "b"), source, target, skip_bad_lines=True, **kwargs
+        str(tmp_path / "b"),
+        source,
+        target,
+        WriteOptions(num_eval_negatives=1, skip_bad_lines=True),
+        **kwargs,
     )
     assert stats["bad_lines"] == {
         bl.WRONG_COLUMN_COUNT: {"count": 1, "examples": [f"{target}:6"]}

@@ -2,8 +2,8 @@
 
 import pytest
 
-from uaf_tf.data import bad_lines as bl
-from uaf_tf.data import readers
+from uaf_tf.data.preparation import bad_lines as bl
+from uaf_tf.data.preparation import readers
 
 
 def _write(tmp_path, name, text):

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from uaf_tf.data import bad_lines as bl
 from uaf_tf.data import dataset_info as di
 from uaf_tf.data import examples
-from uaf_tf.data import original
+from uaf_tf.data.preparation import bad_lines as bl
+from uaf_tf.data.preparation import original
+from uaf_tf.data.preparation.write_options import WriteOptions
 from uaf_tf.data.vocab import Vocab
 
 PRETRAIN = "0,0,0,12,7\n0,0,12,5,9\n0,0,0,0,12\n3,4,5,7,12\n"
@@ -51,7 +52,7 @@ def test_vocab_from_pretraining_reused_with_string_keys(tmp_path):
     pre, fine = _files(tmp_path)
     out = str(tmp_path / "out")
     stats = original.build_from_original(
-        out, pre, fine, num_eval_negatives=1, seed=0
+        out, pre, fine, WriteOptions(num_eval_negatives=1, seed=0)
     )
     source_vocab = Vocab.load(os.path.join(out, di.SOURCE_VOCAB_FILE))
     assert source_vocab.raw_ids == ["12", "7", "5", "9", "3", "4"]
@@ -99,7 +100,7 @@ def test_explicit_seq_len_and_over_long_lines(tmp_path):
     pre, fine = _files(tmp_path, finetune=FINETUNE + "3,4,5,7,12,9,,t1\n")
     with pytest.raises(bl.BadLineError) as info:
         original.build_from_original(
-            str(tmp_path / "a"), pre, fine, num_eval_negatives=1
+            str(tmp_path / "a"), pre, fine, WriteOptions(num_eval_negatives=1)
         )
     assert (info.value.path, info.value.line_number) == (fine, 4)
     assert info.value.kind == bl.OVER_LONG_SEQUENCE
@@ -107,9 +108,7 @@ def test_explicit_seq_len_and_over_long_lines(tmp_path):
         str(tmp_path / "b"),
         pre,
         fine,
-        seq_len=3,
-        skip_bad_lines=True,
-        num_eval_negatives=1,
+        WriteOptions(seq_len=3, skip_bad_lines=True, num_eval_negatives=1),
     )
     assert stats["seq_len"] == 3
     assert stats["bad_lines"] == {
@@ -134,7 +133,10 @@ def test_layout_matches_dataset_info_contract(tmp_path):
     )
     out = str(tmp_path / "out")
     stats = original.build_from_original(
-        out, pre, fine, num_eval_negatives=4, num_shards=3, seed=1
+        out,
+        pre,
+        fine,
+        WriteOptions(num_eval_negatives=4, num_shards=3, seed=1),
     )
     info = di.DatasetInfo.load(out)
     assert sorted(info.split_files) == [
@@ -189,7 +191,7 @@ def test_too_few_target_items_for_eval_negatives(tmp_path):
     # 3 target items: at most 2 distinct negatives besides the positive.
     with pytest.raises(ValueError, match="num_eval_negatives=3"):
         original.build_from_original(
-            str(tmp_path / "out"), pre, fine, num_eval_negatives=3
+            str(tmp_path / "out"), pre, fine, WriteOptions(num_eval_negatives=3)
         )
     assert not os.path.exists(tmp_path / "out" / di.DATASET_INFO_FILE)
 
@@ -198,10 +200,10 @@ def test_rebuild_replaces_old_shards(tmp_path):
     pre, fine = _files(tmp_path)
     out = str(tmp_path / "out")
     original.build_from_original(
-        out, pre, fine, num_eval_negatives=1, num_shards=4
+        out, pre, fine, WriteOptions(num_eval_negatives=1, num_shards=4)
     )
     original.build_from_original(
-        out, pre, fine, num_eval_negatives=1, num_shards=1
+        out, pre, fine, WriteOptions(num_eval_negatives=1, num_shards=1)
     )
     names = sorted(os.listdir(os.path.join(out, "pretrain")))
     assert names == [

@@ -29,11 +29,12 @@ from typing import Protocol
 import tensorflow as tf
 from absl import logging
 
-from uaf_tf.data import bad_lines as bl
 from uaf_tf.data import dataset_info as di
 from uaf_tf.data import examples
 from uaf_tf.data import negatives
 from uaf_tf.data import splits
+from uaf_tf.data.preparation import bad_lines as bl
+from uaf_tf.data.preparation.write_options import WriteOptions
 from uaf_tf.data.vocab import Vocab
 
 _SHARD_SALTS = {
@@ -110,30 +111,51 @@ class _Counts:
     pretrain_lengths: collections.Counter
     finetune_lengths: collections.Counter
     num_instances: int
+    unknown_source: dict
 
     @property
     def num_pretrain(self) -> int:
         return sum(self.pretrain_lengths.values())
 
 
-def _count(stream: UserStream, bad_lines: bl.BadLines) -> _Counts:
+def _unknown(counts: collections.Counter, vocab: Vocab) -> dict:
+    """Occurrences and distinct raw ids of `counts` missing from `vocab`."""
+    missing = [n for raw, n in counts.items() if vocab.lookup(raw) == di.PAD_ID]
+    return {"occurrences": sum(missing), "distinct": len(missing)}
+
+
+def _count(
+    stream: UserStream, bad_lines: bl.BadLines, source_vocab: Vocab | None
+) -> _Counts:
+    """Pass 1; `source_vocab` fixes the source ids (else counted here)."""
     source_counts = collections.Counter()
     pretrain_lengths = collections.Counter()
     for sequence in stream.pretrain_sequences(bad_lines):
         source_counts.update(sequence)
         pretrain_lengths[len(sequence)] += 1
     target_counts = collections.Counter()
+    finetune_source_counts = collections.Counter()
     finetune_lengths = collections.Counter()
     for _, source, targets in stream.finetune_users(bad_lines):
         target_counts.update(targets)
+        finetune_source_counts.update(source)
         finetune_lengths[len(source)] += 1
+    if source_vocab is None:
+        source_vocab = Vocab.from_counts(source_counts)
     return _Counts(
-        source_vocab=Vocab.from_counts(source_counts),
+        source_vocab=source_vocab,
         target_vocab=Vocab.from_counts(target_counts),
         seq_len=stream.seq_len,  # Known after the pretraining pass.
         pretrain_lengths=pretrain_lengths,
         finetune_lengths=finetune_lengths,
         num_instances=sum(target_counts.values()),
+        unknown_source={
+            "pretrain": _unknown(source_counts, source_vocab),
+            "finetune": _unknown(finetune_source_counts, source_vocab),
+            "distinct": _unknown(
+                source_counts + finetune_source_counts, source_vocab
+            )["distinct"],
+        },
     )
 
 
@@ -198,14 +220,11 @@ def _write_finetune(
     out_dir: str,
     stream: UserStream,
     counts: _Counts,
-    *,
-    num_shards: int,
-    seed: int,
-    num_eval_negatives: int,
-    train_fraction: float,
-    progress_every: int,
+    options: WriteOptions,
 ) -> tuple[dict[str, ShardedWriter], dict]:
     """Writes the instances; returns writers and per-split statistics."""
+    seed, train_fraction = options.seed, options.train_fraction
+    progress_every = options.progress_every
     codes = splits.finetune_split_codes(counts.num_instances, seed)
     sizes = {
         split: int((codes == code).sum())
@@ -220,13 +239,15 @@ def _write_finetune(
         sizes["train"] = int(train_keep.sum())
     samplers = {
         split: negatives.EvalCandidateSampler(
-            counts.target_vocab.num_ids, num_eval_negatives, [seed, salt]
+            counts.target_vocab.num_ids,
+            options.num_eval_negatives,
+            [seed, salt],
         )
         for split, salt in _CANDIDATE_SALTS.items()
     }
     code_to_split = {code: s for s, code in splits.SPLIT_CODES.items()}
     writers, shard_of = _open_writers(
-        out_dir, "finetune", sizes, num_shards, seed
+        out_dir, "finetune", sizes, options.num_shards, seed
     )
     instance = train_position = unknown_items = all_unknown_users = 0
     for user, source, targets in stream.finetune_users(bl.IgnoreBadLines()):
@@ -281,43 +302,28 @@ def _write_finetune(
 def write_dataset(
     out_dir: str,
     stream: UserStream,
+    options: WriteOptions,
     *,
-    name: str,
-    seed: int,
     bad_lines: bl.BadLines,
-    num_shards: int = 4,
-    num_eval_negatives: int = 99,
-    train_fraction: float = 1.0,
-    progress_every: int = 1_000_000,
 ) -> dict:
     """Builds vocabularies, splits and shards of `stream` into `out_dir`.
 
     Args:
         out_dir: dataset directory (created; old shards are replaced).
         stream: the users, see the module docstring.
-        name: dataset name recorded in `dataset.json`.
-        seed: seeds the splits, shard order and evaluation candidates.
+        options: seed, shards, negatives, train fraction... resolved by the
+            builder (`options.name` is recorded in `dataset.json`; the
+            stream's `seq_len` wins over `options.seq_len`).
         bad_lines: tracker for pass 1; its counts go into the stats.
-        num_shards: files per split (fewer for splits with fewer examples).
-        num_eval_negatives: distinct negatives per valid/test instance.
-        train_fraction: keep this seeded fraction of `finetune/train`
-            (`splits.train_fraction_mask`); valid and test are unchanged.
-        progress_every: log every this many instances (0: never).
 
     Returns:
         The statistics written to `stats.json`.
     """
-    if num_shards < 1:
-        raise ValueError(
-            f"`num_shards` must be >= 1. Received: num_shards={num_shards}"
-        )
-    if not 0.0 < train_fraction <= 1.0:
-        raise ValueError(
-            "`train_fraction` must be in (0, 1]. "
-            f"Received: train_fraction={train_fraction}"
-        )
+    name, seed = options.name or "", options.seed
+    num_eval_negatives = options.num_eval_negatives
     logging.info("Pass 1/2: counting items and instances.")
-    counts = _count(stream, bad_lines)
+    vocab_file = options.source_vocab_file()
+    counts = _count(stream, bad_lines, vocab_file and Vocab.load(vocab_file))
     # Fail before writing anything when the inputs cannot make a dataset.
     negatives.EvalCandidateSampler(
         counts.target_vocab.num_ids, num_eval_negatives, seed
@@ -333,18 +339,11 @@ def write_dataset(
     writers = {
         f"pretrain/{split}": writer
         for split, writer in _write_pretrain(
-            out_dir, stream, counts, num_shards, seed
+            out_dir, stream, counts, options.num_shards, seed
         ).items()
     }
     finetune_writers, finetune_stats = _write_finetune(
-        out_dir,
-        stream,
-        counts,
-        num_shards=num_shards,
-        seed=seed,
-        num_eval_negatives=num_eval_negatives,
-        train_fraction=train_fraction,
-        progress_every=progress_every,
+        out_dir, stream, counts, options
     )
     for split, writer in finetune_writers.items():
         writers[f"finetune/{split}"] = writer
@@ -367,13 +366,17 @@ def write_dataset(
         "finetune_users": sum(counts.finetune_lengths.values()),
         "finetune_instances": counts.num_instances,
         "split_sizes": info.split_sizes,
-        "train_fraction": train_fraction,
+        "train_fraction": options.train_fraction,
         "source_vocab_size": len(counts.source_vocab),
         "target_vocab_size": len(counts.target_vocab),
         "num_source_ids": info.num_source_ids,
         "num_target_ids": info.num_target_ids,
         "num_eval_negatives": num_eval_negatives,
         **finetune_stats,
+        # Where source ids come from (`None`: counted from this data) and
+        # the source items that map to the unknown id 0.
+        "source_vocab_file": vocab_file,
+        "unknown_source": counts.unknown_source,
         "seq_len_histogram": {
             "pretrain": _histogram(counts.pretrain_lengths),
             "finetune": _histogram(counts.finetune_lengths),

@@ -1,9 +1,14 @@
-"""ML-100K user profile labels for the profile-prediction task (sec. 5.5).
+"""MovieLens user profile labels for the profile-prediction task (sec. 5.5).
 
 `user_profiles.tsv` in a dataset directory has a header line and one row
 per user: `user<TAB>gender<TAB>age_bracket<TAB>occupation`. The `user`
 column holds the raw user id, equal to the `user` feature of the
-fine-tuning examples; `age_bracket` is the decade, e.g. `"20-29"`.
+fine-tuning examples. Per release:
+- ML-100K (`u.user`): `age_bracket` is the decade, e.g. `"20-29"`;
+  `occupation` the GroupLens word (`"technician"`).
+- ML-1M (`users.dat`): `age_bracket` is GroupLens's own range
+  (`"18-24"`, `"56+"`, `"0-17"` for its "Under 18"); `occupation` the name
+  of GroupLens's code (`"college/grad student"`).
 """
 
 import os
@@ -41,6 +46,68 @@ def read_u_user(path: str) -> dict[str, UserProfile]:
             user, age, gender, occupation, _ = fields
             profiles[user] = UserProfile(
                 gender, age_bracket(int(age)), occupation
+            )
+    return profiles
+
+
+# ML-1M README: age and occupation codes of users.dat.
+ML_1M_AGE_BRACKETS = {
+    "1": "0-17",
+    "18": "18-24",
+    "25": "25-34",
+    "35": "35-44",
+    "45": "45-49",
+    "50": "50-55",
+    "56": "56+",
+}
+ML_1M_OCCUPATIONS = (
+    "other",
+    "academic/educator",
+    "artist",
+    "clerical/admin",
+    "college/grad student",
+    "customer service",
+    "doctor/health care",
+    "executive/managerial",
+    "farmer",
+    "homemaker",
+    "K-12 student",
+    "lawyer",
+    "programmer",
+    "retired",
+    "sales/marketing",
+    "scientist",
+    "self-employed",
+    "technician/engineer",
+    "tradesman/craftsman",
+    "unemployed",
+    "writer",
+)
+
+
+def read_users_dat(path: str) -> dict[str, UserProfile]:
+    """Reads GroupLens ML-1M `users.dat` (`user::gender::age::occ::zip`)."""
+    profiles = {}
+    with open(path, encoding="latin-1") as f:
+        for line_number, line in enumerate(f, start=1):
+            fields = line.rstrip("\r\n").split("::")
+            valid = (
+                len(fields) == 5
+                and fields[2] in ML_1M_AGE_BRACKETS
+                and fields[3].isdigit()
+                and int(fields[3]) < len(ML_1M_OCCUPATIONS)
+            )
+            if not valid:
+                raise ValueError(
+                    f"{path}:{line_number}: expected "
+                    "'user::gender::age::occupation::zip' with the ML-1M "
+                    f"age and occupation codes. Received: {line!r}"
+                )
+            user, gender, age, occupation, _ = fields
+            profiles[user] = UserProfile(
+                gender,
+                ML_1M_AGE_BRACKETS[age],
+                ML_1M_OCCUPATIONS[int(occupation)],
             )
     return profiles
 

@@ -5,9 +5,10 @@ import os
 
 import pytest
 
-from uaf_tf.data import bad_lines as bl
 from uaf_tf.data import dataset_info as di
-from uaf_tf.data import movielens
+from uaf_tf.data.preparation import bad_lines as bl
+from uaf_tf.data.preparation import movielens
+from uaf_tf.data.preparation.write_options import WriteOptions
 from uaf_tf.data.vocab import Vocab
 
 # (user, item, rating, timestamp) with integer ratings. User 1 has four
@@ -91,7 +92,7 @@ def test_build_writes_counts_and_padded_sequences(tmp_path):
     path = _write(tmp_path, "u.data", rows)
     out = str(tmp_path / "out")
     stats = movielens.build_from_movielens(
-        out, path, seq_len=4, num_eval_negatives=2, seed=0
+        out, path, WriteOptions(seq_len=4, num_eval_negatives=2, seed=0)
     )
     assert stats["finetune_instances"] == 3  # user 1: 2, user 5: 1.
     assert stats["pretrain_users"] == 3
@@ -139,9 +140,7 @@ def test_csv_header_is_skipped_and_counts_bad_lines_in_stats(tmp_path):
     stats = movielens.build_from_movielens(
         str(tmp_path / "out"),
         path,
-        seq_len=3,
-        skip_bad_lines=True,
-        num_eval_negatives=0,
+        WriteOptions(seq_len=3, skip_bad_lines=True, num_eval_negatives=0),
     )
     assert stats["bad_lines"] == {
         bl.BAD_RATING: {"count": 1, "examples": [f"{path}:12"]}

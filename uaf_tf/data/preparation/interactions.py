@@ -19,9 +19,10 @@ import math
 from collections.abc import Iterator
 from collections.abc import Sequence
 
-from uaf_tf.data import bad_lines as bl
-from uaf_tf.data import readers
-from uaf_tf.data import writer
+from uaf_tf.data.preparation import bad_lines as bl
+from uaf_tf.data.preparation import readers
+from uaf_tf.data.preparation import writer
+from uaf_tf.data.preparation.write_options import WriteOptions
 
 USER, ITEM, TIMESTAMP, RATING = "user", "item", "timestamp", "rating"
 _REQUIRED_COLUMNS = (USER, ITEM, TIMESTAMP)
@@ -275,33 +276,37 @@ def build_from_interactions(
     out_dir: str,
     source_log: str,
     target_log: str,
+    options: WriteOptions = WriteOptions(),
     *,
     columns: str | Sequence[str] = "user,item,timestamp",
     delimiter: str = ",",
     has_header: bool = False,
-    seq_len: int = 30,
-    seed: int = 0,
-    skip_bad_lines: bool = False,
-    num_shards: int = 4,
-    num_eval_negatives: int = 99,
-    train_fraction: float = 1.0,
-    progress_every: int = 1_000_000,
-    name: str = "interactions",
 ) -> dict:
     """Builds a dataset directory from a source and a target log.
 
     Both logs share `columns`, `delimiter` and `has_header`; a rating
     column, if named, is validated and otherwise unused.
 
+    Args:
+        out_dir: dataset directory.
+        source_log: source-domain log.
+        target_log: target-domain log.
+        options: write options; defaults `seq_len=30`,
+            `name="interactions"`.
+        columns: column names, see `parse_columns`.
+        delimiter: field separator.
+        has_header: skip the first line of each log.
+
     Returns:
         The `stats.json` dictionary.
 
     Raises:
-        BadLineError: on a malformed line unless `skip_bad_lines`.
+        BadLineError: on a malformed line unless `options.skip_bad_lines`.
     """
+    options = options.resolve(seq_len=30, name="interactions")
     names = parse_columns(columns)
-    bad_lines = bl.BadLines(skip=skip_bad_lines)
-    histories = CrossDomainHistories(seq_len)
+    bad_lines = options.new_bad_lines()
+    histories = CrossDomainHistories(options.seq_len)
     for path, add in (
         (source_log, histories.add_source),
         (target_log, histories.add_target),
@@ -312,18 +317,8 @@ def build_from_interactions(
             delimiter=delimiter,
             bad_lines=bad_lines,
             has_header=has_header,
-            progress_every=progress_every,
+            progress_every=options.progress_every,
         ):
             add(user, item, timestamp)
     stream = histories.finish(source_log=source_log, target_log=target_log)
-    return writer.write_dataset(
-        out_dir,
-        stream,
-        name=name,
-        seed=seed,
-        bad_lines=bad_lines,
-        num_shards=num_shards,
-        num_eval_negatives=num_eval_negatives,
-        train_fraction=train_fraction,
-        progress_every=progress_every,
-    )
+    return writer.write_dataset(out_dir, stream, options, bad_lines=bad_lines)
