@@ -152,15 +152,18 @@ def spec_from_flags(fv: flags.FlagValues) -> grid.GridSpec:
         raise app.UsageError(str(error)) from error
 
 
-def run(flag_values: flags.FlagValues = flags.FLAGS, argv=None) -> int:
-    """Runs the reproduction the flags describe; returns the exit status."""
+def run(flag_values: flags.FlagValues = flags.FLAGS, command: str = "") -> int:
+    """Runs the reproduction the flags describe; returns the exit status.
+
+    `command` (the command line) is quoted at the top of results.md.
+    """
     spec = spec_from_flags(flag_values)
     if flag_values.dry_run:
         print(reproduction.describe_plan(grid.plan(spec)))
         return 0
     outcomes, files = reproduction.reproduce(
         spec,
-        command=shlex.join(argv or sys.argv),
+        command=command,
         run=not flag_values.report_only,
         stream=flag_values.stream,
         make_plots=flag_values.plots,
@@ -185,7 +188,8 @@ def run(flag_values: flags.FlagValues = flags.FLAGS, argv=None) -> int:
 def main(argv: list[str], flag_values: flags.FlagValues = flags.FLAGS) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    status = run(flag_values, argv)
+    # absl leaves sys.argv whole: the exact command, flags included.
+    status = run(flag_values, "python " + shlex.join(sys.argv))
     if status:
         sys.exit(status)
 
