@@ -197,3 +197,5 @@ def test_order_and_labels():
         "x",
     ]
     assert report.label("rl") == "UAF-RL" and report.label("x") == "x"
+    assert report.is_uaf("random") and report.is_uaf("random-fixed")
+    assert not report.is_uaf("finetune-all") and not report.is_uaf("peterrec")

@@ -55,7 +55,7 @@ def block_utilisation(runs: Sequence[report.Run], fraction: float) -> dict:
     """
     per_method = {}
     for run in runs:
-        if run.fraction != fraction or run.method not in report.UAF_METHODS:
+        if run.fraction != fraction or not report.is_uaf(run.method):
             continue
         test = run.results.get("test") or {}
         keys = sorted(

@@ -65,6 +65,13 @@ INSTANCES = "instances"
 SEEDS = "seeds"
 
 
+def is_uaf(method: str) -> bool:
+    """Whether `method` is a UAF variant (tested against the best baseline)
+    rather than a baseline: a name of `UAF_METHODS`, or one of them with a
+    suffix (`"random-fixed"`, `"gumbel-gru"`)."""
+    return method.split("-")[0] in UAF_METHODS
+
+
 def label(method: str) -> str:
     """Display name of a `--method` value (`"gumbel"` -> `"UAF-Gumbel"`)."""
     return LABELS.get(method, method)
@@ -279,7 +286,7 @@ def fraction_tables(
         for metric in METRICS:
             top = max((r.mean[metric] for r in rows), default=None)
             best[metric] = {r.method for r in rows if r.mean[metric] == top}
-        baselines = [r for r in rows if r.method not in UAF_METHODS]
+        baselines = [r for r in rows if not is_uaf(r.method)]
         baseline = (
             max(baselines, key=lambda r: r.mean["sampled/mrr@5"]).method
             if baselines
@@ -288,7 +295,7 @@ def fraction_tables(
         comparisons = {}
         if baseline is not None:
             for row in rows:
-                if row.method in UAF_METHODS:
+                if is_uaf(row.method):
                     comparisons[row.method] = compare(
                         by_method[row.method], by_method[baseline]
                     )
