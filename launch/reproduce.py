@@ -120,7 +120,9 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
     flags.DEFINE_bool(
         "report_only",
         False,
-        "Run no cell; rewrite the reports from the finished ones.",
+        "Run no cell; rewrite the reports from the finished ones (the "
+        "results.md header quotes this invocation's flags; it warns when "
+        "finished runs' config.json files disagree).",
         **fv,
     )
 

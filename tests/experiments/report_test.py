@@ -199,3 +199,13 @@ def test_order_and_labels():
     assert report.label("rl") == "UAF-RL" and report.label("x") == "x"
     assert report.is_uaf("random") and report.is_uaf("random-fixed")
     assert not report.is_uaf("finetune-all") and not report.is_uaf("peterrec")
+
+
+def test_config_differences(planted):
+    runs, _ = report.load_runs(planted)
+    for run in runs:
+        config = {"method": run.method, "seed": run.seed, "lr": 0.001}
+        config["epochs"] = 1 if run.method == "soft" else 15
+        with open(os.path.join(run.run_dir, "config.json"), "w") as f:
+            json.dump(config, f)
+    assert report.config_differences(runs) == {"epochs": [1, 15]}

@@ -101,6 +101,9 @@ def plot_learning_curves(
             label=f"{report.label(method)} (n={int(seeds.max())})",
         )
     axes.set_xlabel("epoch")
+    axes.xaxis.set_major_locator(
+        pyplot.matplotlib.ticker.MaxNLocator(integer=True)
+    )
     axes.set_ylabel(f"validation {metric} (mean over seeds)")
     axes.set_title(title)
     axes.grid(alpha=0.3)
@@ -121,7 +124,10 @@ def plot_block_utilisation(utilisation: dict, path: str, *, title: str) -> str:
     for row, method in enumerate(methods):
         grid[row, : len(utilisation[method])] = utilisation[method]
     figure, axes = pyplot.subplots(
-        figsize=(1.2 + 0.8 * max(num_blocks, 1), 1.5 + 0.5 * len(methods))
+        figsize=(
+            max(6.0, 2.5 + 0.7 * num_blocks),
+            max(3.0, 1.8 + 0.5 * len(methods)),
+        )
     )
     image = axes.imshow(
         grid if methods else np.zeros([1, 1]),
@@ -145,9 +151,9 @@ def plot_block_utilisation(utilisation: dict, path: str, *, title: str) -> str:
     axes.set_xticks(range(num_blocks), [str(b + 1) for b in range(num_blocks)])
     axes.set_yticks(range(len(methods)), [report.label(m) for m in methods])
     axes.set_xlabel("residual block")
-    axes.set_title(title)
+    axes.set_title(title, fontsize="medium")
     colour_bar = figure.colorbar(image, ax=axes)
-    colour_bar.set_label("fraction of test users fine-tuning the block")
+    colour_bar.set_label("fraction of test users\nfine-tuning the block")
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     pyplot.close(figure)

@@ -313,6 +313,31 @@ def fraction_tables(
     return tables
 
 
+# Config keys that legitimately differ between the cells of one grid.
+_GRID_KEYS = frozenset({"method", "seed", "train_fraction", "run_dir"})
+
+
+def config_differences(runs: Sequence[Run]) -> dict:
+    """`{key: sorted distinct values}` of the runs' `config.json` entries
+    that differ beyond the grid's own coordinates (method, seed, train
+    fraction): e.g. cells finished under other `--extra_finetune_flags`."""
+    values = {}
+    for run in runs:
+        path = os.path.join(run.run_dir, "config.json")
+        if not os.path.exists(path):
+            continue
+        with open(path) as f:
+            config = json.load(f)
+        for key, value in config.items():
+            if key not in _GRID_KEYS:
+                values.setdefault(key, set()).add(json.dumps(value))
+    return {
+        key: sorted(json.loads(v) for v in found)
+        for key, found in sorted(values.items())
+        if len(found) > 1
+    }
+
+
 # === Formatting ===
 
 

@@ -145,8 +145,8 @@ def write_report(
                         os.path.join(
                             spec.out_dir, f"block_utilisation_frac{name}.png"
                         ),
-                        title=f"Fine-tuned block utilisation on test, "
-                        f"fraction {name} (paper Fig. 3)",
+                        title="Fine-tuned block utilisation on test\n"
+                        f"training fraction {name} (paper Fig. 3)",
                     )
                 )
         except ImportError as error:
@@ -157,8 +157,16 @@ def write_report(
         context.append(f"Command: `{command}`")
     context += [
         f"Dataset: `{spec.data_dir}`; pretrained run: `{spec.pretrained_run}`.",
-        f"Fine-tuning flags: `--flagfile={spec.finetune_flagfile}` "
-        + " ".join(f"`{f}`" for f in spec.extra_finetune_flags),
+        "Fine-tuning flags: "
+        + " ".join(
+            f"`{f}`"
+            for f in (
+                f"--flagfile={spec.finetune_flagfile}"
+                if spec.finetune_flagfile
+                else "(launch/finetune.py defaults)",
+                *spec.extra_finetune_flags,
+            )
+        ),
         f"Methods: {', '.join(report.label(m) for m in spec.methods)}; "
         f"seeds: {', '.join(map(str, spec.seeds))}; training fractions: "
         f"{', '.join(map(grid.format_fraction, spec.train_fractions))}.",
@@ -175,6 +183,13 @@ def write_report(
             )
             + "; TensorBoard: `tensorboard --logdir "
             f"{log_dir}`."
+        )
+    differences = report.config_differences(runs)
+    if differences:
+        context.append(
+            "Warning: the finished runs differ in "
+            + "; ".join(f"`{k}` {v}" for k, v in differences.items())
+            + " (config.json), beyond method, seed and fraction."
         )
     context += notes
     markdown = report.markdown_report(
