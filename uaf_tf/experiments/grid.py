@@ -27,11 +27,12 @@ from collections.abc import Callable
 from collections.abc import Sequence
 
 import uaf_tf
+from uaf_tf.training import trainer
 
-# The files a run directory of launch/pretrain.py or launch/finetune.py
-# holds (uaf_tf/training/trainer.py): written last, and the checkpoints.
-RESULTS_FILE = "results.json"
-CHECKPOINT_DIR = "ckpt"
+# The files of a run directory of launch/pretrain.py or launch/finetune.py
+# the grid reads: results (written last) and the checkpoints.
+RESULTS_FILE = trainer.RESULTS_FILE
+CHECKPOINT_DIR = trainer.CHECKPOINT_DIR
 
 PRETRAIN = "pretrain"
 FINETUNE = "finetune"
