@@ -187,3 +187,18 @@ def test_reproduce_reports_partial_results(tmp_path):
     assert "`runs/crash/frac1.0/seed1`" in markdown
     assert os.path.exists(files.csv)
     assert os.listdir(files.tensorboard)
+
+
+def test_eta_uses_the_mean_time_of_each_kind(tmp_path):
+    cells = grid.plan(_spec(tmp_path, popularity=True, seeds=(0,)))
+    finetune = [c for c in cells if c.kind == grid.FINETUNE]
+    assert len(finetune) == 2
+    durations = {grid.POPULARITY: [4.0], grid.FINETUNE: [100.0, 50.0]}
+    # Two pending fine-tuning cells at 75 s each, not the overall mean.
+    assert grid._progress(finetune, durations, 3, 0) == (
+        "3 finished (0 failed), 2 to go; mean 75 s/cell, ETA 2.5 min"
+    )
+    assert grid._progress(finetune, {grid.POPULARITY: [4.0]}, 1, 0) == (
+        "1 finished (0 failed), 2 to go; mean 4 s/cell, "
+        "ETA after the first finetune cell"
+    )

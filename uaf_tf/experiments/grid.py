@@ -343,24 +343,25 @@ def _format_seconds(seconds: float) -> str:
 def _progress(
     pending: Sequence[Cell], durations: dict, finished: int, failed: int
 ) -> str:
-    """`"3 finished (1 failed), 9 to go; 95 s/fine-tuning cell, ETA ..."`.
+    """`"3 finished (1 failed), 9 to go; mean 95 s/cell, ETA 14 min"`.
 
     The ETA sums, over the pending cells, the mean wall time so far of
     cells of the same kind (pretraining, popularity and fine-tuning cells
-    take very different times); kinds not yet timed use the overall mean.
+    take very different times); while a pending kind has no timing yet the
+    ETA waits for it. The mean is that of fine-tuning cells once one ran.
     """
+    text = f"{finished} finished ({failed} failed), {len(pending)} to go"
     all_times = [t for times in durations.values() for t in times]
     if not all_times:
-        return f"{finished} finished ({failed} failed), {len(pending)} to go"
-    overall = sum(all_times) / len(all_times)
+        return text
     means = {k: sum(v) / len(v) for k, v in durations.items()}
-    eta = sum(means.get(cell.kind, overall) for cell in pending)
-    mean = means.get(FINETUNE, overall)
-    return (
-        f"{finished} finished ({failed} failed), {len(pending)} to go; "
-        f"mean {_format_seconds(mean)}/cell, "
-        f"ETA {_format_seconds(eta)}"
-    )
+    mean = means.get(FINETUNE, sum(all_times) / len(all_times))
+    text += f"; mean {_format_seconds(mean)}/cell"
+    untimed = sorted({c.kind for c in pending} - set(means))
+    if untimed:
+        return text + f", ETA after the first {untimed[0]} cell"
+    eta = sum(means[cell.kind] for cell in pending)
+    return text + f", ETA {_format_seconds(eta)}"
 
 
 def run_cells(
