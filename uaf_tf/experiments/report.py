@@ -428,12 +428,14 @@ def _note(table: FractionTable) -> str:
     total = sum(r.wall_time_s for r in table.rows)
     runs = sum(r.n for r in table.rows)
     notes.append(
-        f"Fine-tuning wall time: {total / 60:.1f} min over {runs} runs "
+        f"Fine-tuning wall time: {total / 60:.1f} min over {runs} "
+        f"run{'' if runs == 1 else 's'} "
         "(sum of their `wall_time_s`)."
     )
     if table.missing:
         notes.append(
-            f"Missing ({len(table.missing)} cells without results.json): "
+            f"Missing ({len(table.missing)} of the grid's cells without "
+            "results.json): "
             + ", ".join(f"`{name}`" for name in table.missing)
             + "."
         )
