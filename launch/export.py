@@ -17,8 +17,16 @@ assets and TF Serving warm-up requests. Serve it with
 from absl import app
 from absl import flags
 
-from uaf_tf.serving import run_export
-from uaf_tf.serving import saved_model_export
+try:  # `python -m launch.export` or an import from the tests.
+    from launch import common_flags
+except ImportError:  # `python launch/export.py`: launch/ is on sys.path.
+    import common_flags
+
+if __name__ == "__main__":  # Before TensorFlow is imported.
+    common_flags.quiet_startup()
+
+from uaf_tf.serving import run_export  # noqa: E402
+from uaf_tf.serving import saved_model_export  # noqa: E402
 
 
 def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:

@@ -26,10 +26,18 @@ from absl import app
 from absl import flags
 from absl import logging
 
-from uaf_tf.data import dataset_info
-from uaf_tf.data.preparation import builders
-from uaf_tf.data.preparation import interactions
-from uaf_tf.data.preparation.write_options import WriteOptions
+try:  # `python -m launch.prepare_data` or an import from the tests.
+    from launch import common_flags
+except ImportError:  # `python launch/prepare_data.py`: launch/ is on sys.path.
+    import common_flags
+
+if __name__ == "__main__":  # Before TensorFlow is imported.
+    common_flags.quiet_startup()
+
+from uaf_tf.data import dataset_info  # noqa: E402
+from uaf_tf.data.preparation import builders  # noqa: E402
+from uaf_tf.data.preparation import interactions  # noqa: E402
+from uaf_tf.data.preparation.write_options import WriteOptions  # noqa: E402
 
 
 def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:

@@ -19,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from uaf_tf import config_flags
 from uaf_tf import losses
 from uaf_tf import metrics
 from uaf_tf import rewards
@@ -43,48 +44,78 @@ class FinetuneConfig:
     """Everything a UAF fine-tuning run depends on (saved as config.json).
 
     Attributes:
-        data_dir: dataset directory (`launch/prepare_data.py`).
-        pretrained: pretraining run directory (its `model.json` +
-            `best.weights.h5` and `source_vocab.txt`).
-        method: `"gumbel"`, `"rl"`, `"soft"` or `"random"` (sec. 3.3, 5.3.1):
-            the sampler (`uaf_tf.layers.samplers`).
-        policy_encoder: policy network encoder, `"conv"` (light NextItNet)
-            or `"gru"`.
-        temperature: Gumbel-softmax tau (paper: 10).
-        gumbel_logits: `"log_softmax"` (paper) or `"sigmoid"` (original).
-        stochastic_eval: Gumbel keeps sampling at evaluation (original).
-        loss: `"bpr"` (paper Eq. 8) or `"pointwise"` (original's head).
-        reward: UAF-RL reward, `"paper"` (Eq. 11) or `"original"`.
-        gamma: reward penalty of a miss (paper: 1).
-        beta: weight of the self-critical loss (Eq. 13; paper: 1).
-        rl_curriculum_epochs: UAF-RL epochs with greedy actions and no
-            policy-gradient term before RL starts (original: 5).
-        rl_num_negatives: negatives per instance ranked for the RL reward.
-        rl_reward_cutoff: the reward's hit threshold (top K; paper 5).
-        freeze_embedding: also freeze the backbone's input stage (the
-            original trains it).
-        train_fraction: fraction of the training split used (paper 5.4).
+        data_dir: dataset directory made by `launch/prepare_data.py` (holds
+            dataset.json).
+        pretrained: pretraining run directory (`launch/pretrain.py`), e.g.
+            checkpoints/pretrain-movielens-100k; its `model.json`,
+            `best.weights.h5` and `source_vocab.txt` are read, and its
+            source vocabulary must be the dataset's.
+        method: UAF variant, the policy sampler (`uaf_tf.layers.samplers`):
+            gumbel (Gumbel-softmax, sec. 3.3.1), rl (self-critical
+            REINFORCE, 3.3.2), soft (sigmoid gates, 3.3.3), random
+            (Bernoulli 0.5 policy, 5.3.1).
+        policy_encoder: policy network encoder: conv (light NextItNet,
+            dilations 1,2,4,8) or gru (sec. 5.3.3).
+        temperature: Gumbel-softmax temperature tau (paper: 10).
+        gumbel_logits: what the Gumbel step samples from: log_softmax
+            (paper) or sigmoid (the original code's sigmoid outputs used as
+            logits).
+        stochastic_eval: keep sampling Gumbel policies at evaluation like
+            the original (default: argmax, deterministic).
+        loss: ranking loss: bpr (paper Eq. 8) or pointwise (the original's
+            default head, -log s(o+) - log(1 - s(o-))).
+        reward: UAF-RL reward: paper (1 - f^2 on a hit, Eq. 11) or original
+            (1 - gamma (1 - f)^2); f = fraction of fine-tuned blocks.
+        gamma: UAF-RL penalty of a miss (paper: 1).
+        beta: UAF-RL weight of the self-critical loss (Eq. 13; paper: 1).
+        rl_curriculum_epochs: UAF-RL epochs trained with greedy policies and
+            no policy gradient before RL starts (original: 5).
+        rl_num_negatives: UAF-RL negatives per instance ranked with the
+            positive to compute the reward.
+        rl_reward_cutoff: UAF-RL reward's hit threshold: the positive must
+            rank in the top K (paper: 5).
+        freeze_embedding: also freeze the pretrained source item embedding
+            (the original fine-tunes it).
+        train_fraction: fraction of the training instances used (paper sec.
+            5.4: 0.1, 0.5).
         learning_rate: Adam learning rate (paper: 1e-4).
         batch_size: training batch size (paper: 256).
-        eval_batch_size: evaluation batch size.
+        eval_batch_size: batch size of validation/test ranking.
         epochs: training epochs.
-        steps_per_epoch: 0 = full passes; else batches per epoch.
-        shuffle_buffer: training shuffle buffer.
-        seed: seeds data order, samplers and initialisation.
-        log_every_steps: trainer logging period.
-        checkpoint_every_steps: mid-epoch checkpoint period (0 = epoch ends).
-        jit_compile: XLA for the train step (None = try, fall back).
+        steps_per_epoch: batches per epoch (0: one pass over the training
+            instances).
+        shuffle_buffer: size of the training instances' shuffle buffer.
+        seed: seeds data order, samplers and weight initialisation.
+        log_every_steps: steps between TensorBoard train scalars (0: none).
+        checkpoint_every_steps: steps between mid-epoch checkpoints (0: at
+            epoch ends only).
+        jit_compile: XLA-compile the train step; None tries XLA and falls
+            back to a plain `tf.function`.
     """
 
     data_dir: str
     pretrained: str
-    method: str = samplers.GUMBEL
-    policy_encoder: str = policy_network.CONV
+    method: str = dataclasses.field(
+        default=samplers.GUMBEL,
+        metadata={config_flags.CHOICES: samplers.METHODS},
+    )
+    policy_encoder: str = dataclasses.field(
+        default=policy_network.CONV,
+        metadata={config_flags.CHOICES: policy_network.ENCODERS},
+    )
     temperature: float = samplers.DEFAULT_TEMPERATURE
-    gumbel_logits: str = samplers.LOG_SOFTMAX
+    gumbel_logits: str = dataclasses.field(
+        default=samplers.LOG_SOFTMAX,
+        metadata={config_flags.CHOICES: samplers.GUMBEL_LOGITS},
+    )
     stochastic_eval: bool = False
-    loss: str = losses.BPR
-    reward: str = rewards.PAPER
+    loss: str = dataclasses.field(
+        default=losses.BPR, metadata={config_flags.CHOICES: losses.LOSSES}
+    )
+    reward: str = dataclasses.field(
+        default=rewards.PAPER,
+        metadata={config_flags.CHOICES: rewards.REWARDS},
+    )
     gamma: float = 1.0
     beta: float = 1.0
     rl_curriculum_epochs: int = samplers.DEFAULT_CURRICULUM_EPOCHS
