@@ -17,6 +17,7 @@ from uaf_tf.serving import run_export
 from uaf_tf.serving import signature_keys as keys
 from uaf_tf.training import finetune
 from uaf_tf.training import pretrain
+from uaf_tf.training import trainer
 
 TOP_K = 4
 
@@ -32,7 +33,11 @@ def finetuned_run(tmp_path_factory):
         min_seq_len=3,
         num_shards=1,
     )
-    tiny = dict(epochs=1, batch_size=64, jit_compile=False, log_every_steps=0)
+    tiny = dict(
+        training=trainer.TrainingConfig(
+            epochs=1, batch_size=64, jit_compile=False, log_every_steps=0
+        )
+    )
     pretrain.run_pretraining(
         pretrain.PretrainConfig(
             data_dir=data_dir, channels=8, dilations=(1, 2), **tiny

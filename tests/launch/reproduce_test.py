@@ -59,7 +59,7 @@ def test_end_to_end_then_rerun_skips(tmp_path, capsys):
             results[method] = json.load(f)
         with open(os.path.join(path, "config.json")) as f:
             config = json.load(f)
-        assert (config["method"], config["epochs"]) == (method, 1)
+        assert (config["method"], config["training"]["epochs"]) == (method, 1)
     with open(os.path.join(out_dir, "results.csv")) as f:
         rows = list(csv.DictReader(f))
     assert [r["method"] for r in rows] == ["gumbel", "soft"]

@@ -78,19 +78,11 @@ class FinetuneConfig:
             (the original fine-tunes it).
         train_fraction: fraction of the training instances used (paper sec.
             5.4: 0.1, 0.5).
-        learning_rate: Adam learning rate (paper: 1e-4).
-        batch_size: training batch size (paper: 256).
-        eval_batch_size: batch size of validation/test ranking.
-        epochs: training epochs.
-        steps_per_epoch: batches per epoch (0: one pass over the training
-            instances).
         shuffle_buffer: size of the training instances' shuffle buffer.
-        seed: seeds data order, samplers and weight initialisation.
-        log_every_steps: steps between TensorBoard train scalars (0: none).
-        checkpoint_every_steps: steps between mid-epoch checkpoints (0: at
-            epoch ends only).
-        jit_compile: XLA-compile the train step; None tries XLA and falls
-            back to a plain `tf.function`.
+        training: learning rate, batch sizes, epochs, seed, logging,
+            checkpointing and XLA (`trainer.TrainingConfig`, with
+            `eval_batch_size=1024`; flags of the field names, e.g.
+            `--epochs`).
     """
 
     data_dir: str
@@ -123,16 +115,10 @@ class FinetuneConfig:
     rl_reward_cutoff: int = rewards.REWARD_CUTOFF
     freeze_embedding: bool = False
     train_fraction: float = 1.0
-    learning_rate: float = 1e-4
-    batch_size: int = 256
-    eval_batch_size: int = 1024
-    epochs: int = 20
-    steps_per_epoch: int = 0
     shuffle_buffer: int = 10_000
-    seed: int = 0
-    log_every_steps: int = 50
-    checkpoint_every_steps: int = 0
-    jit_compile: bool | None = None
+    training: trainer.TrainingConfig = dataclasses.field(
+        default_factory=lambda: trainer.TrainingConfig(eval_batch_size=1024)
+    )
 
     def __post_init__(self):
         samplers.sampler_class(self.method)  # The one method lookup.
@@ -155,14 +141,8 @@ class FinetuneConfig:
             )
 
     def trainer_config(self) -> trainer.TrainerConfig:
-        return trainer.TrainerConfig(
-            epochs=self.epochs,
-            log_every_steps=self.log_every_steps,
-            checkpoint_every_steps=self.checkpoint_every_steps,
-            selection_metric="sampled/mrr@5",
-            selection_mode="max",
-            steps_per_epoch=self.steps_per_epoch,
-            jit_compile=self.jit_compile,
+        return self.training.trainer_config(
+            selection_metric="sampled/mrr@5", selection_mode="max"
         )
 
     def sampler(self) -> samplers.Sampler:
@@ -178,7 +158,7 @@ class FinetuneConfig:
             reward_cutoff=self.rl_reward_cutoff,
             curriculum_epochs=self.rl_curriculum_epochs,
             num_reward_negatives=self.rl_num_negatives,
-            seed=self.seed,
+            seed=self.training.seed,
         )
 
     def model_kwargs(self) -> dict:
@@ -222,7 +202,7 @@ class FinetuneTask:
         self.config = config
         self.model = model
         self.info = info
-        self.optimizer = keras.optimizers.Adam(config.learning_rate)
+        self.optimizer = keras.optimizers.Adam(config.training.learning_rate)
         self.optimizer.build(model.trainable_variables)
         self.summaries = policy_summaries.PolicySummaries(model.num_blocks)
         self.last_policies = {}  # split -> (users, lengths, policies)
@@ -243,8 +223,8 @@ class FinetuneTask:
         self.model.current_epoch.assign(epoch)
         dataset = pipelines.finetune_train_dataset(
             self.config.data_dir,
-            self.config.batch_size,
-            seed=self.config.seed + epoch,
+            self.config.training.batch_size,
+            seed=self.config.training.seed + epoch,
             train_fraction=self.config.train_fraction,
             shuffle_buffer=self.config.shuffle_buffer,
         )
@@ -273,7 +253,7 @@ class FinetuneTask:
         `num_examples` (instances; none dropped).
         """
         dataset = pipelines.eval_dataset(
-            self.config.data_dir, split, self.config.eval_batch_size
+            self.config.data_dir, split, self.config.training.eval_batch_size
         )
         accumulator = metrics.MeanAccumulator()
         users, lengths, policies = [], [], []
@@ -409,7 +389,7 @@ def run_finetuning(
         metrics (`sampled/*`, `full/*`, `policy/*`, `num_examples`),
         `best_epoch`, `epochs_run`, `train_examples_per_sec`, `history`, ...
     """
-    keras.utils.set_random_seed(config.seed)
+    keras.utils.set_random_seed(config.training.seed)
     info = dataset_info.DatasetInfo.load(config.data_dir)
     run_dir_lib.start_run(
         run_dir,
