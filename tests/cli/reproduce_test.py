@@ -1,4 +1,4 @@
-"""`launch/reproduce.py` end to end: tiny synthetic data, real training."""
+"""`uaf-reproduce` (uaf_tf.cli.reproduce) end to end on tiny synthetic data."""
 
 import csv
 import json
@@ -6,8 +6,8 @@ import os
 
 from absl import flags
 
-from launch import reproduce
 from uaf_tf import testing
+from uaf_tf.cli import reproduce
 
 
 def _flag_values(argv):

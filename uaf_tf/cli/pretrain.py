@@ -13,21 +13,15 @@ The options are the fields of `uaf_tf.training.pretrain.PretrainConfig`.
 """
 
 import json
+import sys
 
 from absl import app
 from absl import flags
 
-try:  # `python -m launch.pretrain` or an import from the tests.
-    from launch import common_flags
-except ImportError:  # `python launch/pretrain.py`: launch/ is on sys.path.
-    import common_flags
-
-if __name__ == "__main__":  # Before TensorFlow is imported.
-    common_flags.quiet_startup()
-
-from uaf_tf import config_flags  # noqa: E402
-from uaf_tf.data import dataset_info  # noqa: E402
-from uaf_tf.training import pretrain  # noqa: E402
+from uaf_tf import config_flags
+from uaf_tf.cli import common_flags
+from uaf_tf.data import dataset_info
+from uaf_tf.training import pretrain
 
 
 def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
@@ -68,6 +62,6 @@ def main(argv: list[str], flag_values: flags.FlagValues = flags.FLAGS) -> None:
     run(flag_values)
 
 
-if __name__ == "__main__":
-    define_flags()
-    app.run(main)
+def entry_point() -> None:
+    """The `uaf-pretrain` command (also `python launch/pretrain.py`)."""
+    common_flags.run_command(sys.modules[__name__], define_flags, main)

@@ -1,4 +1,4 @@
-"""`launch/finetune.py` end to end on tiny synthetic data."""
+"""`uaf-finetune` (uaf_tf.cli.finetune) end to end on tiny synthetic data."""
 
 import json
 import os
@@ -6,8 +6,8 @@ import os
 import pytest
 from absl import flags
 
-from launch import finetune as finetune_launch
 from uaf_tf import testing
+from uaf_tf.cli import finetune as finetune_launch
 from uaf_tf.training import pretrain
 from uaf_tf.training import trainer
 

@@ -30,12 +30,19 @@ import sys
 from absl import app
 from absl import flags
 
+from uaf_tf.cli import common_flags
 from uaf_tf.experiments import grid
 from uaf_tf.experiments import report
 from uaf_tf.experiments import reproduction
 
+# The flag files of a source checkout (launch/configs/), like the launch
+# scripts `grid` runs.
 _CONFIG_DIR = os.path.join(
-    os.path.dirname(os.path.abspath(__file__)), "configs"
+    os.path.dirname(
+        os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    ),
+    "launch",
+    "configs",
 )
 
 
@@ -196,6 +203,6 @@ def main(argv: list[str], flag_values: flags.FlagValues = flags.FLAGS) -> None:
         sys.exit(status)
 
 
-if __name__ == "__main__":
-    define_flags()
-    app.run(main)
+def entry_point() -> None:
+    """The `uaf-reproduce` command (also `python launch/reproduce.py`)."""
+    common_flags.run_command(sys.modules[__name__], define_flags, main)

@@ -21,23 +21,17 @@ The layout of the directory is documented in `uaf_tf/data/dataset_info.py`.
 """
 
 import os
+import sys
 
 from absl import app
 from absl import flags
 from absl import logging
 
-try:  # `python -m launch.prepare_data` or an import from the tests.
-    from launch import common_flags
-except ImportError:  # `python launch/prepare_data.py`: launch/ is on sys.path.
-    import common_flags
-
-if __name__ == "__main__":  # Before TensorFlow is imported.
-    common_flags.quiet_startup()
-
-from uaf_tf.data import dataset_info  # noqa: E402
-from uaf_tf.data.preparation import builders  # noqa: E402
-from uaf_tf.data.preparation import interactions  # noqa: E402
-from uaf_tf.data.preparation.write_options import WriteOptions  # noqa: E402
+from uaf_tf.cli import common_flags
+from uaf_tf.data import dataset_info
+from uaf_tf.data.preparation import builders
+from uaf_tf.data.preparation import interactions
+from uaf_tf.data.preparation.write_options import WriteOptions
 
 
 def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
@@ -283,7 +277,7 @@ def summary(stats: dict) -> str:
     return "\n".join(lines)
 
 
-def prepare(flag_values: flags.FlagValues = flags.FLAGS) -> dict:
+def run(flag_values: flags.FlagValues = flags.FLAGS) -> dict:
     """Builds the dataset the parsed flags describe; returns its stats."""
     inputs = builder_inputs(flag_values)
     out_dir = flag_values.out_dir
@@ -302,9 +296,9 @@ def prepare(flag_values: flags.FlagValues = flags.FLAGS) -> dict:
 def main(argv: list[str], flag_values: flags.FlagValues = flags.FLAGS) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    prepare(flag_values)
+    run(flag_values)
 
 
-if __name__ == "__main__":
-    define_flags()
-    app.run(main)
+def entry_point() -> None:
+    """The `uaf-prepare-data` command (also `python launch/prepare_data.py`)."""
+    common_flags.run_command(sys.modules[__name__], define_flags, main)

@@ -1,4 +1,4 @@
-"""launch/export.py end to end on a real (tiny) fine-tuned run."""
+"""`uaf-export` (uaf_tf.cli.export) end to end on a tiny fine-tuned run."""
 
 import os
 import shutil
@@ -10,9 +10,9 @@ import tensorflow as tf
 from absl import app
 from absl import flags
 
-from launch import export
 from uaf_tf import run_dir as run_dir_lib
 from uaf_tf import testing
+from uaf_tf.cli import export
 from uaf_tf.serving import run_export
 from uaf_tf.serving import signature_keys as keys
 from uaf_tf.training import finetune

@@ -1,4 +1,4 @@
-"""launch/pretrain.py end to end on a tiny synthetic dataset directory."""
+"""`uaf-pretrain` (uaf_tf.cli.pretrain) end to end on tiny synthetic data."""
 
 import dataclasses
 import json
@@ -10,10 +10,10 @@ import pytest
 from absl import app
 from absl import flags
 
-from launch import common_flags
-from launch import pretrain
 from uaf_tf import run_dir as run_dir_lib
 from uaf_tf import testing
+from uaf_tf.cli import common_flags
+from uaf_tf.cli import pretrain
 from uaf_tf.models.nextitnet_backbone import NextItNetBackbone
 from uaf_tf.training import pretrain as pretrain_lib
 from uaf_tf.training import summaries

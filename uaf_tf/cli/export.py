@@ -14,19 +14,14 @@ assets and TF Serving warm-up requests. Serve it with
 (see the README section "Serving with TF Serving").
 """
 
+import sys
+
 from absl import app
 from absl import flags
 
-try:  # `python -m launch.export` or an import from the tests.
-    from launch import common_flags
-except ImportError:  # `python launch/export.py`: launch/ is on sys.path.
-    import common_flags
-
-if __name__ == "__main__":  # Before TensorFlow is imported.
-    common_flags.quiet_startup()
-
-from uaf_tf.serving import run_export  # noqa: E402
-from uaf_tf.serving import saved_model_export  # noqa: E402
+from uaf_tf.cli import common_flags
+from uaf_tf.serving import run_export
+from uaf_tf.serving import saved_model_export
 
 
 def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
@@ -115,6 +110,6 @@ def main(argv: list[str], flag_values: flags.FlagValues = flags.FLAGS) -> None:
         raise SystemExit(f"export.py: error: {error}") from error
 
 
-if __name__ == "__main__":
-    define_flags()
-    app.run(main)
+def entry_point() -> None:
+    """The `uaf-export` command (also `python launch/export.py`)."""
+    common_flags.run_command(sys.modules[__name__], define_flags, main)
