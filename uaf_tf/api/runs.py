@@ -148,8 +148,8 @@ class Run:
         Example:
         ```python
         recs = run.recommend([["50", "181", "258"], ["1"]], k=5)
-        recs.items[0]  # array(['313', '300', ...]), raw target ids
-        recs.policy[0]  # array([1., 0., ...]): fine-tuned blocks used
+        recs.items[0]  # the first user's 5 raw target ids, best first
+        recs.policy[0]  # per block: 1. = fine-tuned copy used, 0. = frozen
         ```
         """
         self._require(FINETUNE, "recommend")
