@@ -36,5 +36,7 @@ setuptools.setup(
         "dev": ["pytest>=8", "pytest-timeout>=2.3", "ruff>=0.6"],
         # Warm-up requests for TF Serving are PredictionLog protos.
         "serving": ["tensorflow-serving-api>=2.21,<2.22"],
+        # Figures of launch/reproduce.py (learning curves, utilisation).
+        "plots": ["matplotlib>=3.8"],
     },
 )

@@ -3,6 +3,7 @@ r"""Builds a dataset directory for pretraining and UAF fine-tuning.
 Examples:
 ```
 python launch/prepare_data.py --dataset=movielens-100k --out_dir=/tmp/ml100k
+python launch/prepare_data.py --dataset=movielens-1m --out_dir=/tmp/ml1m
 python launch/prepare_data.py --dataset=movielens \
     --ratings_file=ml-25m/ratings.csv --out_dir=data/ml25m
 python launch/prepare_data.py --dataset=original \
@@ -12,6 +13,9 @@ python launch/prepare_data.py --dataset=interactions --source_log=a.tsv \
     --out_dir=data/y
 python launch/prepare_data.py --dataset=synthetic --num_users=100000 \
     --out_dir=data/synthetic
+# A new target domain for an existing pretraining run's backbone:
+python launch/prepare_data.py --dataset=interactions --source_log=a.tsv \
+    --target_log=c.tsv --source_vocab=runs/pretrain --out_dir=data/z
 ```
 The layout of the directory is documented in `uaf_tf/data/dataset_info.py`.
 """
@@ -22,16 +26,10 @@ from absl import app
 from absl import flags
 from absl import logging
 
-from uaf_tf.data import builders
 from uaf_tf.data import dataset_info
-from uaf_tf.data import interactions
-
-_DEFAULT_SEQ_LEN = {
-    "movielens-100k": 30,
-    "movielens": 30,
-    "interactions": 30,
-    "synthetic": 20,
-}
+from uaf_tf.data.preparation import builders
+from uaf_tf.data.preparation import interactions
+from uaf_tf.data.preparation.write_options import WriteOptions
 
 
 def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
@@ -74,10 +72,21 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
     flags.DEFINE_string(
         "cache_dir",
         None,
-        "Download cache for movielens-100k (default ~/.cache/uaf_tf).",
+        "Download cache for movielens-100k and movielens-1m (default "
+        "~/.cache/uaf_tf).",
         **fv,
     )
     flags.DEFINE_integer("num_shards", 4, "TFRecord files per split.", **fv)
+    flags.DEFINE_string(
+        "source_vocab",
+        None,
+        "Reuse a pretrained backbone: look source items up in this "
+        "source_vocab.txt, or the one in this directory (a pretraining run "
+        "or another dataset), instead of counting them from the data. "
+        "Unknown source items map to id 0 and are counted in stats.json "
+        "(unknown_source). Default: build the vocabulary from the data.",
+        **fv,
+    )
     flags.DEFINE_integer(
         "num_eval_negatives",
         99,
@@ -177,51 +186,53 @@ def _required(fv: flags.FlagValues, *names: str) -> None:
         )
 
 
-def builder_kwargs(fv: flags.FlagValues) -> dict:
-    """Turns parsed flags into `builders.build_dataset` keyword args."""
+def write_options(fv: flags.FlagValues) -> WriteOptions:
+    """The `WriteOptions` the parsed flags describe (any `--dataset`)."""
+    return WriteOptions(
+        seq_len=fv.seq_len or None,  # None: the builder's default.
+        seed=fv.seed,
+        num_shards=fv.num_shards,
+        num_eval_negatives=fv.num_eval_negatives,
+        train_fraction=fv.train_fraction,
+        skip_bad_lines=fv.skip_bad_lines,
+        progress_every=fv.progress_every,
+        source_vocab=fv.source_vocab,
+    )
+
+
+def builder_inputs(fv: flags.FlagValues) -> dict:
+    """The `--dataset` builder's own keyword arguments, from the flags."""
     _required(fv, "out_dir")
     kind = fv.dataset
-    kwargs = {
-        "seed": fv.seed,
-        "num_shards": fv.num_shards,
-        "num_eval_negatives": fv.num_eval_negatives,
-        "train_fraction": fv.train_fraction,
-        "progress_every": fv.progress_every,
-    }
-    seq_len = fv.seq_len or _DEFAULT_SEQ_LEN.get(kind)
-    if seq_len is not None:
-        kwargs["seq_len"] = seq_len
-    if kind != "synthetic":
-        kwargs["skip_bad_lines"] = fv.skip_bad_lines
-    if kind == "movielens-100k":
-        kwargs["cache_dir"] = fv.cache_dir
-    elif kind == "movielens":
+    if kind in ("movielens-100k", "movielens-1m"):
+        return {"cache_dir": fv.cache_dir}
+    if kind == "movielens":
         _required(fv, "ratings_file")
-        kwargs["ratings_file"] = fv.ratings_file
-    elif kind == "original":
+        return {"ratings_file": fv.ratings_file}
+    if kind == "original":
         _required(fv, "pretrain_file", "finetune_file")
-        kwargs["pretrain_file"] = fv.pretrain_file
-        kwargs["finetune_file"] = fv.finetune_file
-    elif kind == "interactions":
+        return {
+            "pretrain_file": fv.pretrain_file,
+            "finetune_file": fv.finetune_file,
+        }
+    if kind == "interactions":
         _required(fv, "source_log", "target_log")
-        kwargs.update(
-            source_log=fv.source_log,
-            target_log=fv.target_log,
-            columns=fv.columns,
-            delimiter=interactions.parse_delimiter(fv.delimiter),
-            has_header=fv.has_header,
-        )
-    elif kind == "synthetic":
-        kwargs.update(
-            num_users=fv.num_users,
-            num_source_items=fv.num_source_items,
-            num_target_items=fv.num_target_items,
-            targets_per_user=fv.targets_per_user,
-            num_groups=fv.num_groups,
-            min_seq_len=fv.min_seq_len,
-            noise=fv.noise,
-        )
-    return kwargs
+        return {
+            "source_log": fv.source_log,
+            "target_log": fv.target_log,
+            "columns": fv.columns,
+            "delimiter": interactions.parse_delimiter(fv.delimiter),
+            "has_header": fv.has_header,
+        }
+    return {  # synthetic
+        "num_users": fv.num_users,
+        "num_source_items": fv.num_source_items,
+        "num_target_items": fv.num_target_items,
+        "targets_per_user": fv.targets_per_user,
+        "num_groups": fv.num_groups,
+        "min_seq_len": fv.min_seq_len,
+        "noise": fv.noise,
+    }
 
 
 def summary(stats: dict) -> str:
@@ -247,7 +258,15 @@ def summary(stats: dict) -> str:
     }
     if excluded:
         lines.append(f"excluded users: {excluded}")
-    if stats["unknown_source_items"]:
+    if stats.get("source_vocab_file"):
+        unknown = stats["unknown_source"]
+        lines.append(
+            f"source vocabulary from {stats['source_vocab_file']}: unknown "
+            f"(-> 0) {unknown['distinct']} distinct items, occurrences "
+            f"pretrain {unknown['pretrain']['occurrences']}, finetune "
+            f"{unknown['finetune']['occurrences']}"
+        )
+    elif stats["unknown_source_items"]:
         lines.append(
             f"unknown source items (-> 0): {stats['unknown_source_items']}"
         )
@@ -258,10 +277,12 @@ def summary(stats: dict) -> str:
 
 def prepare(flag_values: flags.FlagValues = flags.FLAGS) -> dict:
     """Builds the dataset the parsed flags describe; returns its stats."""
-    kwargs = builder_kwargs(flag_values)
+    inputs = builder_inputs(flag_values)
     out_dir = flag_values.out_dir
     logging.info("Building %s into %s", flag_values.dataset, out_dir)
-    stats = builders.build_dataset(flag_values.dataset, out_dir, **kwargs)
+    stats = builders.build_dataset(
+        flag_values.dataset, out_dir, write_options(flag_values), **inputs
+    )
     print(summary(stats))
     print(
         f"Wrote {out_dir} (all statistics: "

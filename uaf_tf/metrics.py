@@ -29,9 +29,7 @@ DEFAULT_CUTOFFS = (5, 20)
 def rank_among_candidates(scores):
     """Rank of column 0 among `scores [B, M]` -> int32 `[B]` (pessimistic)."""
     positive = scores[:, :1]
-    return tf.reduce_sum(
-        tf.cast(scores[:, 1:] >= positive, tf.int32), axis=1
-    )
+    return tf.reduce_sum(tf.cast(scores[:, 1:] >= positive, tf.int32), axis=1)
 
 
 def rank_among_all_items(scores, positives):

@@ -6,7 +6,8 @@ r"""Throughput of the UAF fine-tuning train step (not a test; prints figures).
 Standard workload: source vocabulary 20,000, target vocabulary 5,000, L = 30,
 B = 256, C = 128, backbone base dilations [1, 4] * 4 (8 blocks, 16 convs,
 k = 3), conv policy network (2 blocks), BPR, Adam. Batches are planted
-synthetic data (`uaf_tf.data.synthetic.planted_arrays`) held in memory, so
+synthetic data
+(`uaf_tf.data.preparation.synthetic.planted_arrays`) held in memory, so
 this times `FinetuneTask.train_step` exactly as the trainer runs it (one
 `tf.function`, optionally XLA) without the input pipeline; median over
 `--steps` after `--warmup` untimed steps. UAF-RL is timed with the policy
@@ -39,7 +40,7 @@ from absl import app
 from absl import flags
 
 from uaf_tf.data import dataset_info
-from uaf_tf.data import synthetic
+from uaf_tf.data.preparation import synthetic
 from uaf_tf.layers import policy_samplers
 from uaf_tf.models.nextitnet_backbone import NextItNetBackbone
 from uaf_tf.models.uaf_recommender import UAFRecommender

@@ -38,3 +38,17 @@ def test_pad_left_keeps_order_and_rejects_overflow():
     assert examples.pad_left([], 2) == [0, 0]
     with pytest.raises(ValueError, match="seq_len=1"):
         examples.pad_left([1, 2], 1)
+
+
+def test_feature_maps_are_written_in_key_order():
+    # Protobuf writes map entries in a per-process random order unless
+    # asked not to; key order makes every build byte-reproducible.
+    source = examples.int64_feature([1, 2])
+    user_part = examples.finetune_user_part(source, b"u")
+    record = examples.finetune_example(user_part, 9, 3, [9, 1, 2])
+    assert user_part.index(b"source") < user_part.index(b"user")
+    instance = record[len(user_part) :]
+    keys = [b"candidates", b"index", b"target"]
+    assert [instance.index(k) for k in keys] == sorted(
+        instance.index(k) for k in keys
+    )

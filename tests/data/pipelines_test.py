@@ -9,24 +9,28 @@ import tensorflow as tf
 from uaf_tf.data import dataset_info as di
 from uaf_tf.data import negatives
 from uaf_tf.data import pipelines
-from uaf_tf.data import synthetic
+from uaf_tf.data.preparation import synthetic
+from uaf_tf.data.preparation.write_options import WriteOptions
 
-SIZES = dict(
+PLANTED = dict(
     num_users=400,
     num_source_items=60,
     num_target_items=30,
-    seq_len=8,
     targets_per_user=3,
     num_groups=3,
     min_seq_len=2,
 )
 
 
+def _options(**kwargs) -> WriteOptions:
+    return WriteOptions(seq_len=8, **kwargs)
+
+
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
     out = str(tmp_path_factory.mktemp("synthetic"))
     synthetic.build_synthetic_dataset(
-        out, seed=7, num_eval_negatives=9, num_shards=3, **SIZES
+        out, _options(seed=7, num_eval_negatives=9, num_shards=3), **PLANTED
     )
     return out
 
@@ -37,14 +41,12 @@ def tiny_vocab_dir(tmp_path_factory):
     out = str(tmp_path_factory.mktemp("tiny"))
     synthetic.build_synthetic_dataset(
         out,
+        WriteOptions(seq_len=4, seed=1, num_eval_negatives=3),
         num_users=300,
         num_source_items=20,
         num_target_items=5,
-        seq_len=4,
         targets_per_user=2,
         num_groups=2,
-        seed=1,
-        num_eval_negatives=3,
     )
     return out
 
@@ -191,10 +193,10 @@ def test_candidates_depend_only_on_the_seed(tmp_path, data_dir):
     same = str(tmp_path / "same")
     other = str(tmp_path / "other")
     synthetic.build_synthetic_dataset(
-        same, seed=7, num_eval_negatives=9, num_shards=1, **SIZES
+        same, _options(seed=7, num_eval_negatives=9, num_shards=1), **PLANTED
     )
     synthetic.build_synthetic_dataset(
-        other, seed=8, num_eval_negatives=9, num_shards=3, **SIZES
+        other, _options(seed=8, num_eval_negatives=9, num_shards=3), **PLANTED
     )
     for split in ("valid", "test"):
         ref = _all(pipelines.eval_dataset(data_dir, split, 64))
@@ -231,7 +233,9 @@ def test_train_fraction_subsamples_train_only(data_dir, tmp_path):
     # Written at build time with the same dataset seed: the same subset.
     written = str(tmp_path / "written")
     stats = synthetic.build_synthetic_dataset(
-        written, seed=7, num_eval_negatives=9, train_fraction=0.5, **SIZES
+        written,
+        _options(seed=7, num_eval_negatives=9, train_fraction=0.5),
+        **PLANTED,
     )
     assert stats["split_sizes"]["finetune/train"] == 480
     assert stats["finetune_train_before_fraction"] == 960

@@ -11,12 +11,12 @@ from absl import app
 from absl import flags
 
 from launch import export
+from uaf_tf import run_dir as run_dir_lib
 from uaf_tf import testing
 from uaf_tf.serving import run_export
 from uaf_tf.serving import signature_keys as keys
 from uaf_tf.training import finetune
 from uaf_tf.training import pretrain
-from uaf_tf.training import run_dir as run_dir_lib
 
 TOP_K = 4
 
@@ -67,6 +67,30 @@ def _vocab(run_dir, name):
         return f.read().splitlines()
 
 
+def test_the_exported_run_directory_is_complete(finetuned_run):
+    testing.assert_run_dir(
+        finetuned_run,
+        [
+            run_dir_lib.CONFIG_FILE,
+            run_dir_lib.MODEL_FILE,
+            run_dir_lib.BEST_WEIGHTS_FILE,
+            run_dir_lib.RESULTS_FILE,
+            run_dir_lib.CHECKPOINT_DIR + "/",
+            run_dir_lib.TENSORBOARD_DIR + "/",
+            *run_dir_lib.VOCABULARY_FILES,
+        ],
+    )
+    config = run_dir_lib.read_config(finetuned_run)
+    assert config["method"] == "gumbel"
+    assert set(config[run_dir_lib.ENVIRONMENT_KEY]) == {
+        "python",
+        "packages",
+        "devices",
+        "git",
+        "argv",
+    }
+
+
 def test_exported_run_serves_without_the_run_dir(finetuned_run, tmp_path):
     run_copy = str(tmp_path / "run_copy")
     shutil.copytree(finetuned_run, run_copy)
@@ -75,8 +99,16 @@ def test_exported_run_serves_without_the_run_dir(finetuned_run, tmp_path):
     shutil.rmtree(run_copy)  # the served model must not need these files
     version_dir = base / "uaf" / "3"
     assert sorted(os.listdir(base / "uaf")) == ["3"]
-    assert {"saved_model.pb", "variables", "assets", "assets.extra"} <= set(
-        os.listdir(version_dir)
+    testing.assert_run_dir(
+        str(version_dir),
+        [
+            "saved_model.pb",
+            "fingerprint.pb",
+            "variables/",
+            "assets/",
+            "assets.extra/",
+        ],
+        exact=True,
     )
     records = tf.data.TFRecordDataset(
         str(version_dir / "assets.extra" / "tf_serving_warmup_requests")

@@ -11,6 +11,7 @@ from launch import prepare_data
 from uaf_tf.data import dataset_info as di
 from uaf_tf.data import pipelines
 from uaf_tf.data.vocab import Vocab
+from uaf_tf.training import finetune
 
 
 def _run(argv: list[str]) -> flags.FlagValues:
@@ -153,6 +154,48 @@ def test_interactions_with_tab_delimiter_from_flagfile(tmp_path):
     assert stats["domains"]["overlapping_users"] == 15
     assert stats["excluded_users"]["no_target"]["count"] == 15
     assert stats["finetune_instances"] == 45
+
+
+def test_source_vocab_reuses_a_pretraining_vocabulary(tmp_path, capsys):
+    common = [
+        "--dataset=synthetic",
+        "--num_users=60",
+        "--num_source_items=30",
+        "--num_target_items=12",
+        "--seq_len=5",
+        "--num_eval_negatives=3",
+    ]
+    pretrained = str(tmp_path / "pretrained")
+    _run([*common, f"--out_dir={pretrained}", "--num_groups=3"])
+    # Other users and groups: another item order, so the counted vocabulary
+    # would not match; with --source_vocab the file is the pretrained one.
+    own, new = str(tmp_path / "own"), str(tmp_path / "new")
+    _run([*common, f"--out_dir={own}", "--seed=5", "--num_source_items=40"])
+    capsys.readouterr()
+    _run(
+        [
+            *common,
+            f"--out_dir={new}",
+            "--seed=5",
+            "--num_source_items=40",
+            f"--source_vocab={pretrained}",
+        ]
+    )
+    _, stats = _artifacts(new)
+    name = di.SOURCE_VOCAB_FILE
+    pretrained_vocab = Vocab.load(os.path.join(pretrained, name)).raw_ids
+    assert Vocab.load(os.path.join(new, name)).raw_ids == pretrained_vocab
+    assert Vocab.load(os.path.join(own, name)).raw_ids != pretrained_vocab
+    # Items 31..40 exist only in the new data: unknown, counted.
+    new_items = set(Vocab.load(os.path.join(own, name)).raw_ids)
+    unknown = new_items - set(pretrained_vocab)
+    assert unknown and unknown <= {str(i) for i in range(31, 41)}
+    assert stats["unknown_source"]["distinct"] == len(unknown)
+    assert "source vocabulary from" in capsys.readouterr().out
+
+    finetune.check_source_vocabulary(new, pretrained)  # No error.
+    with pytest.raises(ValueError, match="--source_vocab="):
+        finetune.check_source_vocabulary(own, pretrained)
 
 
 def test_missing_inputs_are_usage_errors(tmp_path):

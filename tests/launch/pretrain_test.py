@@ -12,10 +12,10 @@ from absl import flags
 
 from launch import common_flags
 from launch import pretrain
+from uaf_tf import run_dir as run_dir_lib
 from uaf_tf import testing
 from uaf_tf.models.nextitnet_backbone import NextItNetBackbone
 from uaf_tf.training import pretrain as pretrain_lib
-from uaf_tf.training import run_dir as run_dir_lib
 from uaf_tf.training import summaries
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))

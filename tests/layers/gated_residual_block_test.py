@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from uaf_tf import testing
 from uaf_tf.layers.gated_residual_block import GatedResidualBlock
 from uaf_tf.layers.residual_block import DilatedResidualBlock
 
@@ -118,15 +119,24 @@ def test_works_for_any_block_with_get_config():
     np.testing.assert_array_equal(gated(hidden, tf.zeros([2])), block(hidden))
 
 
-def test_get_config_round_trip():
-    gated = GatedResidualBlock.from_pretrained(_pretrained_block())
-    _perturb(gated.finetuned)
-    config = gated.get_config()
-    restored = GatedResidualBlock.from_config(config)
-    restored.build((None, None, C))
-    restored.set_weights(gated.get_weights())
-    assert restored.get_config() == config
+def test_layer_contract():
+    hidden = tf.random.normal([3, 5, C], seed=7)
+    # Without `from_pretrained` the copy keeps its own random initialisation,
+    # so the two branches differ and a swapped or dropped branch shows.
+    gated = testing.run_layer_test(
+        GatedResidualBlock,
+        {"block": _pretrained_block()},
+        (hidden, tf.constant([0.0, 1.0, 0.25])),
+        expected_output_shape=(3, 5, C),
+        expected_num_trainable_weights=8,
+        expected_num_non_trainable_weights=8,
+        atol=0.0,
+        rtol=0.0,
+    )
+    assert np.abs(gated.frozen(hidden) - gated.finetuned(hidden)).max() > 1e-3
+    restored = GatedResidualBlock.from_config(gated.get_config())
     assert not restored.frozen.trainable and restored.finetuned.trainable
-    hidden = tf.random.normal([2, 5, C], seed=7)
-    gate = tf.constant([0.0, 1.0])
-    np.testing.assert_array_equal(gated(hidden, gate), restored(hidden, gate))
+    # The flag reaches the variables too (it did not, before the fix in
+    # GatedResidualBlock.__init__, for a block deserialised from config).
+    assert not any(v.trainable for v in restored.frozen.weights)
+    assert all(v.trainable for v in restored.finetuned.weights)

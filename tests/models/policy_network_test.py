@@ -1,10 +1,10 @@
 """Tests for PolicyNetwork (paper sec. 3.3, 5.3.3)."""
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from uaf_tf import testing
 from uaf_tf.models import policy_network
 from uaf_tf.models.policy_network import PolicyNetwork
 
@@ -55,17 +55,19 @@ def test_set_item_embeddings():
     np.testing.assert_array_equal(policy.item_embedding.embeddings, table)
 
 
-@pytest.mark.parametrize("encoder", policy_network.ENCODERS)
-def test_get_config_round_trip(encoder):
-    policy = PolicyNetwork(V, C, N, encoder=encoder)
-    ids = _ids()
-    expected = policy(ids)
-    config = keras.saving.serialize_keras_object(policy)
-    restored = keras.saving.deserialize_keras_object(config)
-    assert restored.built  # from the serialised build config
-    restored.set_weights(policy.get_weights())
-    assert restored.get_config() == policy.get_config()
-    np.testing.assert_allclose(restored(ids), expected, rtol=1e-6)
+@pytest.mark.parametrize(
+    "encoder, encoder_weights",
+    [(policy_network.CONV, 16), (policy_network.GRU, 3)],
+)
+def test_layer_contract(encoder, encoder_weights):
+    testing.run_layer_test(
+        PolicyNetwork,
+        dict(num_items=V, channels=C, num_blocks=N, encoder=encoder),
+        _ids(),
+        expected_output_shape=(3, N, 2),
+        expected_num_trainable_weights=encoder_weights + 3,
+        expected_num_non_trainable_weights=0,
+    )
 
 
 def test_rejects_unknown_encoder():

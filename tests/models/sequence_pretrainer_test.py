@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from uaf_tf import run_dir as run_dir_lib
 from uaf_tf.models.nextitnet_backbone import NextItNetBackbone
 from uaf_tf.models.sequence_pretrainer import SequencePretrainer
-from uaf_tf.training import run_dir as run_dir_lib
 from uaf_tf.training import trainer
 
 V, C = 23, 8

@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from uaf_tf import run_dir as run_dir_lib
 from uaf_tf.layers import policy_samplers
 from uaf_tf.models.nextitnet_backbone import NextItNetBackbone
 from uaf_tf.models.uaf_recommender import POLICY
 from uaf_tf.models.uaf_recommender import POLICY_LOGITS
 from uaf_tf.models.uaf_recommender import USER_EMBEDDING
 from uaf_tf.models.uaf_recommender import UAFRecommender
-from uaf_tf.training import run_dir as run_dir_lib
 
 V, T, C, L = 40, 25, 8, 9
 DILATIONS = (1, 2, 4)  # N = 3 blocks

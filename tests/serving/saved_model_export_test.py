@@ -18,13 +18,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from uaf_tf import run_dir as run_dir_lib
 from uaf_tf.data import dataset_info
 from uaf_tf.models.nextitnet_backbone import NextItNetBackbone
 from uaf_tf.models.uaf_recommender import UAFRecommender
 from uaf_tf.serving import export_run
 from uaf_tf.serving import signature_keys as keys
 from uaf_tf.serving.saved_model_export import build_export_archive
-from uaf_tf.training import run_dir as run_dir_lib
 from uaf_tf.training import trainer
 
 SEQ_LEN = 6
@@ -47,15 +47,14 @@ def write_run_dir(path: str, method: str, seed: int = 0) -> None:
     ):
         with open(os.path.join(path, name), "w", encoding="utf-8") as f:
             f.write("".join(f"{raw}\n" for raw in vocab))
-    with open(os.path.join(path, dataset_info.DATASET_INFO_FILE), "w") as f:
-        json.dump(
-            {
-                "seq_len": SEQ_LEN,
-                "num_source_ids": len(SOURCE_VOCAB) + 1,
-                "num_target_ids": len(TARGET_VOCAB) + 1,
-            },
-            f,
-        )
+    dataset_info.DatasetInfo(
+        seq_len=SEQ_LEN,
+        num_source_ids=len(SOURCE_VOCAB) + 1,
+        num_target_ids=len(TARGET_VOCAB) + 1,
+        num_eval_negatives=0,
+        split_files={},
+        split_sizes={},
+    ).save(path)
     keras.utils.set_random_seed(seed)
     backbone = NextItNetBackbone(
         len(SOURCE_VOCAB) + 1, channels=8, dilations=(1, 2)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from uaf_tf import run_dir as run_dir_lib
 from uaf_tf import testing
 from uaf_tf.data import dataset_info
 from uaf_tf.layers import policy_samplers
@@ -17,7 +18,6 @@ from uaf_tf.models.nextitnet_backbone import NextItNetBackbone
 from uaf_tf.models.uaf_recommender import UAFRecommender
 from uaf_tf.training import finetune
 from uaf_tf.training import pretrain
-from uaf_tf.training import run_dir as run_dir_lib
 
 V, T, C, L, B = 50, 30, 8, 10, 32
 METHODS = policy_samplers.METHODS

@@ -7,11 +7,11 @@ import keras
 import numpy as np
 import pytest
 
+from uaf_tf import run_dir as run_dir_lib
 from uaf_tf import testing
 from uaf_tf.models.nextitnet_backbone import NextItNetBackbone
 from uaf_tf.models.sequence_pretrainer import SequencePretrainer
 from uaf_tf.training import pretrain
-from uaf_tf.training import run_dir as run_dir_lib
 from uaf_tf.training import trainer
 
 V, L = 101, 12

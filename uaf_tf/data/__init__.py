@@ -1,7 +1,12 @@
-"""Datasets: readers, builders, vocabularies, splits and tf.data pipelines.
+"""Datasets: the on-disk contract and the online tf.data input path.
 
-Entry points: `builders.build_dataset` (any input -> dataset directory, see
-`dataset_info.py` for the layout) and `pipelines` (directory -> tf.data).
+- `dataset_info`: the layout of a prepared dataset directory.
+- `examples`, `vocab`: TFRecord features and vocabulary files.
+- `splits`, `negatives`, `pipelines`: directory -> tf.data at train time.
+- `preparation/`: offline, raw files -> dataset directory
+  (`preparation.builders.build_dataset`).
+
+Preparation imports these modules; none of them imports preparation.
 Submodules are imported explicitly; this package imports nothing, so
-`uaf_tf.data.synthetic.planted_arrays` does not pull in the builders.
+reading a dataset does not pull in the builders.
 """

@@ -1,7 +1,8 @@
 """The on-disk contract of a prepared dataset directory.
 
-Every builder in `uaf_tf.data` writes this layout and every pipeline reads it;
-nothing else in the project knows file names or feature keys.
+Every builder in `uaf_tf.data.preparation` writes this layout and every
+pipeline reads it; nothing else in the project knows file names or feature
+keys.
 
 ```
 <data_dir>/

@@ -36,9 +36,12 @@ def pretrain_example(source: tf.train.Feature) -> bytes:
 
 
 def _serialize(feature: dict) -> bytes:
+    # `deterministic` sorts the feature map by key; without it protobuf
+    # writes map entries in a per-process random order, so two builds of
+    # the same input would differ byte for byte.
     return tf.train.Example(
         features=tf.train.Features(feature=feature)
-    ).SerializeToString()
+    ).SerializeToString(deterministic=True)
 
 
 def finetune_user_part(source: tf.train.Feature, user: bytes) -> bytes:

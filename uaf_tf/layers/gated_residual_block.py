@@ -41,6 +41,7 @@ class GatedResidualBlock(keras.layers.Layer):
         float `[B, L, C]`, `E_l`.
 
     Example:
+    >>> from uaf_tf.layers import DilatedResidualBlock
     >>> block = DilatedResidualBlock(channels=16)
     >>> block.build((None, None, 16))
     >>> gated = GatedResidualBlock.from_pretrained(block)
@@ -65,6 +66,10 @@ class GatedResidualBlock(keras.layers.Layer):
 
         # === Layers ===
         self.frozen = block
+        # On a block constructed with `trainable=False` (as one deserialised
+        # from its config is), setting False again leaves its sublayers and
+        # variables trainable (Keras 3.15); going through True reaches them.
+        self.frozen.trainable = True
         self.frozen.trainable = False
         self.finetuned = finetuned
 

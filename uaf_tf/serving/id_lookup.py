@@ -19,9 +19,15 @@ class IdLookup(tf.Module):
         name: str, module name.
 
     Example:
-    >>> lookup = IdLookup("data/target_vocab.txt")
-    >>> lookup.to_ids(tf.constant(["item_a", "never_seen"]))  # [id_a, 0]
-    >>> lookup.to_raw(tf.constant([1, 0]))  # [first line, ""]
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "target_vocab.txt")
+    >>> with open(path, "w") as f:
+    ...     _ = f.write("item_a\\nitem_b\\n")
+    >>> lookup = IdLookup(path)
+    >>> lookup.to_ids(tf.constant(["item_b", "never_seen"])).numpy()
+    array([2, 0])
+    >>> lookup.to_raw(tf.constant([1, 0])).numpy()
+    array([b'item_a', b''], dtype=object)
     """
 
     def __init__(self, vocab_path: str, name: str | None = None):

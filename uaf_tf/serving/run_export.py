@@ -7,6 +7,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from uaf_tf import run_dir as run_dir_lib
 from uaf_tf.data import dataset_info
 from uaf_tf.serving import signature_keys as keys
 from uaf_tf.serving import versioned_dir
@@ -15,38 +16,34 @@ from uaf_tf.serving.id_lookup import count_vocab_lines
 from uaf_tf.serving.saved_model_export import DEFAULT_TOP_K
 from uaf_tf.serving.saved_model_export import check_top_k
 from uaf_tf.serving.saved_model_export import export_saved_model
-from uaf_tf.training import run_dir as run_dir_lib
 
 DEFAULT_MODEL_NAME = "uaf"
 EXPORT_INFO_FILE = "uaf_export.json"  # in assets.extra/, for provenance
 
 
-def read_run_dataset_info(run_dir: str) -> dict:
-    """`seq_len`, `num_source_ids`, `num_target_ids` of a run directory.
+def read_run_dataset_info(run_dir: str) -> dataset_info.DatasetInfo:
+    """The `DatasetInfo` a run directory was trained on.
 
-    Read from `run_dir/dataset.json` and checked against the run's
-    vocabulary files (vocabulary + padding = number of ids).
+    Read from `run_dir/dataset.json` (`DatasetInfo.load`, which also checks
+    the format version) and checked against the run's vocabulary files
+    (vocabulary + padding = number of ids).
     """
     path = os.path.join(run_dir, dataset_info.DATASET_INFO_FILE)
     if not os.path.exists(path):
         raise FileNotFoundError(
             f"{path} not found: `--run_dir` must be a fine-tuned run directory."
         )
-    with open(path) as f:
-        raw = json.load(f)
-    info = {
-        k: int(raw[k]) for k in ("seq_len", "num_source_ids", "num_target_ids")
-    }
-    for prefix, vocab_file in (
-        ("source", dataset_info.SOURCE_VOCAB_FILE),
-        ("target", dataset_info.TARGET_VOCAB_FILE),
+    info = dataset_info.DatasetInfo.load(run_dir)
+    for vocab_file, field in (
+        (dataset_info.SOURCE_VOCAB_FILE, "num_source_ids"),
+        (dataset_info.TARGET_VOCAB_FILE, "num_target_ids"),
     ):
+        num_ids = getattr(info, field)
         num_lines = count_vocab_lines(os.path.join(run_dir, vocab_file))
-        if num_lines + 1 != info[f"num_{prefix}_ids"]:
+        if num_lines + 1 != num_ids:
             raise ValueError(
                 f"{os.path.join(run_dir, vocab_file)} has {num_lines} ids but "
-                f"{path} says num_{prefix}_ids={info[f'num_{prefix}_ids']} "
-                "(vocabulary + padding)."
+                f"{path} says {field}={num_ids} (vocabulary + padding)."
             )
     return info
 
@@ -82,7 +79,7 @@ def export_run(
 ) -> str:
     """Exports a fine-tuned run to `<export_base>/<model_name>/<version>/`.
 
-    Loads the run's model (`uaf_tf.training.run_dir.load_model`), writes the
+    Loads the run's model (`uaf_tf.run_dir.load_model`), writes the
     SavedModel (`saved_model_export`) with the run's vocabularies as assets,
     the warm-up requests and `assets.extra/uaf_export.json`, replays the
     warm-up requests against the written SavedModel, and only then publishes
@@ -110,20 +107,18 @@ def export_run(
             "`--version` or pass `--overwrite`."
         )
     info = read_run_dataset_info(run_dir)
-    check_top_k(top_k, info["num_target_ids"] - 1)  # before any loading
+    check_top_k(top_k, info.num_target_ids - 1)  # before any loading
     source_vocab = os.path.join(run_dir, dataset_info.SOURCE_VOCAB_FILE)
     target_vocab = os.path.join(run_dir, dataset_info.TARGET_VOCAB_FILE)
     if model is None:
         model = run_dir_lib.load_model(run_dir, weights=weights)
-    examples = warmup.warmup_examples(
-        source_vocab, target_vocab, info["seq_len"]
-    )
+    examples = warmup.warmup_examples(source_vocab, target_vocab, info.seq_len)
 
     with versioned_dir.atomic_version_dir(
         export_base, model_name, version, overwrite=overwrite
     ) as tmp_dir:
         export_saved_model(
-            model, tmp_dir, source_vocab, target_vocab, info["seq_len"], top_k
+            model, tmp_dir, source_vocab, target_vocab, info.seq_len, top_k
         )
         warmup.write_warmup_requests(tmp_dir, model_name, examples)
         _write_export_info(tmp_dir, run_dir, weights, top_k, info)
@@ -133,11 +128,9 @@ def export_run(
 
 
 def _write_export_info(export_dir, run_dir, weights, top_k, info):
-    config_path = os.path.join(run_dir, run_dir_lib.CONFIG_FILE)
     method = None
-    if os.path.exists(config_path):
-        with open(config_path) as f:
-            method = json.load(f).get("method")
+    if os.path.exists(os.path.join(run_dir, run_dir_lib.CONFIG_FILE)):
+        method = run_dir_lib.read_config(run_dir).get("method")
     export_info = {
         "run_dir": os.path.abspath(run_dir),
         "weights": weights,
@@ -145,7 +138,9 @@ def _write_export_info(export_dir, run_dir, weights, top_k, info):
         "top_k": top_k,
         "signatures": [keys.SERVE, keys.SCORE_ITEMS],
         "unknown_item_score": keys.UNKNOWN_ITEM_SCORE,
-        **info,
+        "seq_len": info.seq_len,
+        "num_source_ids": info.num_source_ids,
+        "num_target_ids": info.num_target_ids,
     }
     extra_dir = os.path.join(export_dir, warmup.WARMUP_DIR)
     os.makedirs(extra_dir, exist_ok=True)

@@ -22,6 +22,7 @@ from absl import logging
 from uaf_tf import losses
 from uaf_tf import metrics
 from uaf_tf import rewards
+from uaf_tf import run_dir as run_dir_lib
 from uaf_tf.data import dataset_info
 from uaf_tf.data import negatives
 from uaf_tf.data import pipelines
@@ -31,7 +32,6 @@ from uaf_tf.models.uaf_recommender import POLICY
 from uaf_tf.models.uaf_recommender import USER_EMBEDDING
 from uaf_tf.models.uaf_recommender import UAFRecommender
 from uaf_tf.training import policy_summaries
-from uaf_tf.training import run_dir as run_dir_lib
 from uaf_tf.training import trainer
 
 VALID = "valid"
@@ -438,8 +438,9 @@ def check_source_vocabulary(data_dir: str, pretrained: str) -> None:
             f"Source vocabulary mismatch: {data_path} ({len(data_vocab)} "
             f"items) differs from {pretrained_path} ({len(pretrained_vocab)} "
             f"items) first at line {first + 1}. Build the fine-tuning dataset "
-            "with the pretraining run's vocabulary (same --data_dir, or "
-            "prepare_data.py with its source vocabulary)."
+            "against the pretraining run's vocabulary: prepare_data.py "
+            f"--source_vocab={pretrained} (unknown source items map to id 0 "
+            "and are counted in stats.json)."
         )
 
 

@@ -150,9 +150,15 @@ class PolicySummaries:
         cell_pixels: int, heatmap cell size in pixels.
 
     Example:
-    >>> summaries = PolicySummaries(num_blocks=8)
+    >>> import tempfile
+    >>> writer = tf.summary.create_file_writer(tempfile.mkdtemp())
+    >>> views = PolicySummaries(num_blocks=2)
+    >>> users, lengths = [b"u1", b"u2", b"u3"], [3, 5, 8]
+    >>> policies = [[1.0, 0.0], [1.0, 1.0], [0.0, 0.0]]
     >>> with writer.as_default(step=100):
-    ...     summaries.write("valid", users, lengths, policies)
+    ...     stats = views.write("valid", users, lengths, policies)
+    >>> stats["policy/block_0"], stats["policy/distinct_policies"]
+    (0.666..., 3.0)
     """
 
     def __init__(self, num_blocks: int, cell_pixels: int = 16):

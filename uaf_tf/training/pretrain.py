@@ -13,11 +13,11 @@ import keras
 import tensorflow as tf
 
 from uaf_tf import metrics
+from uaf_tf import run_dir as run_dir_lib
 from uaf_tf.data import dataset_info
 from uaf_tf.models.nextitnet_backbone import PAPER_DILATIONS
 from uaf_tf.models.nextitnet_backbone import NextItNetBackbone
 from uaf_tf.models.sequence_pretrainer import SequencePretrainer
-from uaf_tf.training import run_dir as run_dir_lib
 from uaf_tf.training import trainer
 
 # Validation next-item cross-entropy over all positions of the held-out

@@ -39,12 +39,11 @@ import keras
 import tensorflow as tf
 from absl import logging
 
+from uaf_tf.run_dir import BEST_WEIGHTS_FILE
+from uaf_tf.run_dir import CHECKPOINT_DIR
+from uaf_tf.run_dir import RESULTS_FILE
+from uaf_tf.run_dir import TENSORBOARD_DIR
 from uaf_tf.training import summaries
-
-BEST_WEIGHTS_FILE = "best.weights.h5"
-RESULTS_FILE = "results.json"
-CHECKPOINT_DIR = "ckpt"
-TENSORBOARD_DIR = "tb"
 
 _RESERVED_CHECKPOINT_KEYS = ("model", "step", "epoch", "loop")
 

@@ -1,0 +1,50 @@
+"""A stand-in for launch/finetune.py and launch/pretrain.py in grid tests.
+
+Appends its argv to `<run_dir>/invocations.txt`, then by `--method`:
+`crash` exits 3 without output; `interrupt` leaves a checkpoint index but
+no results.json and exits 1 (unless resumed, then it finishes); anything
+else writes a results.json whose test MRR@5 is 0.1 + 0.01 * seed.
+"""
+
+import json
+import os
+import sys
+
+
+def main(argv):
+    args = dict(a[2:].split("=", 1) for a in argv if "=" in a)
+    resumed = "--resume" in argv
+    run_dir = args["run_dir"]
+    os.makedirs(run_dir, exist_ok=True)
+    with open(os.path.join(run_dir, "invocations.txt"), "a") as f:
+        f.write(" ".join(argv) + "\n")
+    method = args.get("method", "pretrain")
+    print(f"fake {method} seed {args.get('seed')}")
+    if method == "crash":
+        print("Traceback: planted failure")
+        return 3
+    if method == "interrupt" and not resumed:
+        os.makedirs(os.path.join(run_dir, "ckpt"), exist_ok=True)
+        with open(os.path.join(run_dir, "ckpt", "checkpoint"), "w") as f:
+            f.write('model_checkpoint_path: "ckpt-1"\n')
+        return 1
+    seed = int(args.get("seed", 0))
+    mrr = 0.1 + 0.01 * seed
+    results = {
+        "valid": {"loss": 5.0, "full/hr@20": 0.2, "sampled/mrr@5": mrr},
+        "test": {"sampled/mrr@5": mrr, "sampled/hr@5": 2 * mrr},
+        "best_epoch": 1,
+        "epochs_run": 2,
+        "wall_time_s": 1.0,
+        "history": [
+            {"epoch": 1, "valid": {"sampled/mrr@5": mrr - 0.05}},
+            {"epoch": 2, "valid": {"sampled/mrr@5": mrr}},
+        ],
+    }
+    with open(os.path.join(run_dir, "results.json"), "w") as f:
+        json.dump(results, f)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,111 @@
+"""Dataset from the original UAF pretraining and fine-tuning CSV files.
+
+The pretraining file gives the pretraining users and the source vocabulary;
+the fine-tuning file gives the target vocabulary and the instances, its
+source items looked up in the pretraining vocabulary (unknown -> 0). Each
+fine-tuning line is one user, recorded under its 1-based line number as the
+`user` feature (the files carry no user id).
+
+`seq_len` is the given value, else the longest pretraining line counted in
+tokens (padding included, i.e. the original's fixed line length).
+"""
+
+from collections.abc import Iterator
+
+from uaf_tf.data.preparation import bad_lines as bl
+from uaf_tf.data.preparation import readers
+from uaf_tf.data.preparation import writer
+from uaf_tf.data.preparation.write_options import WriteOptions
+
+
+class OriginalFilesStream:
+    """Streams the two files for `writer.write_dataset`; reads each twice.
+
+    Args:
+        pretrain_file: pretraining CSV.
+        finetune_file: fine-tuning CSV.
+        seq_len: L, or `None` for the longest pretraining line.
+        progress_every: log every this many lines (0: never).
+    """
+
+    def __init__(
+        self,
+        pretrain_file: str,
+        finetune_file: str,
+        *,
+        seq_len: int | None = None,
+        progress_every: int = 0,
+    ):
+        if seq_len is not None and seq_len < 1:
+            raise ValueError(
+                f"`seq_len` must be >= 1. Received: seq_len={seq_len}"
+            )
+        self.pretrain_file = pretrain_file
+        self.finetune_file = finetune_file
+        self.seq_len = seq_len
+        self.progress_every = progress_every
+
+    def pretrain_sequences(self, bad_lines: bl.BadLines) -> Iterator[list]:
+        longest = 0
+        for _, num_tokens, items in readers.read_pretrain_file(
+            self.pretrain_file,
+            bad_lines=bad_lines,
+            seq_len=self.seq_len,
+            progress_every=self.progress_every,
+        ):
+            longest = max(longest, num_tokens)
+            yield items
+        if self.seq_len is None and longest:
+            self.seq_len = longest
+
+    def finetune_users(
+        self, bad_lines: bl.BadLines
+    ) -> Iterator[tuple[str, list[str], list[str]]]:
+        for line_number, source, targets in readers.read_finetune_file(
+            self.finetune_file,
+            bad_lines=bad_lines,
+            seq_len=self.seq_len,
+            progress_every=self.progress_every,
+        ):
+            yield str(line_number), source, targets
+
+    def stats(self) -> dict:
+        return {
+            "inputs": {
+                "pretrain_file": self.pretrain_file,
+                "finetune_file": self.finetune_file,
+            }
+        }
+
+
+def build_from_original(
+    out_dir: str,
+    pretrain_file: str,
+    finetune_file: str,
+    options: WriteOptions = WriteOptions(),
+) -> dict:
+    """Builds a dataset directory from the original CSV files.
+
+    Args:
+        out_dir: dataset directory.
+        pretrain_file: pretraining CSV.
+        finetune_file: fine-tuning CSV.
+        options: write options; `seq_len=None` (default) takes the longest
+            pretraining line; default `name="original"`.
+
+    Returns:
+        The `stats.json` dictionary.
+
+    Raises:
+        BadLineError: on a malformed line unless `options.skip_bad_lines`.
+    """
+    options = options.resolve(name="original")
+    stream = OriginalFilesStream(
+        pretrain_file,
+        finetune_file,
+        seq_len=options.seq_len,
+        progress_every=options.progress_every,
+    )
+    return writer.write_dataset(
+        out_dir, stream, options, bad_lines=options.new_bad_lines()
+    )

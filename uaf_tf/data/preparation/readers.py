@@ -1,0 +1,170 @@
+"""Streaming readers of the original UAF text files.
+
+Pretraining file: one user per line, comma-separated source item ids, oldest
+first, left-padded with the token `"0"` to a fixed length (the original's
+layout); lines of varying length are accepted too. Fine-tuning file:
+`s1,...,sL,,t1,t2,...`, the source sequence, two commas, then that user's
+target items (each target is one fine-tuning instance).
+
+Ids are opaque strings (`"13373"`, `"B00005N7P0"`); `"0"` is padding, never
+an item. Leading `"0"` tokens are stripped, so a sequence is returned without
+padding. Files are read line by line: memory does not grow with file size.
+"""
+
+from collections.abc import Iterator
+
+from absl import logging
+
+from uaf_tf.data.preparation import bad_lines as bl
+
+PAD_TOKEN = "0"
+DELIMITER = ","
+TARGET_SEPARATOR = ",,"
+
+
+def iter_lines(path: str, progress_every: int = 0) -> Iterator[tuple[int, str]]:
+    """Yields `(line_number, line)` with 1-based numbers and no line end.
+
+    A final newline does not make an extra (blank) line.
+    """
+    with open(path, encoding="utf-8", newline="") as f:
+        line_number = 0
+        for line_number, line in enumerate(f, start=1):
+            if progress_every and line_number % progress_every == 0:
+                logging.info("%s: %d lines read", path, line_number)
+            yield line_number, line.rstrip("\r\n")
+
+
+def source_items(tokens: list[str]) -> tuple[list[str], str | None, str]:
+    """Strips left padding; returns `(items, bad_kind or None, reason)`."""
+    if "" in tokens:
+        return [], bl.EMPTY_ID, "an item id is empty."
+    start = 0
+    while start < len(tokens) and tokens[start] == PAD_TOKEN:
+        start += 1
+    items = tokens[start:]
+    if not items:
+        return [], bl.EMPTY_SEQUENCE, "no source item besides padding."
+    if PAD_TOKEN in items:
+        return (
+            [],
+            bl.MISPLACED_PADDING,
+            (
+                f"padding token {PAD_TOKEN!r} after a real item (sequences are "
+                "left-padded)."
+            ),
+        )
+    return items, None, ""
+
+
+def _over_long(items: list[str], seq_len: int | None) -> str | None:
+    if seq_len is not None and len(items) > seq_len:
+        return f"{len(items)} source items, more than seq_len={seq_len}."
+    return None
+
+
+def read_pretrain_file(
+    path: str,
+    *,
+    bad_lines: bl.BadLines,
+    seq_len: int | None = None,
+    progress_every: int = 0,
+) -> Iterator[tuple[int, int, list[str]]]:
+    """Streams a pretraining file.
+
+    Args:
+        path: the pretraining CSV.
+        bad_lines: raises on or counts malformed lines.
+        seq_len: maximum number of (non-padding) items; `None` for no limit.
+        progress_every: log progress every this many lines (0: never).
+
+    Yields:
+        `(line_number, num_tokens, items)`: `num_tokens` counts padding too
+        (the line's length), `items` are the raw ids without padding.
+    """
+    for line_number, line in iter_lines(path, progress_every):
+        if not line.strip():
+            bad_lines.report(
+                path, line_number, bl.BLANK_LINE, "blank line.", line
+            )
+            continue
+        tokens = line.split(DELIMITER)
+        items, kind, reason = source_items(tokens)
+        if kind is None and (reason := _over_long(items, seq_len)):
+            kind = bl.OVER_LONG_SEQUENCE
+        if kind is not None:
+            bad_lines.report(path, line_number, kind, reason, line)
+            continue
+        yield line_number, len(tokens), items
+
+
+def parse_finetune_line(
+    line: str, seq_len: int | None
+) -> tuple[list[str], list[str], str | None, str]:
+    """Splits `s1,...,,t1,...`; returns `(source, targets, kind, reason)`.
+
+    `kind` is `None` for a good line, else a `bad_lines` kind.
+    """
+    if not line.strip():
+        return [], [], bl.BLANK_LINE, "blank line."
+    cut = line.find(TARGET_SEPARATOR)
+    if cut < 0:
+        return (
+            [],
+            [],
+            bl.MISSING_SEPARATOR,
+            (f"no {TARGET_SEPARATOR!r} between source and target items."),
+        )
+    source_part, target_part = line[:cut], line[cut + 2 :]
+    if not source_part:
+        return [], [], bl.EMPTY_SEQUENCE, "no source item."
+    source, kind, reason = source_items(source_part.split(DELIMITER))
+    if kind is not None:
+        return [], [], kind, reason
+    if reason := _over_long(source, seq_len):
+        return [], [], bl.OVER_LONG_SEQUENCE, reason
+    if not target_part:
+        return (
+            [],
+            [],
+            bl.EMPTY_TARGET,
+            (f"no target item after {TARGET_SEPARATOR!r}."),
+        )
+    targets = target_part.split(DELIMITER)
+    if "" in targets:
+        return [], [], bl.EMPTY_ID, "a target item id is empty."
+    if PAD_TOKEN in targets:
+        return (
+            [],
+            [],
+            bl.MISPLACED_PADDING,
+            (f"padding token {PAD_TOKEN!r} among the target items."),
+        )
+    return source, targets, None, ""
+
+
+def read_finetune_file(
+    path: str,
+    *,
+    bad_lines: bl.BadLines,
+    seq_len: int | None = None,
+    progress_every: int = 0,
+) -> Iterator[tuple[int, list[str], list[str]]]:
+    """Streams a fine-tuning file.
+
+    Args:
+        path: the fine-tuning CSV.
+        bad_lines: raises on or counts malformed lines.
+        seq_len: a source with more items than this is an
+            `over_long_sequence` bad line; `None` for no limit.
+        progress_every: log progress every this many lines (0: never).
+
+    Yields:
+        `(line_number, source_items, target_items)`, raw ids, no padding.
+    """
+    for line_number, line in iter_lines(path, progress_every):
+        source, targets, kind, reason = parse_finetune_line(line, seq_len)
+        if kind is not None:
+            bad_lines.report(path, line_number, kind, reason, line)
+            continue
+        yield line_number, source, targets
