@@ -232,6 +232,28 @@ def test_finetune_errors(runs, tmp_path):
         uaf_tf.finetune(tmp_path, runs["pretrain"], tmp_path / "x")
 
 
+def test_dataset_with_a_runs_source_vocabulary(runs, tmp_path):
+    pretrained = runs["pretrain"]
+    # Other users (seed), fewer source items: some of the run's items are
+    # absent, and ids still follow the run's vocabulary.
+    data = uaf_tf.prepare_dataset(
+        "synthetic",
+        tmp_path / "other",
+        num_users=100,
+        num_source_items=40,
+        num_target_items=20,
+        seq_len=12,
+        num_eval_negatives=5,
+        seed=3,
+        source_vocab=pretrained,  # A `Run` is a path.
+    )
+    with open(os.path.join(pretrained.path, "source_vocab.txt")) as f:
+        expected = f.read()
+    with open(os.path.join(data.path, "source_vocab.txt")) as f:
+        assert f.read() == expected
+    assert data.info.num_source_ids == pretrained.info.num_source_ids
+
+
 def test_pretrain_refuses_a_started_run_dir(runs):
     with pytest.raises(FileExistsError, match="pass `resume=True`"):
         uaf_tf.pretrain(runs["data"], runs["pretrain"].path, **PRETRAIN_OPTIONS)

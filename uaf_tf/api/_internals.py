@@ -5,23 +5,29 @@ when a builder, config, task or file name elsewhere is renamed or moved,
 this file is the one to adapt. It holds no logic of its own beyond
 translating the API's calls into those of the library:
 
-- datasets: `builders.build_dataset`, `DatasetInfo`, the file names;
+- datasets: `builders.build_dataset` with its `WriteOptions`,
+  `DatasetInfo`, the file names;
 - configs: `PretrainConfig` / `FinetuneConfig`, built through
   `config_flags` (so nested config fields are set by their flat names,
   exactly as flags and `config.json` presets set them);
 - runs: `run_pretraining` / `run_finetuning`, `run_dir.load_model`, the
-  trainer's file names, the tasks' `evaluate`;
+  run directory's file names, the tasks' `evaluate`;
 - inference: the recommender's call contract (`user_embedding`, `policy`,
   `score_all_items`) and serving's history encoding and id lookup.
 """
 
+import dataclasses
 import inspect
+import os
 
 from absl import flags
 
 from uaf_tf import config_flags
-from uaf_tf.data import builders
+from uaf_tf import run_dir as run_dir_lib
 from uaf_tf.data import dataset_info
+from uaf_tf.data.preparation import builders
+from uaf_tf.data.preparation import synthetic
+from uaf_tf.data.preparation.write_options import WriteOptions
 from uaf_tf.models import uaf_recommender
 from uaf_tf.serving import history_encoding
 from uaf_tf.serving import id_lookup
@@ -29,15 +35,13 @@ from uaf_tf.serving import saved_model_export
 from uaf_tf.serving import signature_keys
 from uaf_tf.training import finetune as finetune_lib
 from uaf_tf.training import pretrain as pretrain_lib
-from uaf_tf.training import run_dir as run_dir_lib
-from uaf_tf.training import trainer
 
 # === Files ===
 CONFIG_FILE = run_dir_lib.CONFIG_FILE
 MODEL_FILE = run_dir_lib.MODEL_FILE
-BEST_WEIGHTS_FILE = trainer.BEST_WEIGHTS_FILE
-RESULTS_FILE = trainer.RESULTS_FILE
-CHECKPOINT_DIR = trainer.CHECKPOINT_DIR
+BEST_WEIGHTS_FILE = run_dir_lib.BEST_WEIGHTS_FILE
+RESULTS_FILE = run_dir_lib.RESULTS_FILE
+CHECKPOINT_DIR = run_dir_lib.CHECKPOINT_DIR
 DATASET_INFO_FILE = dataset_info.DATASET_INFO_FILE
 STATS_FILE = dataset_info.STATS_FILE
 SOURCE_VOCAB_FILE = dataset_info.SOURCE_VOCAB_FILE
@@ -54,11 +58,17 @@ DEFAULT_SPLIT = {PRETRAIN: "valid", FINETUNE: "test"}
 
 DatasetInfo = dataset_info.DatasetInfo
 DATASET_KINDS = tuple(sorted(builders.BUILDERS))
-# Builders that take `**kwargs` and pass them on to another kind's builder:
-# kind -> (that kind, the options the wrapper sets itself).
-_FORWARDED_OPTIONS = {
-    "movielens-100k": ("movielens", {"ratings_file", "name"}),
+# Options that go into the `WriteOptions` every builder takes; the others
+# are the builder's own inputs.
+WRITE_OPTIONS = tuple(f.name for f in dataclasses.fields(WriteOptions))
+# Builders that take `**kwargs`, and what they pass them to.
+_FORWARDED_TO = {
+    "movielens-100k": builders.build_movielens_release,
+    "movielens-1m": builders.build_movielens_release,
+    "synthetic": synthetic.PlantedConfig,
 }
+# Parameters the builders set themselves.
+_NOT_INPUTS = ("out_dir", "options", "release", *WRITE_OPTIONS)
 
 DEFAULT_METHOD = finetune_lib.FinetuneConfig.__dataclass_fields__[
     "method"
@@ -75,29 +85,28 @@ check_top_k = saved_model_export.check_top_k
 PADDING_TOKEN = signature_keys.PADDING_TOKEN
 
 
-def _parameters(kind: str) -> tuple[set, set]:
-    """`(accepted, required)` option names of the builder of `kind`."""
+def _inputs(kind: str) -> tuple[set, set]:
+    """`(accepted, required)` input names of the builder of `kind`."""
     accepted, required = set(), set()
-    builder = builders.BUILDERS[kind]
-    for name, param in inspect.signature(builder).parameters.items():
-        if name == "out_dir" or param.kind in (
-            param.VAR_POSITIONAL,
-            param.VAR_KEYWORD,
-        ):
+    for function in (builders.BUILDERS[kind], _FORWARDED_TO.get(kind)):
+        if function is None:
             continue
-        accepted.add(name)
-        if param.default is param.empty:
-            required.add(name)
-    if kind in _FORWARDED_OPTIONS:
-        other_kind, set_by_wrapper = _FORWARDED_OPTIONS[kind]
-        more, more_required = _parameters(other_kind)
-        accepted |= more - set_by_wrapper
-        required |= more_required - set_by_wrapper
+        for name, param in inspect.signature(function).parameters.items():
+            if name in _NOT_INPUTS or param.kind in (
+                param.VAR_POSITIONAL,
+                param.VAR_KEYWORD,
+            ):
+                continue
+            accepted.add(name)
+            if param.default is param.empty:
+                required.add(name)
     return accepted, required
 
 
 def build_dataset(kind: str, out_dir: str, options: dict) -> dict:
     """Builds dataset `kind` into `out_dir`; returns its stats.
+
+    `options` holds `WriteOptions` fields and the builder's own inputs.
 
     Raises:
         ValueError: unknown `kind`.
@@ -108,16 +117,23 @@ def build_dataset(kind: str, out_dir: str, options: dict) -> dict:
         raise ValueError(
             f"`kind` must be one of {DATASET_KINDS}. Received: kind={kind!r}"
         )
-    accepted, required = _parameters(kind)
-    unknown = sorted(set(options) - accepted)
+    accepted, required = _inputs(kind)
+    unknown = sorted(set(options) - accepted - set(WRITE_OPTIONS))
     missing = sorted(required - set(options))
     if unknown or missing:
         raise TypeError(
-            f"Dataset kind {kind!r} takes the options {sorted(accepted)} "
-            f"and needs {sorted(required) or 'none of them'}. Received "
+            f"Dataset kind {kind!r} takes the write options "
+            f"{sorted(WRITE_OPTIONS)} and the inputs {sorted(accepted)}, of "
+            f"which it needs {sorted(required) or 'none'}. Received "
             f"unknown: {unknown}, missing: {missing}"
         )
-    return builders.build_dataset(kind, out_dir, **options)
+    write = {k: v for k, v in options.items() if k in WRITE_OPTIONS}
+    if write.get("source_vocab") is not None:  # A `Run` or a path.
+        write["source_vocab"] = os.fspath(write["source_vocab"])
+    inputs = {k: v for k, v in options.items() if k not in WRITE_OPTIONS}
+    return builders.build_dataset(
+        kind, out_dir, WriteOptions(**write), **inputs
+    )
 
 
 # === Configs ===

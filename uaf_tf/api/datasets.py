@@ -66,16 +66,20 @@ def prepare_dataset(
 
     Args:
         kind: one of `DATASET_KINDS`: `"synthetic"` (planted data,
-            `uaf_tf.data.synthetic`), `"movielens-100k"` (downloaded and
-            cached), `"movielens"` (`ratings_file=` a GroupLens file),
-            `"original"` (`pretrain_file=`, `finetune_file=` the original
-            UAF CSVs), `"interactions"` (`source_log=`, `target_log=`,
-            `columns=`, `delimiter=`, `has_header=`).
+            `uaf_tf.data.preparation.synthetic`), `"movielens-100k"` and
+            `"movielens-1m"` (downloaded and cached), `"movielens"`
+            (`ratings_file=` a GroupLens file), `"original"`
+            (`pretrain_file=`, `finetune_file=` the original UAF CSVs),
+            `"interactions"` (`source_log=`, `target_log=`, `columns=`,
+            `delimiter=`, `has_header=`).
         out_dir: directory to write.
-        **options: options of that builder (`seq_len`, `seed`,
-            `num_shards`, `num_eval_negatives`, `train_fraction`, ...; for
-            synthetic also `num_users`, `num_source_items`,
-            `num_target_items`, ...). Defaults are the builder's.
+        **options: the `WriteOptions` fields (`seq_len`, `seed`,
+            `num_shards`, `num_eval_negatives`, `train_fraction`,
+            `source_vocab`, ...) and the builder's own inputs (above; for
+            synthetic `num_users`, `num_source_items`, `num_target_items`,
+            ...). Defaults are the builder's. `source_vocab=` a pretraining
+            run (or its `source_vocab.txt`) builds the dataset with that
+            run's source vocabulary, so the run can be fine-tuned on it.
 
     Returns:
         The `Dataset` written.
@@ -90,6 +94,11 @@ def prepare_dataset(
     data = uaf_tf.prepare_dataset("synthetic", "/tmp/data", num_users=500)
     data.info.split_sizes  # {"finetune/test": ..., "pretrain/train": ...}
     data = uaf_tf.prepare_dataset("movielens-100k", "data/ml100k")
+    # A new target domain for an existing pretraining run:
+    data = uaf_tf.prepare_dataset(
+        "interactions", "data/books", source_log="movies.csv",
+        target_log="books.csv", source_vocab=pretrained_run,
+    )
     ```
     """
     path = os.fspath(out_dir)
