@@ -19,7 +19,7 @@ from absl import flags
 from uaf_tf import losses
 from uaf_tf import rewards
 from uaf_tf.data import dataset_info
-from uaf_tf.layers import policy_samplers
+from uaf_tf.layers import samplers
 from uaf_tf.models import policy_network
 from uaf_tf.training import finetune
 
@@ -51,15 +51,15 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
     flags.DEFINE_enum(
         "method",
         d.method,
-        list(policy_samplers.METHODS),
+        list(samplers.METHODS),
         "UAF variant: gumbel (Gumbel-softmax, sec. 3.3.1), rl (self-critical "
         "REINFORCE, 3.3.2), soft (sigmoid gates, 3.3.3), random (Bernoulli "
         "0.5 policy, 5.3.1).",
         **fv,
     )
     flags.DEFINE_enum(
-        "policy",
-        d.policy,
+        "policy_encoder",
+        d.policy_encoder,
         list(policy_network.ENCODERS),
         "Policy network encoder: conv (light NextItNet, dilations 1,2,4,8) "
         "or gru (sec. 5.3.3).",
@@ -74,7 +74,7 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
     flags.DEFINE_enum(
         "gumbel_logits",
         d.gumbel_logits,
-        list(policy_samplers.GUMBEL_LOGITS),
+        list(samplers.GUMBEL_LOGITS),
         "What the Gumbel step samples from: log_softmax (paper) or sigmoid "
         "(the original code's sigmoid outputs used as logits).",
         **fv,
@@ -167,7 +167,7 @@ def config_from_flags(fv: flags.FlagValues) -> finetune.FinetuneConfig:
         data_dir=fv.data_dir,
         pretrained=fv.pretrained,
         method=fv.method,
-        policy=fv.policy,
+        policy_encoder=fv.policy_encoder,
         temperature=fv.temperature,
         gumbel_logits=fv.gumbel_logits,
         stochastic_eval=fv.stochastic_eval,

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from uaf_tf import losses
-from uaf_tf.layers import policy_samplers
+from uaf_tf.layers import samplers
 
 
 def _sigmoid(x):
@@ -81,15 +81,15 @@ def test_one_step_moves_sampled_policy_by_the_advantage_sign(
 ):
     """A sampled policy better than greedy becomes more likely, else less."""
     logits = tf.Variable(tf.random.normal([1, 4, 2], seed=1))
-    sampled = 1.0 - policy_samplers.greedy_policy(logits)  # not the greedy
-    before = float(policy_samplers.log_prob_of_policy(logits, sampled)[0])
+    sampled = 1.0 - samplers.greedy_policy(logits)  # not the greedy
+    before = float(samplers.log_prob_of_policy(logits, sampled)[0])
     with tf.GradientTape() as tape:
         loss = losses.self_critical_loss(
-            policy_samplers.log_prob_of_policy(logits, sampled),
+            samplers.log_prob_of_policy(logits, sampled),
             tf.constant([sampled_reward]),
             tf.constant([greedy_reward]),
         )
     logits.assign_sub(0.1 * tape.gradient(loss, logits))
-    after = float(policy_samplers.log_prob_of_policy(logits, sampled)[0])
+    after = float(samplers.log_prob_of_policy(logits, sampled)[0])
     assert (after > before) == increases
     assert abs(after - before) > 1e-3

@@ -62,7 +62,7 @@ def self_critical_loss(log_prob_sampled, sampled_reward, greedy_reward):
 
     Args:
         log_prob_sampled: float `[B]`, `sum_l log p(A_l^s)` of the sampled
-            policy (`policy_samplers.log_prob_of_policy`).
+            policy (`samplers.log_prob_of_policy`).
         sampled_reward: float `[B]`, `R(A^s)`.
         greedy_reward: float `[B]`, `R(A_hat)` of the greedy policy.
 

@@ -41,7 +41,7 @@ from absl import flags
 
 from uaf_tf.data import dataset_info
 from uaf_tf.data.preparation import synthetic
-from uaf_tf.layers import policy_samplers
+from uaf_tf.layers import samplers
 from uaf_tf.models.nextitnet_backbone import NextItNetBackbone
 from uaf_tf.models.uaf_recommender import UAFRecommender
 from uaf_tf.training import finetune
@@ -86,7 +86,7 @@ def step_flops(method: str, num_blocks: int) -> tuple[float, int]:
     block_convs = 2 * num_blocks
     # Frozen: forward + input gradient; copy and policy: + weight gradient.
     convs = 2 * block_convs + 3 * block_convs + 3 * policy_convs
-    if method == policy_samplers.RL:
+    if method == samplers.RL:
         convs += 2 * num_blocks * 2
     return convs * conv, convs
 
@@ -133,7 +133,7 @@ def benchmark(method: str, jit: bool, batches: list[dict]) -> dict:
         data_dir="",
         pretrained="",
         method=method,
-        policy=_POLICY.value,
+        policy_encoder=_POLICY.value,
         rl_curriculum_epochs=0,
     )
     model = UAFRecommender.from_pretrained(

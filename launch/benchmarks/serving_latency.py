@@ -24,6 +24,7 @@ import tensorflow as tf
 from absl import app
 from absl import flags
 
+from uaf_tf.layers import samplers
 from uaf_tf.models.nextitnet_backbone import PAPER_DILATIONS
 from uaf_tf.models.nextitnet_backbone import NextItNetBackbone
 from uaf_tf.models.uaf_recommender import UAFRecommender
@@ -79,8 +80,7 @@ def export_random_model(fv, out_dir: str) -> str:
         backbone,
         fv.num_target_items + 1,
         seq_len=fv.seq_len,
-        method=fv.method,
-        seed=fv.seed,
+        sampler=samplers.from_options(fv.method, seed=fv.seed),
     )
     export_dir = os.path.join(out_dir, "1")
     export_saved_model(

@@ -57,6 +57,16 @@ def test_flag_files_parse(flagfile):
         assert config.rl_curriculum_epochs == 5
 
 
+def test_policy_encoder_flag_reaches_the_model_kwargs():
+    fv = _flag_values(
+        ["--data_dir=d", "--pretrained=p", "--policy_encoder=gru"]
+    )
+    assert "policy" not in fv  # Renamed: "policy" meant four things.
+    config = finetune_launch.config_from_flags(fv)
+    assert config.policy_encoder == "gru"
+    assert config.model_kwargs()["policy_encoder"] == "gru"
+
+
 def test_every_flag_has_help():
     fv = flags.FlagValues()
     finetune_launch.define_flags(fv)
@@ -126,6 +136,7 @@ def test_main_end_to_end(pretrained_run, capsys):
     with open(os.path.join(run_dir, "config.json")) as f:
         config = json.load(f)
     assert config["method"] == "rl" and config["epochs"] == 2
+    assert config["policy_encoder"] == "conv"
     assert config["pretrained"] == pretrained
 
 

@@ -8,7 +8,8 @@ import pytest
 import tensorflow as tf
 
 from uaf_tf import run_dir as run_dir_lib
-from uaf_tf.layers import policy_samplers
+from uaf_tf import testing
+from uaf_tf.layers import samplers
 from uaf_tf.models.nextitnet_backbone import NextItNetBackbone
 from uaf_tf.models.uaf_recommender import POLICY
 from uaf_tf.models.uaf_recommender import POLICY_LOGITS
@@ -28,7 +29,11 @@ def _backbone(seed=0):
 
 def _model(method="gumbel", **kwargs):
     return UAFRecommender.from_pretrained(
-        _backbone(), T, seq_len=L, method=method, seed=3, **kwargs
+        _backbone(),
+        T,
+        seq_len=L,
+        sampler=samplers.from_options(method, seed=3),
+        **kwargs,
     )
 
 
@@ -113,7 +118,7 @@ def test_weight_counts(method, kwargs, trainable, frozen):
         assert {id(v) for v in block.weights} <= frozen_ids
 
 
-@pytest.mark.parametrize("method", policy_samplers.METHODS)
+@pytest.mark.parametrize("method", samplers.METHODS)
 def test_call_outputs_and_deterministic_inference(method):
     model = _model(method)
     ids = _ids()
@@ -151,7 +156,7 @@ def test_scores_are_dot_products_with_the_target_table():
     )
 
 
-@pytest.mark.parametrize("method", policy_samplers.METHODS)
+@pytest.mark.parametrize("method", samplers.METHODS)
 def test_save_and_load_give_identical_outputs(method, tmp_path):
     model = _model(method, policy_encoder="gru" if method == "soft" else "conv")
     for gated in model.gated_blocks:
@@ -179,4 +184,43 @@ def test_save_and_load_give_identical_outputs(method, tmp_path):
 
 def test_rejects_unknown_method():
     with pytest.raises(ValueError, match="method"):
-        UAFRecommender(_backbone(), T, method="hard")
+        UAFRecommender(_backbone(), T, sampler="hard")
+
+
+@pytest.mark.parametrize("method", samplers.METHODS)
+def test_from_config_round_trip(method):
+    model = _model(method, ranking_loss="pointwise")
+    for gated in model.gated_blocks:
+        _perturb(gated.finetuned)
+    config = model.get_config()
+    json.dumps(config)  # Nested objects are serialised, not referenced.
+    restored = UAFRecommender.from_config(config)
+    restored.build((None, L))
+    restored.set_weights(model.get_weights())
+    # Nested objects come back as objects, with their settings.
+    assert type(restored.sampler) is type(model.sampler)
+    assert restored.sampler.get_config() == model.sampler.get_config()
+    assert type(restored.backbone) is type(model.backbone)
+    assert restored.ranking_loss == "pointwise"
+    ids = _ids()
+    expected, out = model(ids), restored(ids)
+    assert sorted(out) == sorted(expected)
+    for key in expected:
+        np.testing.assert_array_equal(out[key], expected[key])
+
+
+@pytest.mark.parametrize("sampler", ["gumbel", "soft", "rl", "random"])
+def test_sampler_by_name_or_instance(sampler):
+    by_name = UAFRecommender(_backbone(), T, sampler=sampler)
+    assert by_name.sampler is not None
+    assert (by_name.policy_network is None) == (sampler == "random")
+    instance = samplers.get(sampler)
+    assert UAFRecommender(_backbone(), T, sampler=instance).sampler is instance
+
+
+@pytest.mark.parametrize("method", samplers.METHODS)
+def test_keras_file_round_trip(method):
+    model = _model(method)
+    for gated in model.gated_blocks:
+        _perturb(gated.finetuned)
+    testing.run_model_saving_test(model, _ids())

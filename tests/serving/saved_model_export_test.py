@@ -20,6 +20,7 @@ import tensorflow as tf
 
 from uaf_tf import run_dir as run_dir_lib
 from uaf_tf.data import dataset_info
+from uaf_tf.layers import samplers
 from uaf_tf.models.nextitnet_backbone import NextItNetBackbone
 from uaf_tf.models.uaf_recommender import UAFRecommender
 from uaf_tf.serving import export_run
@@ -64,9 +65,8 @@ def write_run_dir(path: str, method: str, seed: int = 0) -> None:
         backbone,
         len(TARGET_VOCAB) + 1,
         seq_len=SEQ_LEN,
-        method=method,
+        sampler=samplers.from_options(method, seed=seed),
         policy_dilations=(1, 2),
-        seed=seed,
     )
     rng = np.random.default_rng(seed)
     table = model.target_embedding.embeddings

@@ -13,14 +13,14 @@ import tensorflow as tf
 from uaf_tf import run_dir as run_dir_lib
 from uaf_tf import testing
 from uaf_tf.data import dataset_info
-from uaf_tf.layers import policy_samplers
+from uaf_tf.layers import samplers
 from uaf_tf.models.nextitnet_backbone import NextItNetBackbone
 from uaf_tf.models.uaf_recommender import UAFRecommender
 from uaf_tf.training import finetune
 from uaf_tf.training import pretrain
 
 V, T, C, L, B = 50, 30, 8, 10, 32
-METHODS = policy_samplers.METHODS
+METHODS = samplers.METHODS
 
 
 def _task(method, **overrides):
@@ -69,7 +69,7 @@ def _perturb_copies(model, seed=1):
 def _policy_gradients(task, batch, loss_key):
     variables = task.model.policy_network.trainable_variables
     with tf.GradientTape() as tape:
-        _, logs = task.compute_loss(batch)
+        _, logs = task.model.compute_loss_and_logs(batch)
     grads = tape.gradient(logs[loss_key], variables)
     return [
         0.0 if g is None else float(tf.reduce_max(tf.abs(g))) for g in grads
@@ -121,17 +121,17 @@ def test_rl_policy_learns_from_the_policy_gradient_only():
 
 def test_rl_curriculum_uses_greedy_policy_without_policy_gradient():
     task = _task("rl", rl_curriculum_epochs=5)
-    task.epoch.assign(4)
+    task.model.current_epoch.assign(4)
     batch = _batch()
-    _, logs = task.compute_loss(batch)
+    _, logs = task.model.compute_loss_and_logs(batch)
     assert float(logs["rl_on"]) == 0.0 and float(logs["policy_loss"]) == 0.0
     assert max(_policy_gradients(task, batch, "loss")) == 0.0
     greedy = task.model(batch[dataset_info.SOURCE])["policy"]
     np.testing.assert_allclose(
         float(logs["finetuned_fraction"]), float(tf.reduce_mean(greedy))
     )
-    task.epoch.assign(5)
-    _, logs = task.compute_loss(batch)
+    task.model.current_epoch.assign(5)
+    _, logs = task.model.compute_loss_and_logs(batch)
     assert float(logs["rl_on"]) == 1.0
 
 
@@ -141,6 +141,60 @@ def test_train_step_compiles_with_xla(method):
     step = tf.function(task.train_step, jit_compile=True)
     logs = step(_batch())
     assert np.isfinite(float(logs["loss"]))
+
+
+# === model.fit trains the same objective ===
+
+
+def _fit_model(method, **overrides):
+    """The model of `_task`, compiled for `fit` like the task's optimizer."""
+    model = _task(method, **overrides).model
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), jit_compile=False)
+    return model
+
+
+def test_fit_first_step_equals_the_custom_trainer_step():
+    """UAF-Gumbel: `fit` and `FinetuneTask.train_step` run the same model
+    objective. From the same weights and sampler seed, on the same batch,
+    both give the same first-step loss, logs and updated weights."""
+    batch = _batch()
+    task = _task("gumbel")
+    logs = tf.function(task.train_step)(batch)
+
+    model = _fit_model("gumbel")
+    history = model.fit(
+        tf.data.Dataset.from_tensors(batch), epochs=1, verbose=0
+    )
+    for name in ("loss", "ranking_loss", "finetuned_fraction"):
+        np.testing.assert_allclose(
+            history.history[name][0], float(logs[name]), rtol=1e-6
+        )
+    for a, b in zip(task.model.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("method", ["soft", "random", "rl"])
+def test_fit_trains_every_method(method):
+    model = _fit_model(method, rl_curriculum_epochs=0)
+    before = [w.numpy() for w in model.target_embedding.weights]
+    dataset = tf.data.Dataset.from_tensors(_batch()).repeat(2)
+    history = model.fit(dataset, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    assert (method == "rl") == ("policy_loss" in history.history)
+    after = [w.numpy() for w in model.target_embedding.weights]
+    assert np.abs(after[0] - before[0]).max() > 0
+
+
+def test_fit_switches_the_rl_curriculum_on_at_its_epoch():
+    model = _fit_model("rl", rl_curriculum_epochs=2)
+    # With string user ids, as `pipelines.finetune_train_dataset` yields.
+    batch = dict(_batch(), user=tf.constant(["u"] * B))
+    history = model.fit(
+        tf.data.Dataset.from_tensors(batch).repeat(2), epochs=4, verbose=0
+    )
+    assert history.history["rl_on"] == [0.0, 0.0, 1.0, 1.0]
+    assert history.history["policy_loss"][:2] == [0.0, 0.0]
+    assert int(model.current_epoch.numpy()) == 3
 
 
 # === End to end on planted synthetic data ===

@@ -2,17 +2,27 @@
 
 Importing this package registers every serialisable `uaf_tf` layer, so a
 saved config that names one (`"uaf_tf>GatedResidualBlock"`) can be
-deserialised. The samplers are exported as the `policy_samplers` module.
+deserialised. `samplers` is also exported as a module, for its `get()`.
 """
 
-from uaf_tf.layers import policy_samplers
+from uaf_tf.layers import samplers
 from uaf_tf.layers.causal_dilated_conv import CausalDilatedConv1D
 from uaf_tf.layers.gated_residual_block import GatedResidualBlock
 from uaf_tf.layers.residual_block import DilatedResidualBlock
+from uaf_tf.layers.samplers import GumbelSampler
+from uaf_tf.layers.samplers import RandomSampler
+from uaf_tf.layers.samplers import Sampler
+from uaf_tf.layers.samplers import SelfCriticalSampler
+from uaf_tf.layers.samplers import SoftSampler
 
 __all__ = [
     "CausalDilatedConv1D",
     "DilatedResidualBlock",
     "GatedResidualBlock",
-    "policy_samplers",
+    "GumbelSampler",
+    "RandomSampler",
+    "Sampler",
+    "SelfCriticalSampler",
+    "SoftSampler",
+    "samplers",
 ]

@@ -41,7 +41,9 @@ class GatedResidualBlock(keras.layers.Layer):
         float `[B, L, C]`, `E_l`.
 
     Example:
-    >>> from uaf_tf.layers import DilatedResidualBlock
+    >>> import tensorflow as tf
+    >>> from uaf_tf.layers.gated_residual_block import GatedResidualBlock
+    >>> from uaf_tf.layers.residual_block import DilatedResidualBlock
     >>> block = DilatedResidualBlock(channels=16)
     >>> block.build((None, None, 16))
     >>> gated = GatedResidualBlock.from_pretrained(block)

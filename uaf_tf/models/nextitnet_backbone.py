@@ -26,6 +26,8 @@ class NextItNetBackbone(SequenceBackbone):
         kernel_size: int, k.
 
     Example:
+    >>> import tensorflow as tf
+    >>> from uaf_tf.models.nextitnet_backbone import NextItNetBackbone
     >>> backbone = NextItNetBackbone(num_items=100, channels=16)
     >>> backbone(tf.ones([2, 30], "int32")).shape
     TensorShape([2, 30, 16])

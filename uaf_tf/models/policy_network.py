@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from uaf_tf.layers.policy_samplers import NUM_ACTIONS
+from uaf_tf.layers.samplers import NUM_ACTIONS
 from uaf_tf.models.nextitnet_backbone import NextItNetBackbone
 
 CONV = "conv"
@@ -29,7 +29,7 @@ class PolicyNetwork(keras.layers.Layer):
          then the mean over positions;
        - `"gru"`: a GRU with C units, its last state (paper sec. 5.3.3);
     3. a dense head `v = W_p h_p + b_p` (Eq. 14) reshaped to `[B, N, 2]`,
-       last axis `[freeze, fine-tune]` (see `policy_samplers.FINETUNE_INDEX`).
+       last axis `[freeze, fine-tune]` (see `samplers.FINETUNE_INDEX`).
 
     It never samples: turning logits into a policy is the sampler's job.
 
@@ -42,6 +42,8 @@ class PolicyNetwork(keras.layers.Layer):
         kernel_size: int, k of the conv encoder.
 
     Example:
+    >>> import tensorflow as tf
+    >>> from uaf_tf.models.policy_network import PolicyNetwork
     >>> policy = PolicyNetwork(num_items=100, channels=16, num_blocks=8)
     >>> policy(tf.ones([2, 30], "int32")).shape
     TensorShape([2, 8, 2])

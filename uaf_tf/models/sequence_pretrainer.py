@@ -45,13 +45,28 @@ class SequencePretrainer(keras.Model):
         num_sampled: int, 0 = full softmax; else negatives per position for
             sampled softmax.
 
-    Call inputs: item ids `[B, L]`. Call outputs: logits `[B, L, V]`, position
-    t scoring item t + 1.
+    Call inputs: item ids `[B, L]` (or a batch `{"source": ids}`). Call
+    outputs: logits `[B, L, V]`, position t scoring item t + 1.
+
+    Training: `compute_loss` has Keras's signature and `train_step` runs
+    it alone (no `[B, L, V]` logits of `call`), so `compile` + `fit` on
+    `{"source": [B, L]}` batches trains the model; `PretrainTask`, the
+    custom trainer kept for exact resume, calls the same `compute_loss`.
 
     Example:
+    >>> import keras
+    >>> import tensorflow as tf
+    >>> from uaf_tf.models.nextitnet_backbone import NextItNetBackbone
+    >>> from uaf_tf.models.sequence_pretrainer import SequencePretrainer
     >>> backbone = NextItNetBackbone(num_items=50, channels=16, dilations=(1,))
     >>> model = SequencePretrainer(backbone, num_items=50)
-    >>> loss = model.compute_loss({"source": tf.ones([4, 10], "int32")})
+    >>> ids = tf.constant([[0, 3, 7, 9, 2], [4, 4, 8, 1, 6]])
+    >>> batches = tf.data.Dataset.from_tensors({"source": ids}).repeat(3)
+    >>> model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    >>> history = model.fit(batches, epochs=2, verbose=0)
+    >>> losses = history.history["loss"]
+    >>> len(losses), bool(losses[1] < losses[0])
+    (2, True)
     """
 
     def __init__(
@@ -77,8 +92,11 @@ class SequencePretrainer(keras.Model):
         self.num_items = num_items
         self.mask_padding = mask_padding
         self.num_sampled = num_sampled
+        self.loss_tracker = keras.metrics.Mean(name="loss")
 
     def build(self, input_shape):
+        if isinstance(input_shape, dict):  # Shapes of a batch dict.
+            input_shape = input_shape[SOURCE]
         if not self.backbone.built:
             self.backbone.build(input_shape)
         # === Softmax head (Eq. 3) ===
@@ -99,6 +117,7 @@ class SequencePretrainer(keras.Model):
         )
 
     def call(self, item_ids, training=False):
+        item_ids = _item_ids(item_ids)
         features = tf.nn.relu(self.backbone(item_ids, training=training))
         batch, length = tf.shape(item_ids)[0], tf.shape(item_ids)[1]
         features = tf.reshape(features, [-1, self.backbone.channels])
@@ -114,11 +133,18 @@ class SequencePretrainer(keras.Model):
         hidden = self.backbone(item_ids, training=training)[:, -1, :]
         return self._logits(tf.nn.relu(hidden))
 
-    def compute_loss(self, batch, training=True):
+    def compute_loss(
+        self, x=None, y=None, y_pred=None, sample_weight=None, training=True
+    ):
         """Mean next-item cross-entropy of a batch (Eq. 5 / positions).
 
+        Keras's signature, so `model.fit` trains it. The labels are the
+        sequences themselves shifted by one, so `y` and `y_pred` are not
+        used (`call`'s full `[B, L, V]` logits are never needed here).
+
         Args:
-            batch: `{"source": ids [B, L]}` or the ids tensor itself.
+            x: `{"source": ids [B, L]}` or the ids tensor itself.
+            y, y_pred, sample_weight: unused.
             training: passed to the backbone; sampled softmax (if
                 `num_sampled`) is used only when True.
 
@@ -126,7 +152,9 @@ class SequencePretrainer(keras.Model):
             Scalar float32: the mean over predicted positions `[B, L - 1]`,
             padding labels excluded when `mask_padding`.
         """
-        item_ids = batch[SOURCE] if isinstance(batch, dict) else batch
+        del y, y_pred, sample_weight
+        item_ids = _item_ids(x)
+        self._build_for(item_ids)
         context, labels = item_ids[:, :-1], item_ids[:, 1:]
         features = tf.nn.relu(self.backbone(context, training=training))
         features = tf.reshape(features, [-1, self.backbone.channels])
@@ -164,6 +192,41 @@ class SequencePretrainer(keras.Model):
         # A batch of padding only gives 0, not NaN.
         return tf.reduce_sum(losses) / tf.maximum(count, 1.0)
 
+    # === Keras training loop ===
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker]
+
+    def train_step(self, data):
+        # Not Keras's default, which would run `call` (the full [B, L, V]
+        # logits) before the loss.
+        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        self._build_for(_item_ids(x))
+        variables = self.trainable_variables
+        with tf.GradientTape() as tape:
+            loss = self.compute_loss(x=x, training=True)
+            scaled = self.optimizer.scale_loss(loss)
+        gradients = tape.gradient(scaled, variables)
+        self.optimizer.apply_gradients(zip(gradients, variables, strict=True))
+        return self._track_loss(x, loss)
+
+    def test_step(self, data):
+        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        return self._track_loss(x, self.compute_loss(x=x, training=False))
+
+    def _build_for(self, item_ids):
+        if not self.built:  # `fit` traces `train_step`, never `call`.
+            self.build(tuple(item_ids.shape))
+
+    def _track_loss(self, x, loss):
+        item_ids = _item_ids(x)
+        # Weighted by batch size, like the custom trainer's epoch loss.
+        self.loss_tracker.update_state(
+            loss, sample_weight=tf.shape(item_ids)[0]
+        )
+        return {"loss": self.loss_tracker.result()}
+
     def get_config(self):
         config = super().get_config()
         config.update(
@@ -183,3 +246,8 @@ class SequencePretrainer(keras.Model):
             config["backbone"]
         )
         return cls(**config)
+
+
+def _item_ids(x):
+    """The ids `[B, L]` of a batch `{"source": ids}` or of the ids."""
+    return x[SOURCE] if isinstance(x, dict) else x

@@ -24,11 +24,11 @@ from uaf_tf import metrics
 from uaf_tf import rewards
 from uaf_tf import run_dir as run_dir_lib
 from uaf_tf.data import dataset_info
-from uaf_tf.data import negatives
 from uaf_tf.data import pipelines
-from uaf_tf.layers import policy_samplers
+from uaf_tf.layers import samplers
 from uaf_tf.models import policy_network
 from uaf_tf.models.uaf_recommender import POLICY
+from uaf_tf.models.uaf_recommender import TRAINING_FEATURES
 from uaf_tf.models.uaf_recommender import USER_EMBEDDING
 from uaf_tf.models.uaf_recommender import UAFRecommender
 from uaf_tf.training import policy_summaries
@@ -46,8 +46,10 @@ class FinetuneConfig:
         data_dir: dataset directory (`launch/prepare_data.py`).
         pretrained: pretraining run directory (its `model.json` +
             `best.weights.h5` and `source_vocab.txt`).
-        method: `"gumbel"`, `"rl"`, `"soft"` or `"random"` (sec. 3.3, 5.3.1).
-        policy: policy encoder, `"conv"` (light NextItNet) or `"gru"`.
+        method: `"gumbel"`, `"rl"`, `"soft"` or `"random"` (sec. 3.3, 5.3.1):
+            the sampler (`uaf_tf.layers.samplers`).
+        policy_encoder: policy network encoder, `"conv"` (light NextItNet)
+            or `"gru"`.
         temperature: Gumbel-softmax tau (paper: 10).
         gumbel_logits: `"log_softmax"` (paper) or `"sigmoid"` (original).
         stochastic_eval: Gumbel keeps sampling at evaluation (original).
@@ -76,17 +78,17 @@ class FinetuneConfig:
 
     data_dir: str
     pretrained: str
-    method: str = policy_samplers.GUMBEL
-    policy: str = policy_network.CONV
-    temperature: float = 10.0
-    gumbel_logits: str = policy_samplers.LOG_SOFTMAX
+    method: str = samplers.GUMBEL
+    policy_encoder: str = policy_network.CONV
+    temperature: float = samplers.DEFAULT_TEMPERATURE
+    gumbel_logits: str = samplers.LOG_SOFTMAX
     stochastic_eval: bool = False
     loss: str = losses.BPR
     reward: str = rewards.PAPER
     gamma: float = 1.0
     beta: float = 1.0
-    rl_curriculum_epochs: int = 5
-    rl_num_negatives: int = 99
+    rl_curriculum_epochs: int = samplers.DEFAULT_CURRICULUM_EPOCHS
+    rl_num_negatives: int = samplers.DEFAULT_NUM_REWARD_NEGATIVES
     rl_reward_cutoff: int = rewards.REWARD_CUTOFF
     freeze_embedding: bool = False
     train_fraction: float = 1.0
@@ -102,13 +104,10 @@ class FinetuneConfig:
     jit_compile: bool | None = None
 
     def __post_init__(self):
+        samplers.sampler_class(self.method)  # The one method lookup.
         choices = {
-            "method": (self.method, policy_samplers.METHODS),
-            "policy": (self.policy, policy_network.ENCODERS),
-            "gumbel_logits": (
-                self.gumbel_logits,
-                policy_samplers.GUMBEL_LOGITS,
-            ),
+            "policy_encoder": (self.policy_encoder, policy_network.ENCODERS),
+            "gumbel_logits": (self.gumbel_logits, samplers.GUMBEL_LOGITS),
             "loss": (self.loss, losses.LOSSES),
             "reward": (self.reward, rewards.REWARDS),
         }
@@ -135,40 +134,47 @@ class FinetuneConfig:
             jit_compile=self.jit_compile,
         )
 
-    def model_kwargs(self) -> dict:
-        """Keyword arguments of `UAFRecommender` set by this config."""
-        return dict(
-            method=self.method,
-            policy_encoder=self.policy,
+    def sampler(self) -> samplers.Sampler:
+        """A new sampler of `method` with this config's settings for it."""
+        return samplers.from_options(
+            self.method,
             temperature=self.temperature,
             gumbel_logits=self.gumbel_logits,
             stochastic_eval=self.stochastic_eval,
-            freeze_embedding=self.freeze_embedding,
+            reward=self.reward,
+            gamma=self.gamma,
+            beta=self.beta,
+            reward_cutoff=self.rl_reward_cutoff,
+            curriculum_epochs=self.rl_curriculum_epochs,
+            num_reward_negatives=self.rl_num_negatives,
             seed=self.seed,
+        )
+
+    def model_kwargs(self) -> dict:
+        """Keyword arguments of `UAFRecommender` set by this config."""
+        return dict(
+            sampler=self.sampler(),
+            policy_encoder=self.policy_encoder,
+            freeze_embedding=self.freeze_embedding,
+            ranking_loss=self.loss,
         )
 
 
 class FinetuneTask:
-    """The `trainer.Task` of UAF fine-tuning, one train step per method.
+    """The `trainer.Task` of UAF fine-tuning: drives the model's objective.
 
-    - `gumbel`, `soft`, `random`: one forward with the sampler's policy
-      (straight-through / gate / Bernoulli), ranking loss (Eq. 8) on the
-      positive and the pipeline's sampled negative; one Adam step on every
-      trainable variable.
-    - `rl` (Eq. 11-13): sampled policy `A^s` (exploration) and greedy policy
-      `A_hat` (baseline); the ranking loss on the sampled path; both paths
-      rank the positive among `rl_num_negatives` in-graph negatives; reward
-      `R` from a top-`rl_reward_cutoff` hit; loss = ranking
-      + beta * mean(-sum_l log p(A_l^s) (R(A^s) - R(A_hat))). The policy
-      network gets gradients only from the second term (the policies are
-      hard samples). For the first `rl_curriculum_epochs` epochs the greedy
-      policy is used and the RL term (and the greedy forward) is skipped.
+    The objective of every method is `UAFRecommender.compute_loss_and_logs`
+    (ranking loss, plus the self-critical term for UAF-RL); the task only
+    runs it under a tape with its own Adam (checkpointed with the RL
+    curriculum's epoch and, for UAF-RL, the reward negatives' stream), so
+    a run can resume mid-epoch exactly. It also evaluates (sampled and full
+    ranking, policy utilisation) and writes the TensorBoard policy views.
 
     Args:
         config: a `FinetuneConfig`.
-        model: a built `UAFRecommender` for `config.method`.
+        model: a built `UAFRecommender`.
         info: the dataset's `DatasetInfo` (checked against the model), or
-            None when only `train_step` / `compute_loss` are used.
+            None when only `train_step` is used.
     """
 
     def __init__(
@@ -177,11 +183,6 @@ class FinetuneTask:
         model: UAFRecommender,
         info: dataset_info.DatasetInfo | None,
     ):
-        if model.method != config.method:
-            raise ValueError(
-                f"Model method {model.method!r} != config method "
-                f"{config.method!r}."
-            )
         if info is not None and info.num_target_ids != model.num_target_ids:
             raise ValueError(
                 f"The model scores {model.num_target_ids} target ids; the "
@@ -190,14 +191,8 @@ class FinetuneTask:
         self.config = config
         self.model = model
         self.info = info
-        self.ranking_loss = losses.ranking_loss(config.loss)
         self.optimizer = keras.optimizers.Adam(config.learning_rate)
         self.optimizer.build(model.trainable_variables)
-        # Stream of the RL reward's candidate negatives.
-        self.generator = tf.random.Generator.from_seed(config.seed + 7919)
-        # The current 0-based epoch, read inside the compiled train step (a
-        # Python int would retrace it every epoch).
-        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.summaries = policy_summaries.PolicySummaries(model.num_blocks)
         self.last_policies = {}  # split -> (users, lengths, policies)
         self._eval_fn = None
@@ -205,14 +200,16 @@ class FinetuneTask:
     # === Task protocol ===
 
     def checkpoint_objects(self) -> dict:
-        return {
+        objects = {
             "optimizer": self.optimizer,
-            "generator": self.generator,
-            "task_epoch": self.epoch,
+            "task_epoch": self.model.current_epoch,
         }
+        if self.model.sampler.self_critical:
+            objects["generator"] = self.model.sampler.negatives_generator
+        return objects
 
     def train_dataset(self, epoch: int) -> tf.data.Dataset:
-        self.epoch.assign(epoch)
+        self.model.current_epoch.assign(epoch)
         dataset = pipelines.finetune_train_dataset(
             self.config.data_dir,
             self.config.batch_size,
@@ -222,48 +219,18 @@ class FinetuneTask:
         )
         # Only what the step reads: string user ids cannot enter an XLA
         # computation.
-        keys = (dataset_info.SOURCE, dataset_info.TARGET, dataset_info.NEGATIVE)
         return dataset.map(
-            lambda batch: {key: batch[key] for key in keys},
+            lambda batch: {key: batch[key] for key in TRAINING_FEATURES},
             num_parallel_calls=tf.data.AUTOTUNE,
         )
 
     def train_step(self, batch) -> dict:
         variables = self.model.trainable_variables
         with tf.GradientTape() as tape:
-            loss, logs = self.compute_loss(batch)
+            loss, logs = self.model.compute_loss_and_logs(batch, training=True)
         gradients = tape.gradient(loss, variables)
         self.optimizer.apply_gradients(zip(gradients, variables, strict=True))
         return logs
-
-    def compute_loss(self, batch):
-        """`(loss, logs)` of one training batch (call under a tape).
-
-        `logs` holds scalars: `loss`, `ranking_loss`, `finetuned_fraction`
-        and, for `rl`, `policy_loss`, `weighted_policy_loss`, `reward`,
-        `advantage`, `rl_on`.
-        """
-        source = batch[dataset_info.SOURCE]
-        target = tf.cast(batch[dataset_info.TARGET], tf.int32)
-        negative = tf.cast(batch[dataset_info.NEGATIVE], tf.int32)
-        if self.config.method == policy_samplers.RL:
-            user, policy, logs = self._self_critical_forward(source, target)
-        else:
-            out = self.model(source, training=True)
-            user, policy, logs = out[USER_EMBEDDING], out[POLICY], {}
-        scores = self.model.score_items(
-            user, tf.stack([target, negative], axis=1)
-        )  # [B, 2]
-        ranking = self.ranking_loss(scores[:, 0], scores[:, 1])
-        loss = ranking + logs.get("weighted_policy_loss", 0.0)
-        logs.update(
-            {
-                "loss": loss,
-                "ranking_loss": ranking,
-                "finetuned_fraction": tf.reduce_mean(policy),
-            }
-        )
-        return loss, logs
 
     def evaluate(self, split: str) -> dict:
         """Sampled + full-ranking metrics and policy utilisation on `split`.
@@ -313,70 +280,6 @@ class FinetuneTask:
         """TensorBoard policy views of the last `evaluate(split)`."""
         if split in self.last_policies:
             self.summaries.write(split, *self.last_policies[split], step=step)
-
-    def _self_critical_forward(self, source, target):
-        """UAF-RL: `(user [B, C], policy [B, N], logs)` of the sampled path."""
-        config, model = self.config, self.model
-        logits = model.policy_logits(source, training=True)  # [B, N, 2]
-        greedy = policy_samplers.greedy_policy(logits)
-        rl_on = self.epoch >= config.rl_curriculum_epochs
-        policy = tf.cond(
-            rl_on,
-            lambda: model.choose_policy(logits, source, training=True),
-            lambda: greedy,
-        )
-        user = model.encode(source, policy, training=True)
-
-        def policy_gradient_term():
-            negative_ids = negatives.sample_negatives(
-                target,
-                model.num_target_ids,
-                config.rl_num_negatives,
-                self.generator,
-            )
-            candidates = tf.concat([target[:, None], negative_ids], axis=1)
-            greedy_user = tf.stop_gradient(
-                model.encode(source, greedy, training=True)
-            )
-            hits = [
-                rewards.hit_at_cutoff(
-                    model.score_items(tf.stop_gradient(u), candidates),
-                    config.rl_reward_cutoff,
-                )
-                for u in (user, greedy_user)
-            ]
-            sampled_reward = rewards.policy_reward(
-                hits[0], policy, config.gamma, config.reward
-            )
-            greedy_reward = rewards.policy_reward(
-                hits[1], greedy, config.gamma, config.reward
-            )
-            log_prob = policy_samplers.log_prob_of_policy(logits, policy)
-            policy_loss = losses.self_critical_loss(
-                log_prob, sampled_reward, greedy_reward
-            )
-            return (
-                policy_loss,
-                tf.reduce_mean(sampled_reward),
-                tf.reduce_mean(sampled_reward - greedy_reward),
-            )
-
-        def curriculum():
-            # Keeps the policy network in the graph (zero gradient).
-            zero = 0.0 * tf.reduce_sum(logits)
-            return zero, zero, zero
-
-        policy_loss, reward, advantage = tf.cond(
-            rl_on, policy_gradient_term, curriculum
-        )
-        logs = {
-            "policy_loss": policy_loss,
-            "weighted_policy_loss": config.beta * policy_loss,
-            "reward": reward,
-            "advantage": advantage,
-            "rl_on": tf.cast(rl_on, tf.float32),
-        }
-        return user, policy, logs
 
     def _eval_batch(self, source, target, candidates):
         if self._eval_fn is None:

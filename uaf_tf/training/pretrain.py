@@ -151,7 +151,7 @@ class PretrainTask:
     def train_step(self, batch) -> dict:
         variables = self.model.trainable_variables
         with tf.GradientTape() as tape:
-            loss = self.model.compute_loss(batch, training=True)
+            loss = self.model.compute_loss(x=batch, training=True)
         gradients = tape.gradient(loss, variables)
         self.optimizer.apply_gradients(zip(gradients, variables, strict=True))
         return {"loss": loss}
@@ -161,7 +161,7 @@ class PretrainTask:
         scores = self.model.next_item_scores(context)  # [B, V]
         ranks = metrics.rank_among_all_items(scores, positives)
         values = metrics.metrics_from_ranks(ranks, metrics.FULL)
-        loss = self.model.compute_loss(item_ids, training=False)
+        loss = self.model.compute_loss(x=item_ids, training=False)
         values["loss"] = tf.fill(tf.shape(ranks), loss)
         return values
 

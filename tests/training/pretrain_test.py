@@ -6,6 +6,7 @@ import os
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from uaf_tf import run_dir as run_dir_lib
 from uaf_tf import testing
@@ -105,3 +106,47 @@ def test_run_dir_helpers(tmp_path):
     assert run_dir_lib.read_config(run_dir) == {"a": [1, 2], "b": 1}
     with open(os.path.join(run_dir, "config.json")) as f:
         assert json.load(f)["b"] == 1
+
+
+# === model.fit trains the same objective ===
+
+
+def test_fit_runs_the_custom_trainers_step():
+    """Keras `fit` and `PretrainTask.train_step` share `compute_loss`: from
+    the same weights on the same batches both give the same losses and the
+    same updated weights."""
+    valid = testing.planted_sequences(10, L, V, seed=1)
+    batches = testing.sequence_dataset(
+        testing.planted_sequences(96, L, V, min_length=4, seed=0), 32
+    )
+    task = _task(valid, learning_rate=1e-2)
+    step = tf.function(task.train_step)
+    trainer_losses = [float(step(batch)["loss"]) for batch in batches]
+
+    model = _task(valid).model  # The same initial weights (seed 0).
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), jit_compile=False)
+    history = model.fit(batches, epochs=1, verbose=0)
+    # `fit` logs the example-weighted epoch mean, like the trainer.
+    np.testing.assert_allclose(
+        history.history["loss"][0], np.mean(trainer_losses), rtol=1e-6
+    )
+    for a, b in zip(task.model.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_fit_without_build_and_evaluate():
+    model = SequencePretrainer(
+        NextItNetBackbone(num_items=V, channels=8, dilations=(1,)),
+        num_items=V,
+    )
+    data = testing.sequence_dataset(
+        testing.planted_sequences(64, L, V, min_length=4, seed=0), 32
+    )
+    model.compile(optimizer="adam")
+    model.fit(data, epochs=1, verbose=0)
+    assert model.built
+    loss = model.evaluate(data, verbose=0, return_dict=True)["loss"]
+    expected = np.mean(
+        [float(model.compute_loss(b, training=False)) for b in data]
+    )
+    np.testing.assert_allclose(loss, expected, rtol=1e-6)

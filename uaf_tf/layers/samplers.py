@@ -1,0 +1,512 @@
+"""Samplers: policy logits `[B, N, 2]` -> per-block policy `[B, N]`.
+
+A sampler is the object that makes a `UAFRecommender` one of the UAF methods
+of paper sec. 3.3 / 5.3.1, the way keras-hub's `CausalLM(sampler=...)` takes
+its decoding strategy: `UAFRecommender(backbone, T, sampler="gumbel")`, or an
+instance for non-default settings. `get` is the one place a method name is
+turned into behaviour:
+
+```
+get("gumbel")                              # default GumbelSampler
+get(GumbelSampler(temperature=5.0))        # the instance itself
+get(serialize(sampler))                    # deserialised
+get({"class_name": "rl", "config": {"beta": 0.5}})
+```
+
+One family, one file (like keras-rs' `pairwise_loss.py`): a small base class
+and one subclass per method.
+
+Action convention (used everywhere in uaf-tf; never write a bare 0 or 1):
+the last axis of the policy logits is `[freeze, fine-tune]`, so
+`logits[..., FINETUNE_INDEX]` scores "use the fine-tuned copy" and a policy
+value `a_l = 1` means the fine-tuned copy of block l is used (Eq. 6's
+`I_l = 1`). The original encoded the same decision two ways (index 0 = fine-
+tune in one place, action 1 = fine-tune in another); here it is one constant.
+"""
+
+import inspect
+
+import keras
+import tensorflow as tf
+import tensorflow_probability as tfp
+from keras import ops
+
+from uaf_tf import rewards
+
+# Index of each action on the last axis of the policy logits `[B, N, 2]`.
+FREEZE_INDEX = 0
+FINETUNE_INDEX = 1
+NUM_ACTIONS = 2
+
+# Method names (the `--method` flag), resolved by `get`.
+GUMBEL = "gumbel"
+SOFT = "soft"
+RL = "rl"
+RANDOM = "random"
+METHODS = (GUMBEL, SOFT, RL, RANDOM)
+
+# What the Gumbel step treats as the categorical's logits.
+LOG_SOFTMAX = "log_softmax"  # paper Eq. (9)-(10): log pi
+SIGMOID = "sigmoid"  # original: sigmoid(logits) fed in as logits
+GUMBEL_LOGITS = (LOG_SOFTMAX, SIGMOID)
+
+# Paper sec. 4.3: Gumbel-softmax temperature tau = 10.
+DEFAULT_TEMPERATURE = 10.0
+# The original's UAF-RL curriculum: greedy epochs before the policy gradient.
+DEFAULT_CURRICULUM_EPOCHS = 5
+# Candidates ranked for the UAF-RL reward: the positive + 99 negatives.
+DEFAULT_NUM_REWARD_NEGATIVES = 99
+# Offset of the UAF-RL reward negatives' stream from the sampler's seed.
+_REWARD_NEGATIVES_SEED_OFFSET = 7919
+
+
+def greedy_policy(logits):
+    """`argmax` action per block as a float policy `[B, N]` (1 = fine-tune)."""
+    logits = tf.convert_to_tensor(logits)
+    return tf.cast(tf.argmax(logits, axis=-1) == FINETUNE_INDEX, logits.dtype)
+
+
+def log_prob_of_policy(logits, policy):
+    """`sum_l log p(a_l)` of a hard policy `[B, N]` under `logits` -> `[B]`."""
+    log_probs = tf.nn.log_softmax(logits, axis=-1)  # [B, N, 2]
+    policy = ops.cast(policy, log_probs.dtype)
+    chosen = (
+        policy * log_probs[..., FINETUNE_INDEX]
+        + (1.0 - policy) * log_probs[..., FREEZE_INDEX]
+    )
+    return ops.sum(chosen, axis=-1)
+
+
+class Sampler(keras.layers.Layer):
+    """Base class: turns policy logits into the policy used in Eq. (6).
+
+    Call arguments:
+        logits: float `[B, N, 2]`, last axis `[freeze, fine-tune]`; None for
+            a sampler with `uses_logits = False`.
+        source_ids: int `[B, L]`, the source sequences (only
+            `RandomSampler` reads them, to derive a fixed per-user policy at
+            inference).
+        num_blocks: int, N; only read by samplers without logits (the
+            others take it from the logits' shape).
+        training: bool; sampling happens only when True (unless a subclass
+            says otherwise), so inference is deterministic.
+
+    Returns:
+        float `[B, N]`, the policy `a_l` per example and block.
+
+    Class attributes:
+        uses_logits: False when the sampler ignores the logits, so the model
+            needs no policy network (UAF-Random).
+        self_critical: True when training adds the self-critical policy
+            gradient of Eq. 11-13 (UAF-RL; see `UAFRecommender`).
+    """
+
+    uses_logits = True
+    self_critical = False
+
+    def call(self, logits, source_ids=None, num_blocks=None, training=False):
+        raise NotImplementedError
+
+
+@keras.saving.register_keras_serializable(package="uaf_tf")
+class GumbelSampler(Sampler):
+    """UAF-Gumbel (paper sec. 3.3.1, Eq. 9-10): hard sample, soft gradient.
+
+    Training: draws `alpha ~ RelaxedOneHotCategorical(tau, log pi)` (Eq. 10),
+    takes the hard one-hot `z = one_hot(argmax alpha)` (Eq. 9) in the forward
+    pass and the gradient of `alpha` in the backward pass (straight-through):
+    `z_st = alpha + stop_gradient(z - alpha)`.
+    Inference: `argmax` of the logits, deterministic for serving, unless
+    `stochastic_eval` (then it samples like training, as the original does).
+
+    Args:
+        temperature: float, tau (paper default 10).
+        gumbel_logits: `"log_softmax"` (paper, log pi) or `"sigmoid"` (the
+            original's `sigmoid(logits)` used as logits; makes the policy
+            close to random, see original-behaviour.md).
+        stochastic_eval: bool, keep sampling when `training=False`.
+        seed: int, seed of the sampling stream.
+
+    Example:
+    >>> import tensorflow as tf
+    >>> from uaf_tf.layers.samplers import GumbelSampler
+    >>> sampler = GumbelSampler(seed=0)
+    >>> logits = tf.constant([[[0.0, 2.0], [3.0, 0.0]]])  # [B=1, N=2, 2]
+    >>> sampler(logits).numpy()  # inference: argmax
+    array([[1., 0.]], dtype=float32)
+    >>> sampler(logits, training=True).shape
+    TensorShape([1, 2])
+    """
+
+    def __init__(
+        self,
+        temperature: float = DEFAULT_TEMPERATURE,
+        gumbel_logits: str = LOG_SOFTMAX,
+        stochastic_eval: bool = False,
+        seed: int | None = None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if temperature <= 0:
+            raise ValueError(
+                "`temperature` must be > 0. "
+                f"Received: temperature={temperature}"
+            )
+        if gumbel_logits not in GUMBEL_LOGITS:
+            raise ValueError(
+                f"`gumbel_logits` must be one of {GUMBEL_LOGITS}. "
+                f"Received: gumbel_logits={gumbel_logits!r}"
+            )
+        self.temperature = temperature
+        self.gumbel_logits = gumbel_logits
+        self.stochastic_eval = stochastic_eval
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def relaxed_sample(self, logits):
+        """`alpha` of Eq. (10): `[B, N, 2]`, rows on the simplex."""
+        if self.gumbel_logits == SIGMOID:
+            category_logits = ops.sigmoid(logits)
+        else:
+            category_logits = tf.nn.log_softmax(logits, axis=-1)
+        distribution = tfp.distributions.RelaxedOneHotCategorical(
+            temperature=self.temperature, logits=category_logits
+        )
+        seed = ops.cast(self.seed_generator.next(), "int32")
+        return distribution.sample(seed=seed)
+
+    def call(self, logits, source_ids=None, num_blocks=None, training=False):
+        if not (training or self.stochastic_eval):
+            return greedy_policy(logits)
+        relaxed = self.relaxed_sample(logits)  # [B, N, 2]
+        hard = tf.one_hot(
+            ops.argmax(relaxed, axis=-1), NUM_ACTIONS, dtype=relaxed.dtype
+        )
+        straight_through = relaxed + tf.stop_gradient(hard - relaxed)
+        return straight_through[..., FINETUNE_INDEX]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "temperature": self.temperature,
+                "gumbel_logits": self.gumbel_logits,
+                "stochastic_eval": self.stochastic_eval,
+                "seed": self.seed,
+            }
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="uaf_tf")
+class SoftSampler(Sampler):
+    """UAF-Soft (paper sec. 3.3.3, Eq. 14-15): `a_l = sigmoid(v_l)`.
+
+    With the two-logit head `[B, N, 2]`, `v_l = logit_finetune - logit_freeze`
+    (so `a_l = softmax(logits)[FINETUNE_INDEX]`). The difference of two
+    affine maps of `h_p` is an affine map `W_p h_p + b_p`, so this is exactly
+    Eq. (14) with one parameterisation shared by all methods. Deterministic in
+    training and inference.
+
+    Example:
+    >>> import tensorflow as tf
+    >>> from uaf_tf.layers.samplers import SoftSampler
+    >>> SoftSampler()(tf.constant([[[0.0, 0.0]]])).numpy()
+    array([[0.5]], dtype=float32)
+    """
+
+    def call(self, logits, source_ids=None, num_blocks=None, training=False):
+        return ops.sigmoid(
+            logits[..., FINETUNE_INDEX] - logits[..., FREEZE_INDEX]
+        )
+
+
+@keras.saving.register_keras_serializable(package="uaf_tf")
+class SelfCriticalSampler(Sampler):
+    """UAF-RL (paper sec. 3.3.2, Eq. 11-13): sampled or greedy policies.
+
+    As a sampler: training draws a hard exploration action
+    `A^s ~ Categorical(softmax(logits))` per block (no gradient flows
+    through it; the policy network learns from the self-critical loss of
+    Eq. 12 instead); inference takes the greedy action `argmax p(pi)`, which
+    is also the self-critical baseline.
+
+    It also carries UAF-RL's training hyper-parameters, which
+    `UAFRecommender`'s objective reads when `self_critical` is set. They
+    live here rather than as model arguments because they mean something
+    for this method only: the model's signature stays the same for every
+    method, and `model.json` records them next to the sampler they belong
+    to. In training, a batch ranks its positive among
+    `num_reward_negatives` sampled negatives under `A^s` and under the
+    greedy `A_hat`; the reward (Eq. 11, `uaf_tf.rewards`) is a hit in the
+    top `reward_cutoff`; the loss adds
+    `beta * mean(-sum_l log p(A_l^s) (R(A^s) - R(A_hat)))`. For the first
+    `curriculum_epochs` epochs the greedy policy is used and the RL term is
+    skipped (the original's curriculum).
+
+    Args:
+        seed: int, seed of the sampling stream (and of the reward
+            negatives, drawn from `seed + 7919`).
+        reward: `"paper"` (Eq. 11) or `"original"`.
+        gamma: float, reward penalty of a miss (paper: 1).
+        beta: float, weight of the self-critical loss (Eq. 13; paper: 1).
+        reward_cutoff: int, the reward's hit threshold K (paper: 5).
+        curriculum_epochs: int, greedy epochs before the policy gradient.
+        num_reward_negatives: int, negatives ranked for the reward.
+
+    Example:
+    >>> import tensorflow as tf
+    >>> from uaf_tf.layers.samplers import SelfCriticalSampler
+    >>> sampler = SelfCriticalSampler(seed=0, beta=0.5)
+    >>> sampler(tf.constant([[[0.0, 2.0], [3.0, 0.0]]])).numpy()  # greedy
+    array([[1., 0.]], dtype=float32)
+    """
+
+    self_critical = True
+
+    def __init__(
+        self,
+        seed: int | None = None,
+        reward: str = rewards.PAPER,
+        gamma: float = 1.0,
+        beta: float = 1.0,
+        reward_cutoff: int = rewards.REWARD_CUTOFF,
+        curriculum_epochs: int = DEFAULT_CURRICULUM_EPOCHS,
+        num_reward_negatives: int = DEFAULT_NUM_REWARD_NEGATIVES,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if reward not in rewards.REWARDS:
+            raise ValueError(
+                f"`reward` must be one of {rewards.REWARDS}. "
+                f"Received: reward={reward!r}"
+            )
+        for name, value, low in (
+            ("reward_cutoff", reward_cutoff, 1),
+            ("curriculum_epochs", curriculum_epochs, 0),
+            ("num_reward_negatives", num_reward_negatives, 1),
+        ):
+            if value < low:
+                raise ValueError(
+                    f"`{name}` must be >= {low}. Received: {name}={value}"
+                )
+        self.seed = seed
+        self.reward = reward
+        self.gamma = gamma
+        self.beta = beta
+        self.reward_cutoff = reward_cutoff
+        self.curriculum_epochs = curriculum_epochs
+        self.num_reward_negatives = num_reward_negatives
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        # Stream of the reward's candidate negatives.
+        self.negatives_generator = (
+            tf.random.Generator.from_non_deterministic_state()
+            if seed is None
+            else tf.random.Generator.from_seed(
+                seed + _REWARD_NEGATIVES_SEED_OFFSET
+            )
+        )
+
+    def call(self, logits, source_ids=None, num_blocks=None, training=False):
+        if not training:
+            return greedy_policy(logits)
+        logits = tf.stop_gradient(logits)
+        num_blocks = tf.shape(logits)[1]
+        flat = tf.reshape(logits, [-1, NUM_ACTIONS])
+        seed = ops.cast(self.seed_generator.next(), "int32")
+        actions = tf.random.stateless_categorical(flat, 1, seed=seed)
+        actions = tf.reshape(actions, [-1, num_blocks])
+        return ops.cast(actions == FINETUNE_INDEX, logits.dtype)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "seed": self.seed,
+                "reward": self.reward,
+                "gamma": self.gamma,
+                "beta": self.beta,
+                "reward_cutoff": self.reward_cutoff,
+                "curriculum_epochs": self.curriculum_epochs,
+                "num_reward_negatives": self.num_reward_negatives,
+            }
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="uaf_tf")
+class RandomSampler(Sampler):
+    """UAF-Random (paper sec. 5.3.1): each `a_l ~ Bernoulli(p)`.
+
+    Ignores the logits (a model with this sampler has no policy network; pass
+    `logits=None` and `num_blocks`). Training: fresh Bernoulli draws per
+    example and block from a seeded stream. Inference: a fixed policy per
+    user, derived from the source sequence alone by a keyed hash
+    (`to_hash_bucket_strong`, key `[hash_key, l]`), so repeated evaluation
+    and serving give the same policy for the same user: the paper keeps
+    "random seeds fixed during training and inference", which a deployable
+    model can only do per user.
+
+    Args:
+        probability: float, P(a_l = 1), default 0.5.
+        seed: int, seed of the training stream.
+        hash_key: int, key of the inference hash.
+
+    Example:
+    >>> import tensorflow as tf
+    >>> from uaf_tf.layers.samplers import RandomSampler
+    >>> sampler = RandomSampler(seed=0)
+    >>> ids = tf.constant([[3, 1, 4], [1, 5, 9]])
+    >>> policy = sampler(None, source_ids=ids, num_blocks=4)
+    >>> policy.shape, bool(tf.reduce_all(policy == sampler(
+    ...     None, source_ids=ids, num_blocks=4)))
+    (TensorShape([2, 4]), True)
+    """
+
+    uses_logits = False
+
+    def __init__(
+        self,
+        probability: float = 0.5,
+        seed: int | None = None,
+        hash_key: int = 0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if not 0.0 <= probability <= 1.0:
+            raise ValueError(
+                "`probability` must be in [0, 1]. "
+                f"Received: probability={probability}"
+            )
+        self.probability = probability
+        self.seed = seed
+        self.hash_key = hash_key
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, logits, source_ids=None, num_blocks=None, training=False):
+        if source_ids is None or num_blocks is None:
+            raise ValueError(
+                "`RandomSampler` needs `source_ids` and `num_blocks`. "
+                f"Received: source_ids={source_ids}, num_blocks={num_blocks}"
+            )
+        if training:
+            batch = tf.shape(source_ids)[0]
+            seed = ops.cast(self.seed_generator.next(), "int32")
+            uniform = tf.random.stateless_uniform([batch, num_blocks], seed)
+        else:
+            uniform = self.per_user_uniform(source_ids, num_blocks)
+        return ops.cast(uniform < self.probability, "float32")
+
+    def per_user_uniform(self, source_ids, num_blocks: int):
+        """Deterministic `U[0, 1)` values `[B, N]` keyed by the sequence."""
+        sequences = tf.strings.reduce_join(
+            tf.strings.as_string(source_ids), axis=1, separator=","
+        )  # [B]
+        buckets = 2**31 - 1
+        columns = [
+            tf.strings.to_hash_bucket_strong(
+                sequences, buckets, key=[self.hash_key, block]
+            )
+            for block in range(num_blocks)
+        ]
+        return ops.cast(tf.stack(columns, axis=1), "float32") / buckets
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "probability": self.probability,
+                "seed": self.seed,
+                "hash_key": self.hash_key,
+            }
+        )
+        return config
+
+
+# The one mapping from method names to behaviour.
+_SAMPLERS = {
+    GUMBEL: GumbelSampler,
+    SOFT: SoftSampler,
+    RL: SelfCriticalSampler,
+    RANDOM: RandomSampler,
+}
+
+
+def sampler_class(method: str) -> type[Sampler]:
+    """The `Sampler` subclass of UAF method `method` (one of `METHODS`)."""
+    if method not in _SAMPLERS:
+        raise ValueError(
+            f"`method` must be one of {METHODS}. Received: method={method!r}"
+        )
+    return _SAMPLERS[method]
+
+
+def serialize(sampler: Sampler) -> dict:
+    """The Keras config dict of `sampler` (`get` turns it back)."""
+    return keras.saving.serialize_keras_object(sampler)
+
+
+def deserialize(config: dict) -> Sampler:
+    """A sampler from `serialize`'s dict or `{"class_name": method, ...}`."""
+    return keras.saving.deserialize_keras_object(
+        config,
+        module_objects={
+            **_SAMPLERS,
+            **{cls.__name__: cls for cls in _SAMPLERS.values()},
+        },
+    )
+
+
+def get(identifier) -> Sampler:
+    """Resolves a sampler identifier, like `keras.optimizers.get`.
+
+    Args:
+        identifier: a method name (`"gumbel"`, `"soft"`, `"rl"`,
+            `"random"`: that sampler with default arguments), a config dict
+            (`serialize`'s output, or `{"class_name": "<method>", "config":
+            {...}}`) or a `Sampler` (returned as is).
+
+    Returns:
+        A `Sampler`.
+
+    Example:
+    >>> from uaf_tf.layers import samplers
+    >>> type(samplers.get("rl")).__name__
+    'SelfCriticalSampler'
+    >>> sampler = samplers.get(
+    ...     {"class_name": "gumbel", "config": {"temperature": 5.0}}
+    ... )
+    >>> samplers.get(samplers.serialize(sampler)).temperature
+    5.0
+    """
+    if isinstance(identifier, Sampler):
+        return identifier
+    if isinstance(identifier, str):
+        return sampler_class(identifier)()
+    if isinstance(identifier, dict):
+        sampler = deserialize(identifier)
+        if isinstance(sampler, Sampler):
+            return sampler
+    raise ValueError(
+        "A sampler identifier must be a method name, a config dict or a "
+        f"`Sampler`. Received: identifier={identifier!r}"
+    )
+
+
+def from_options(method: str, **options) -> Sampler:
+    """The sampler of `method`, built from the options it accepts.
+
+    Lets one flat configuration (`FinetuneConfig`, the command-line flags)
+    describe every method: the sampler takes the options named like its
+    constructor arguments and ignores the others (`temperature` means
+    nothing to UAF-RL, `beta` nothing to UAF-Gumbel).
+
+    Example:
+    >>> from uaf_tf.layers import samplers
+    >>> sampler = samplers.from_options("gumbel", temperature=2.0, beta=0.5)
+    >>> sampler.temperature
+    2.0
+    """
+    cls = sampler_class(method)
+    accepted = inspect.signature(cls.__init__).parameters
+    return cls(**{k: v for k, v in options.items() if k in accepted})
