@@ -328,6 +328,9 @@ def config_differences(runs: Sequence[Run]) -> dict:
             continue
         with open(path) as f:
             config = json.load(f)
+        # Where and how a run started (versions, argv, commit) is not an
+        # option of the run.
+        config.pop("environment", None)
         for key, value in _leaves(config):
             if key not in _GRID_KEYS:
                 values.setdefault(key, set()).add(json.dumps(value))
