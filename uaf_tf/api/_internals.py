@@ -233,9 +233,9 @@ def evaluate(kind: str, config, model, split: str) -> dict:
         task = pretrain_lib.PretrainTask.from_data_dir(
             model,
             config.data_dir,
-            config.batch_size,
-            seed=config.seed,
-            eval_batch_size=config.eval_batch_size,
+            config.training.batch_size,
+            seed=config.training.seed,
+            eval_batch_size=config.training.eval_batch_size,
         )
     else:
         info = DatasetInfo.load(config.data_dir)
