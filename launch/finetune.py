@@ -48,13 +48,16 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
         **fv,
     )
     # === UAF method ===
+    # TODO(derived): drop once the flags are derived from FinetuneConfig.
     flags.DEFINE_enum(
         "method",
         d.method,
-        list(samplers.METHODS),
+        list(finetune.METHODS),
         "UAF variant: gumbel (Gumbel-softmax, sec. 3.3.1), rl (self-critical "
         "REINFORCE, 3.3.2), soft (sigmoid gates, 3.3.3), random (Bernoulli "
-        "0.5 policy, 5.3.1).",
+        "0.5 policy, 5.3.1); or a baseline of sec. 4.2: finetune-zero, "
+        "finetune-cls, finetune-last1, finetune-last2, finetune-all, "
+        "peterrec.",
         **fv,
     )
     flags.DEFINE_enum(
