@@ -128,6 +128,14 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
         "fine-tunes it).",
         **fv,
     )
+    # TODO(derived): drop once the flags are derived from FinetuneConfig.
+    flags.DEFINE_bool(
+        "item_bias",
+        d.item_bias,
+        "Per-item bias b_n in the target score <h, W_n> + b_n (Eq. 7, "
+        "paper); --noitem_bias is the original's bias-free dot product.",
+        **fv,
+    )
     # === Training ===
     flags.DEFINE_float(
         "train_fraction",
@@ -190,6 +198,7 @@ def config_from_flags(fv: flags.FlagValues) -> finetune.FinetuneConfig:
         log_every_steps=fv.log_every_steps,
         checkpoint_every_steps=fv.checkpoint_every_steps,
         jit_compile=_JIT_CHOICES[fv.jit_compile],
+        item_bias=fv.item_bias,
     )
 
 

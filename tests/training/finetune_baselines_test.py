@@ -73,14 +73,14 @@ def _weights(*layers):
 
 def _expected_trainable(model, method):
     """The variables `method` trains, named by the objects that hold them."""
-    backbone, head = model.backbone, model.target_embedding
-    blocks = backbone.blocks
+    backbone, blocks = model.backbone, model.backbone.blocks
+    head = (model.target_embedding, model.target_bias)
     expected = {
-        "finetune-zero": _weights(backbone, head),
-        "finetune-all": _weights(backbone, head),
-        "finetune-cls": _weights(head),
-        "finetune-last1": _weights(blocks[-1], head),
-        "finetune-last2": _weights(blocks[-2], blocks[-1], head),
+        "finetune-zero": _weights(backbone, *head),
+        "finetune-all": _weights(backbone, *head),
+        "finetune-cls": _weights(*head),
+        "finetune-last1": _weights(blocks[-1], *head),
+        "finetune-last2": _weights(blocks[-2], blocks[-1], *head),
     }
     if method == "peterrec":
         return _weights(
@@ -89,7 +89,7 @@ def _expected_trainable(model, method):
                 for p in model.patched_blocks
                 for layer in (p.patch_1, p.norm_1, p.patch_2, p.norm_2)
             ],
-            head,
+            *head,
         )
     return expected[method]
 
@@ -181,6 +181,17 @@ def test_fit_trains_one_epoch(method):
     assert np.abs(model.target_item_embeddings.numpy() - before).max() > 0
 
 
+@pytest.mark.parametrize("method", ["gumbel", "finetune-cls", "peterrec"])
+def test_item_bias_flag_reaches_every_model(method):
+    backbone = _pretrained_backbone()
+    config = _config(method, item_bias=False)
+    model = finetune.model_for_method(config, backbone, T, seq_len=L)
+    assert model.target_bias is None and not model.item_bias
+    with_bias = _model(method)
+    assert len(with_bias.weights) == len(model.weights) + 1
+    assert with_bias.target_bias.embeddings.shape == (T, 1)
+
+
 def test_finetune_zero_starts_from_a_random_initialisation():
     pretrained = _pretrained_backbone()
     model = _model("finetune-zero", pretrained)
@@ -226,8 +237,10 @@ def test_saved_model_reloads_with_the_same_outputs_and_freezing(
 
 
 @pytest.mark.parametrize("method", ["finetune-all", "peterrec"])
-def test_serving_export_scores_like_keras(method, tmp_path):
+def test_serving_export_scores_like_keras_bias_included(method, tmp_path):
     model = _model(method)
+    bias = model.target_bias.embeddings
+    bias.assign(np.random.default_rng(0).normal(size=bias.shape))
     vocab = {}
     for name, size in (("source", V - 1), ("target", T - 1)):
         vocab[name] = str(tmp_path / f"{name}.txt")

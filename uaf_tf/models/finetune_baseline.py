@@ -74,6 +74,7 @@ class FinetuneBaseline(FinetuneRecommender):
         freeze_embedding: bool, freeze the input stage (everything of the
             backbone outside its blocks).
         ranking_loss: `"bpr"` (paper Eq. 8) or `"pointwise"` (original).
+        item_bias: bool, the per-item bias of Eq. (7) (False: original).
 
     Call returns a dict:
         `"user_embedding"`: float `[B, C]`, h.
@@ -103,9 +104,12 @@ class FinetuneBaseline(FinetuneRecommender):
         trainable_blocks: int | None = None,
         freeze_embedding: bool = False,
         ranking_loss: str = losses.BPR,
+        item_bias: bool = True,
         **kwargs,
     ):
-        super().__init__(backbone, num_target_ids, ranking_loss, **kwargs)
+        super().__init__(
+            backbone, num_target_ids, ranking_loss, item_bias, **kwargs
+        )
         num_blocks = self.num_blocks
         if trainable_blocks is not None and not (
             0 <= trainable_blocks <= num_blocks

@@ -37,8 +37,10 @@ class FinetuneRecommender(keras.Model):
     (`uaf_tf.training.finetune`) runs the same `compute_loss_and_logs` under
     its own tape and optimizer.
 
-    Target head (Eq. 7): the score of target item y is `o_y = <h, W_y>`,
-    `W` the target item table `[T, C]` (truncated normal, stddev 0.01).
+    Target head (Eq. 7): the score of target item y is
+    `o_y = <h, W_y> + b_y`, `W` the target item table `[T, C]` (truncated
+    normal, stddev 0.01) and `b` a per-item bias `[T]` (zeros init; the
+    paper's `b_n`). `item_bias=False` drops `b`: the original's dot product.
 
     Training objective (`x` a batch `{"source": [B, L], "target": [B],
     "negative": [B]}` of `pipelines.finetune_train_dataset`): the ranking
@@ -54,6 +56,8 @@ class FinetuneRecommender(keras.Model):
         backbone: a `SequenceBackbone`.
         num_target_ids: int, T, target table rows (padding id 0 included).
         ranking_loss: `"bpr"` (paper Eq. 8) or `"pointwise"` (original).
+        item_bias: bool, the per-item bias `b` of Eq. (7) (paper); False =
+            the original's bias-free score.
     """
 
     def __init__(
@@ -61,6 +65,7 @@ class FinetuneRecommender(keras.Model):
         backbone,
         num_target_ids: int,
         ranking_loss: str = losses.BPR,
+        item_bias: bool = True,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -74,6 +79,7 @@ class FinetuneRecommender(keras.Model):
         # === Config ===
         self.num_target_ids = num_target_ids
         self.ranking_loss = ranking_loss
+        self.item_bias = item_bias
         self._ranking_loss_fn = ranking_loss_fn
         self.channels = backbone.channels
         self.num_blocks = len(backbone.blocks)
@@ -89,6 +95,16 @@ class FinetuneRecommender(keras.Model):
             ),
             name="target_embedding",
         )
+        # A [T, 1] table: looked up like the items (no random draw, so the
+        # other initialisers' seeds do not move).
+        self.target_bias = None
+        if self.item_bias:
+            self.target_bias = keras.layers.Embedding(
+                self.num_target_ids,
+                1,
+                embeddings_initializer="zeros",
+                name="target_bias",
+            )
         # The 0-based training epoch, read inside the compiled step by the
         # UAF-RL curriculum (a Python int would retrace it every epoch). A
         # plain tf.Variable: training progress, not a model weight, so it
@@ -103,8 +119,9 @@ class FinetuneRecommender(keras.Model):
         }
 
     def _build_target_head(self) -> None:
-        if not self.target_embedding.built:
-            self.target_embedding.build((None,))
+        for table in (self.target_embedding, self.target_bias):
+            if table is not None and not table.built:
+                table.build((None,))
 
     @property
     def self_critical(self) -> bool:
@@ -122,13 +139,19 @@ class FinetuneRecommender(keras.Model):
     def score_items(self, user_embedding, item_ids):
         """Scores `[B, M]` of items `item_ids [B, M]` for each user `[B, C]`."""
         items = self.target_embedding(item_ids)  # [B, M, C]
-        return ops.einsum("bc,bmc->bm", user_embedding, items)
+        scores = ops.einsum("bc,bmc->bm", user_embedding, items)
+        if self.target_bias is None:
+            return scores
+        return scores + self.target_bias(item_ids)[..., 0]
 
     def score_all_items(self, user_embedding):
         """Scores `[B, T]` of every target id (column 0 is padding)."""
-        return ops.matmul(
+        scores = ops.matmul(
             user_embedding, ops.transpose(self.target_item_embeddings)
         )
+        if self.target_bias is None:
+            return scores
+        return scores + self.target_bias.embeddings[:, 0]
 
     # === Objective ===
 
@@ -228,6 +251,7 @@ class FinetuneRecommender(keras.Model):
                 "backbone": keras.saving.serialize_keras_object(self.backbone),
                 "num_target_ids": self.num_target_ids,
                 "ranking_loss": self.ranking_loss,
+                "item_bias": self.item_bias,
             }
         )
         return config

@@ -52,6 +52,7 @@ class PeterRecRecommender(FinetuneRecommender):
         num_target_ids: int, T.
         bottleneck_dim: the patches' H; None = `C // 4` (the code's).
         ranking_loss: `"bpr"` (paper Eq. 8) or `"pointwise"` (original).
+        item_bias: bool, the per-item bias of Eq. (7) (False: original).
 
     Call returns a dict:
         `"user_embedding"`: float `[B, C]`, h.
@@ -75,9 +76,12 @@ class PeterRecRecommender(FinetuneRecommender):
         num_target_ids: int,
         bottleneck_dim: int | None = None,
         ranking_loss: str = losses.BPR,
+        item_bias: bool = True,
         **kwargs,
     ):
-        super().__init__(backbone, num_target_ids, ranking_loss, **kwargs)
+        super().__init__(
+            backbone, num_target_ids, ranking_loss, item_bias, **kwargs
+        )
 
         # === Config ===
         self.bottleneck_dim = bottleneck_dim

@@ -48,9 +48,9 @@ class UAFRecommender(FinetuneRecommender):
        backbone block (Eq. 6, `GatedResidualBlock`);
     4. user representation `h = mean_t E_N[:, t]` over all L positions (as the
        original);
-    5. score of target item y: `o_y = <h, W_y>` with `W` the target item
-       embedding `[T, C]` (truncated normal, stddev 0.01). This is Eq. (7)
-       in the original's form: a dot product with no bias `b_n`.
+    5. score of target item y: `o_y = <h, W_y> + b_y` (Eq. 7; the target
+       head of `FinetuneRecommender`; `item_bias=False` drops `b`, the
+       original's form).
 
     Inference (`training=False`) is deterministic: argmax for `gumbel`
     (unless `stochastic_eval`) and `rl`, the gate value for `soft`, a fixed
@@ -74,6 +74,8 @@ class UAFRecommender(FinetuneRecommender):
         policy_dilations: base dilations of the conv policy encoder.
         freeze_embedding: bool, also freeze the backbone's input stage.
         ranking_loss: `"bpr"` (paper Eq. 8) or `"pointwise"` (original).
+        item_bias: bool, the per-item bias of Eq. (7) (paper; False = the
+            original's bias-free score).
 
     Call returns a dict:
         `"user_embedding"`: float `[B, C]`, h.
@@ -111,9 +113,12 @@ class UAFRecommender(FinetuneRecommender):
         policy_dilations=POLICY_DILATIONS,
         freeze_embedding: bool = False,
         ranking_loss: str = losses.BPR,
+        item_bias: bool = True,
         **kwargs,
     ):
-        super().__init__(backbone, num_target_ids, ranking_loss, **kwargs)
+        super().__init__(
+            backbone, num_target_ids, ranking_loss, item_bias, **kwargs
+        )
 
         # === Config ===
         self.policy_encoder = policy_encoder

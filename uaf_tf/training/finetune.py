@@ -96,6 +96,8 @@ class FinetuneConfig:
         log_every_steps: trainer logging period.
         checkpoint_every_steps: mid-epoch checkpoint period (0 = epoch ends).
         jit_compile: XLA for the train step (None = try, fall back).
+        item_bias: the per-item bias `b_n` of the target score (Eq. 7;
+            paper); `--noitem_bias` is the original's bias-free dot product.
     """
 
     data_dir: str
@@ -126,6 +128,7 @@ class FinetuneConfig:
     log_every_steps: int = 50
     checkpoint_every_steps: int = 0
     jit_compile: bool | None = None
+    item_bias: bool = True
 
     def __post_init__(self):
         choices = {
@@ -182,6 +185,7 @@ class FinetuneConfig:
             policy_encoder=self.policy_encoder,
             freeze_embedding=self.freeze_embedding,
             ranking_loss=self.loss,
+            item_bias=self.item_bias,
         )
 
 
@@ -406,7 +410,9 @@ def model_for_method(
         A built `UAFRecommender` (UAF methods), `FinetuneBaseline` or
         `PeterRecRecommender`.
     """
-    common = dict(seq_len=seq_len, ranking_loss=config.loss)
+    common = dict(
+        seq_len=seq_len, ranking_loss=config.loss, item_bias=config.item_bias
+    )
     if config.method in UAF_METHODS:
         return UAFRecommender.from_pretrained(
             backbone, num_target_ids, seq_len=seq_len, **config.model_kwargs()
