@@ -9,6 +9,7 @@ import pytest
 import tensorflow as tf
 
 from uaf_tf import run_dir as run_dir_lib
+from uaf_tf import testing
 from uaf_tf.models.nextitnet_backbone import NextItNetBackbone
 from uaf_tf.models.sequence_pretrainer import SequencePretrainer
 from uaf_tf.training import trainer
@@ -131,6 +132,8 @@ def test_get_config_round_trip_serialises_the_backbone():
         3,
     )
     assert clone.backbone.get_config() == model.backbone.get_config()
+    # The same model through a .keras file: class, weights, logits.
+    testing.run_model_saving_test(model, IDS)
 
 
 def test_model_json_and_weights_rebuild_identical_model(tmp_path):

@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 
 from uaf_tf import run_dir as run_dir_lib
+from uaf_tf import testing
 from uaf_tf.layers import samplers
 from uaf_tf.models.nextitnet_backbone import NextItNetBackbone
 from uaf_tf.models.uaf_recommender import POLICY
@@ -216,3 +217,11 @@ def test_sampler_by_name_or_instance(sampler):
     assert (by_name.policy_network is None) == (sampler == "random")
     instance = samplers.get(sampler)
     assert UAFRecommender(_backbone(), T, sampler=instance).sampler is instance
+
+
+@pytest.mark.parametrize("method", samplers.METHODS)
+def test_keras_file_round_trip(method):
+    model = _model(method)
+    for gated in model.gated_blocks:
+        _perturb(gated.finetuned)
+    testing.run_model_saving_test(model, _ids())

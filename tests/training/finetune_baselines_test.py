@@ -23,6 +23,7 @@ from uaf_tf.models.peterrec_recommender import PeterRecRecommender
 from uaf_tf.serving import saved_model_export
 from uaf_tf.training import finetune
 from uaf_tf.training import pretrain
+from uaf_tf.training import trainer
 
 V, T, C, L, B = 50, 30, 8, 10, 32
 DILATIONS = (1, 2, 1)  # N = 3 blocks
@@ -46,7 +47,7 @@ def _config(method, **overrides):
         data_dir="unused",
         pretrained="unused",
         method=method,
-        learning_rate=1e-2,
+        training=trainer.TrainingConfig(learning_rate=1e-2),
         **overrides,
     )
 
@@ -281,11 +282,13 @@ def pretrained_run(tmp_path_factory):
         data_dir=data_dir,
         channels=16,
         dilations=(1, 2),
-        batch_size=64,
-        learning_rate=1e-2,
-        epochs=3,
-        log_every_steps=0,
-        jit_compile=False,
+        training=trainer.TrainingConfig(
+            batch_size=64,
+            learning_rate=1e-2,
+            epochs=3,
+            log_every_steps=0,
+            jit_compile=False,
+        ),
     )
     pretrain.run_pretraining(config, str(root / "pretrain"))
     return data_dir, str(root / "pretrain"), root
@@ -298,11 +301,13 @@ def test_run_finetuning_end_to_end(method, pretrained_run):
         data_dir=data_dir,
         pretrained=pretrained,
         method=method,
-        batch_size=64,
-        learning_rate=1e-2,
-        epochs=3,
-        log_every_steps=0,
-        jit_compile=False,
+        training=trainer.TrainingConfig(
+            batch_size=64,
+            learning_rate=1e-2,
+            epochs=3,
+            log_every_steps=0,
+            jit_compile=False,
+        ),
     )
     run_dir = str(root / method)
     results = finetune.run_finetuning(config, run_dir)

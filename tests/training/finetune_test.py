@@ -18,6 +18,7 @@ from uaf_tf.models.nextitnet_backbone import NextItNetBackbone
 from uaf_tf.models.uaf_recommender import UAFRecommender
 from uaf_tf.training import finetune
 from uaf_tf.training import pretrain
+from uaf_tf.training import trainer
 
 V, T, C, L, B = 50, 30, 8, 10, 32
 METHODS = samplers.METHODS
@@ -31,8 +32,7 @@ def _task(method, **overrides):
         data_dir="unused",
         pretrained="unused",
         method=method,
-        learning_rate=1e-2,
-        seed=0,
+        training=trainer.TrainingConfig(learning_rate=1e-2, seed=0),
         **overrides,
     )
     model = UAFRecommender.from_pretrained(
@@ -46,10 +46,17 @@ def _batch(seed=0):
     target = rng.integers(1, T, B)
     negative = (target + rng.integers(1, T - 1, B) - 1) % (T - 1) + 1
     assert (negative != target).all()
+    source = rng.integers(0, V, [B, L])
+    # UAF-RL's reward negatives, as `num_reward_negatives=99` adds them.
+    reward_negatives = (
+        target[:, None] + rng.integers(1, T - 1, [B, 99]) - 1
+    ) % (T - 1) + 1
+    assert (reward_negatives != target[:, None]).all()
     return {
-        dataset_info.SOURCE: tf.constant(rng.integers(0, V, [B, L]), tf.int32),
+        dataset_info.SOURCE: tf.constant(source, tf.int32),
         dataset_info.TARGET: tf.constant(target, tf.int32),
         dataset_info.NEGATIVE: tf.constant(negative, tf.int32),
+        dataset_info.REWARD_NEGATIVES: tf.constant(reward_negatives, tf.int32),
     }
 
 
@@ -135,6 +142,31 @@ def test_rl_curriculum_uses_greedy_policy_without_policy_gradient():
     assert float(logs["rl_on"]) == 1.0
 
 
+def test_rl_batches_need_reward_negatives():
+    task = _task("rl", rl_curriculum_epochs=0)
+    batch = _batch()
+    del batch[dataset_info.REWARD_NEGATIVES]
+    with pytest.raises(ValueError, match="num_reward_negatives"):
+        task.model.compute_loss_and_logs(batch)
+
+
+def test_rl_reward_ranks_the_batch_reward_negatives():
+    """The reward reads the batch's negatives: all-padding negatives score
+    like padding, so which negatives come in changes the reward."""
+    task = _task("rl", rl_curriculum_epochs=0)
+    _perturb_copies(task.model)
+    batch = _batch()
+    rewards = []
+    for fill in (None, 0):
+        if fill is not None:
+            batch[dataset_info.REWARD_NEGATIVES] = tf.fill([B, 99], fill)
+        task.model.sampler.seed_generator.state.assign([0, 0])
+        rewards.append(
+            float(task.model.compute_loss_and_logs(batch)[1]["reward"])
+        )
+    assert rewards[0] != rewards[1]
+
+
 @pytest.mark.parametrize("method", ["gumbel", "rl"])
 def test_train_step_compiles_with_xla(method):
     task = _task(method, rl_curriculum_epochs=0)
@@ -217,11 +249,13 @@ def pretrained_run(tmp_path_factory):
         data_dir=data_dir,
         channels=16,
         dilations=(1, 4),
-        batch_size=64,
-        learning_rate=1e-2,
-        epochs=6,
-        log_every_steps=0,
-        jit_compile=False,
+        training=trainer.TrainingConfig(
+            batch_size=64,
+            learning_rate=1e-2,
+            epochs=6,
+            log_every_steps=0,
+            jit_compile=False,
+        ),
     )
     pretrain.run_pretraining(config, str(root / "pretrain"))
     return data_dir, str(root / "pretrain"), root
@@ -235,14 +269,16 @@ def test_all_methods_beat_random_ranking(method, pretrained_run):
         data_dir=data_dir,
         pretrained=pretrained,
         method=method,
-        batch_size=64,
-        learning_rate=1e-2,
-        epochs=5,
         rl_curriculum_epochs=2,
-        # XLA compilation (several seconds) would dominate these tiny runs;
-        # test_train_step_compiles_with_xla covers it.
-        log_every_steps=0,
-        jit_compile=False,
+        training=trainer.TrainingConfig(
+            batch_size=64,
+            learning_rate=1e-2,
+            epochs=5,
+            # XLA compilation (several seconds) would dominate these tiny
+            # runs; test_train_step_compiles_with_xla covers it.
+            log_every_steps=0,
+            jit_compile=False,
+        ),
     )
     results = finetune.run_finetuning(config, run_dir)
 

@@ -6,6 +6,7 @@ from keras import ops
 
 from uaf_tf import losses
 from uaf_tf.data.dataset_info import NEGATIVE
+from uaf_tf.data.dataset_info import REWARD_NEGATIVES
 from uaf_tf.data.dataset_info import SOURCE
 from uaf_tf.data.dataset_info import TARGET
 
@@ -13,8 +14,8 @@ from uaf_tf.data.dataset_info import TARGET
 USER_EMBEDDING = "user_embedding"
 POLICY = "policy"
 
-# Batch features the training objective reads.
-TRAINING_FEATURES = (SOURCE, TARGET, NEGATIVE)
+# Batch features the training objective reads (`reward_negatives`: UAF-RL).
+TRAINING_FEATURES = (SOURCE, TARGET, NEGATIVE, REWARD_NEGATIVES)
 
 # Scalars of `compute_loss_and_logs` (and of `fit`'s logs).
 LOG_NAMES = ("loss", "ranking_loss", "finetuned_fraction")
@@ -125,8 +126,8 @@ class FinetuneRecommender(keras.Model):
 
     @property
     def self_critical(self) -> bool:
-        """True when training adds a policy gradient with its own negatives
-        (UAF-RL); the trainer then checkpoints their generator."""
+        """True when training adds a policy gradient (UAF-RL), whose batches
+        carry `reward_negatives` (see `UAFRecommender`)."""
         return False
 
     # === Scoring (Eq. 7) ===
@@ -181,7 +182,7 @@ class FinetuneRecommender(keras.Model):
         self._build_for(source)
         target = tf.cast(x[TARGET], tf.int32)
         negative = tf.cast(x[NEGATIVE], tf.int32)
-        user, policy, logs = self._training_forward(source, target, training)
+        user, policy, logs = self._training_forward(x, training)
         scores = self.score_items(
             user, tf.stack([target, negative], axis=1)
         )  # [B, 2]
@@ -196,10 +197,9 @@ class FinetuneRecommender(keras.Model):
         )
         return loss, logs
 
-    def _training_forward(self, source, target, training):
+    def _training_forward(self, x, training):
         """`(user [B, C], policy [B, N], extra logs)` of a training batch."""
-        del target
-        out = self(source, training=training)
+        out = self(x[SOURCE], training=training)
         return out[USER_EMBEDDING], out[POLICY], {}
 
     # === Keras training loop ===

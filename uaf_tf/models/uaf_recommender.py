@@ -6,8 +6,9 @@ from keras import ops
 
 from uaf_tf import losses
 from uaf_tf import rewards
-from uaf_tf.data import negatives
+from uaf_tf.data.dataset_info import REWARD_NEGATIVES
 from uaf_tf.data.dataset_info import SOURCE
+from uaf_tf.data.dataset_info import TARGET
 from uaf_tf.layers import samplers
 from uaf_tf.layers.gated_residual_block import GatedResidualBlock
 from uaf_tf.models.finetune_recommender import POLICY
@@ -58,7 +59,8 @@ class UAFRecommender(FinetuneRecommender):
 
     Training objective (`compute_loss`, see `FinetuneRecommender`, which
     also holds the target head and makes `model.fit` work): the ranking loss
-    (Eq. 8) under the sampler's training policy. With a self-critical
+    (Eq. 8) under the sampler's training policy. UAF-RL batches also carry
+    `"reward_negatives": [B, n]`. With a self-critical
     sampler (UAF-RL) it adds `beta * L_RL` (Eq. 11-13; see
     `SelfCriticalSampler`), switched on once
     `current_epoch >= sampler.curriculum_epochs`.
@@ -229,20 +231,28 @@ class UAFRecommender(FinetuneRecommender):
     def self_critical(self) -> bool:
         return self.sampler.self_critical
 
-    def _training_forward(self, source, target, training):
-        if self.sampler.self_critical:
-            return self._self_critical_forward(source, target, training)
-        return super()._training_forward(source, target, training)
+    def _training_forward(self, x, training):
+        if not self.sampler.self_critical:
+            return super()._training_forward(x, training)
+        return self._self_critical_forward(
+            x[SOURCE],
+            tf.cast(x[TARGET], tf.int32),
+            _reward_negatives(x),
+            training,
+        )
 
-    def _self_critical_forward(self, source, target, training):
+    def _self_critical_forward(
+        self, source, target, reward_negatives, training
+    ):
         """UAF-RL: `(user [B, C], policy [B, N], logs)` of the sampled path.
 
         Sampled policy `A^s` (exploration) and greedy policy `A_hat`
-        (baseline); both rank the positive among the sampler's reward
-        negatives; the reward is a top-`reward_cutoff` hit (Eq. 11); the
-        policy network gets gradients only from the self-critical term (the
-        policies are hard). During the curriculum the greedy policy is used
-        and the RL term (and the greedy forward) is skipped.
+        (baseline); both rank the positive among the batch's reward
+        negatives `[B, n]`; the reward is a top-`reward_cutoff` hit
+        (Eq. 11); the policy network gets gradients only from the
+        self-critical term (the policies are hard). During the curriculum
+        the greedy policy is used and the RL term (and the greedy forward)
+        is skipped.
         """
         sampler = self.sampler
         logits = self.policy_logits(source, training=training)  # [B, N, 2]
@@ -256,13 +266,7 @@ class UAFRecommender(FinetuneRecommender):
         user = self.encode(source, policy, training=training)
 
         def policy_gradient_term():
-            negative_ids = negatives.sample_negatives(
-                target,
-                self.num_target_ids,
-                sampler.num_reward_negatives,
-                sampler.negatives_generator,
-            )
-            candidates = tf.concat([target[:, None], negative_ids], axis=1)
+            candidates = tf.concat([target[:, None], reward_negatives], axis=1)
             greedy_user = tf.stop_gradient(
                 self.encode(source, greedy, training=training)
             )
@@ -319,6 +323,18 @@ class UAFRecommender(FinetuneRecommender):
             }
         )
         return config
+
+
+def _reward_negatives(x: dict):
+    if REWARD_NEGATIVES not in x:
+        raise ValueError(
+            "UAF-RL batches need `reward_negatives` [B, n], the negatives "
+            "the reward ranks the positive among: build the dataset with "
+            "`pipelines.finetune_train_dataset(..., num_reward_negatives="
+            "model.sampler.num_reward_negatives)`. "
+            f"Received keys: {sorted(x)}"
+        )
+    return tf.cast(x[REWARD_NEGATIVES], tf.int32)
 
 
 def _num_source_ids(backbone) -> int:
