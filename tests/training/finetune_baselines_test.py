@@ -17,6 +17,7 @@ from uaf_tf import config_flags
 from uaf_tf import run_dir as run_dir_lib
 from uaf_tf import testing
 from uaf_tf.data import dataset_info
+from uaf_tf.experiments import report
 from uaf_tf.models.finetune_baseline import FinetuneBaseline
 from uaf_tf.models.nextitnet_backbone import NextItNetBackbone
 from uaf_tf.models.peterrec_recommender import PeterRecRecommender
@@ -120,6 +121,8 @@ def test_methods_are_one_list_validated_by_the_config():
     assert field.metadata[config_flags.CHOICES] == finetune.METHODS
     with pytest.raises(ValueError, match="Received: method='finetune-last3'"):
         _config("finetune-last3")
+    # reproduce.py's default grid runs exactly these.
+    assert sorted(report.METHOD_ORDER) == sorted(finetune.METHODS)
 
 
 @pytest.mark.parametrize("method", METHODS)
