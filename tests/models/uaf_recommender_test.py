@@ -98,15 +98,16 @@ def test_from_pretrained_initialisation():
 
 # Weights: source embedding 1; each DilatedResidualBlock 8; policy network =
 # embedding 1 + 2 conv blocks x 8 + head 2 = 19 (GRU: 1 + 3 + 2 = 6);
-# target embedding 1.
+# target head 2 (item table + item bias, Eq. 7).
 @pytest.mark.parametrize(
     "method, kwargs, trainable, frozen",
     [
-        ("gumbel", {}, 1 + 3 * 8 + 19 + 1, 3 * 8),
-        ("soft", {"policy_encoder": "gru"}, 1 + 3 * 8 + 6 + 1, 3 * 8),
-        ("rl", {}, 1 + 3 * 8 + 19 + 1, 3 * 8),
-        ("random", {}, 1 + 3 * 8 + 1, 3 * 8),
-        ("gumbel", {"freeze_embedding": True}, 3 * 8 + 19 + 1, 1 + 3 * 8),
+        ("gumbel", {}, 1 + 3 * 8 + 19 + 2, 3 * 8),
+        ("soft", {"policy_encoder": "gru"}, 1 + 3 * 8 + 6 + 2, 3 * 8),
+        ("rl", {}, 1 + 3 * 8 + 19 + 2, 3 * 8),
+        ("random", {}, 1 + 3 * 8 + 2, 3 * 8),
+        ("gumbel", {"freeze_embedding": True}, 3 * 8 + 19 + 2, 1 + 3 * 8),
+        ("gumbel", {"item_bias": False}, 1 + 3 * 8 + 19 + 1, 3 * 8),
     ],
 )
 def test_weight_counts(method, kwargs, trainable, frozen):

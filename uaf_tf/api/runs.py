@@ -72,7 +72,8 @@ class Run:
         """The Keras model (`model.json`) with `best.weights.h5` loaded.
 
         Loaded on first use: a `SequencePretrainer` for pretraining runs,
-        a `UAFRecommender` for fine-tuning runs.
+        a `FinetuneRecommender` (`UAFRecommender`, `FinetuneBaseline`,
+        `PeterRecRecommender`) for fine-tuning runs.
         """
         if self._model is None:
             self._model = _internals.load_model(self.path)
@@ -397,7 +398,10 @@ def finetune(
         pretrained: a finished pretraining run (directory or `Run`).
         run_dir: the run directory to write.
         method: `"gumbel"` (sec. 3.3.1), `"rl"` (3.3.2), `"soft"`
-            (3.3.3) or `"random"` (5.3.1).
+            (3.3.3) or `"random"` (5.3.1), or a baseline of sec. 4.2
+            (`uaf_tf.training.finetune.BASELINE_METHODS`:
+            `"finetune-zero"`, `"finetune-cls"`, `"finetune-last1"`,
+            `"finetune-last2"`, `"finetune-all"`, `"peterrec"`).
         resume: continue the run in `run_dir` from its latest checkpoint.
         **config_overrides: `FinetuneConfig` options (`epochs`,
             `temperature`, `loss`, `learning_rate`, `train_fraction`, ...).

@@ -4,14 +4,20 @@ Importing this package registers every serialisable `uaf_tf` model (and,
 through `uaf_tf.layers`, every layer they are built from).
 """
 
+from uaf_tf.models.finetune_baseline import FinetuneBaseline
+from uaf_tf.models.finetune_recommender import FinetuneRecommender
 from uaf_tf.models.nextitnet_backbone import NextItNetBackbone
+from uaf_tf.models.peterrec_recommender import PeterRecRecommender
 from uaf_tf.models.policy_network import PolicyNetwork
 from uaf_tf.models.sequence_backbone import SequenceBackbone
 from uaf_tf.models.sequence_pretrainer import SequencePretrainer
 from uaf_tf.models.uaf_recommender import UAFRecommender
 
 __all__ = [
+    "FinetuneBaseline",
+    "FinetuneRecommender",
     "NextItNetBackbone",
+    "PeterRecRecommender",
     "PolicyNetwork",
     "SequenceBackbone",
     "SequencePretrainer",

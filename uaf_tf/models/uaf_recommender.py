@@ -6,26 +6,22 @@ from keras import ops
 
 from uaf_tf import losses
 from uaf_tf import rewards
-from uaf_tf.data.dataset_info import NEGATIVE
 from uaf_tf.data.dataset_info import REWARD_NEGATIVES
 from uaf_tf.data.dataset_info import SOURCE
 from uaf_tf.data.dataset_info import TARGET
 from uaf_tf.layers import samplers
 from uaf_tf.layers.gated_residual_block import GatedResidualBlock
+from uaf_tf.models.finetune_recommender import POLICY
+from uaf_tf.models.finetune_recommender import USER_EMBEDDING
+from uaf_tf.models.finetune_recommender import FinetuneRecommender
 from uaf_tf.models.policy_network import CONV
 from uaf_tf.models.policy_network import POLICY_DILATIONS
 from uaf_tf.models.policy_network import PolicyNetwork
 
-# Output keys of `UAFRecommender.call`.
-USER_EMBEDDING = "user_embedding"
-POLICY = "policy"
+# Output key of `UAFRecommender.call` (besides `USER_EMBEDDING`, `POLICY`).
 POLICY_LOGITS = "policy_logits"
 
-# Batch features the training objective reads (`reward_negatives`: UAF-RL).
-TRAINING_FEATURES = (SOURCE, TARGET, NEGATIVE, REWARD_NEGATIVES)
-
-# Scalars of `compute_loss_and_logs` (and of `fit`'s logs).
-LOG_NAMES = ("loss", "ranking_loss", "finetuned_fraction")
+# Extra scalars of `compute_loss_and_logs` for a self-critical sampler.
 SELF_CRITICAL_LOG_NAMES = (
     "policy_loss",
     "weighted_policy_loss",
@@ -36,7 +32,7 @@ SELF_CRITICAL_LOG_NAMES = (
 
 
 @keras.saving.register_keras_serializable(package="uaf_tf")
-class UAFRecommender(keras.Model):
+class UAFRecommender(FinetuneRecommender):
     """User-specific Adaptive Fine-tuning of a pretrained backbone (sec. 3.2.2).
 
     Source ids `[B, L]` -> user representation `[B, C]`, scored against a new
@@ -53,30 +49,21 @@ class UAFRecommender(keras.Model):
        backbone block (Eq. 6, `GatedResidualBlock`);
     4. user representation `h = mean_t E_N[:, t]` over all L positions (as the
        original);
-    5. score of target item y: `o_y = <h, W_y>` with `W` the target item
-       embedding `[T, C]` (truncated normal, stddev 0.01). This is Eq. (7)
-       in the original's form: a dot product with no bias `b_n`.
+    5. score of target item y: `o_y = <h, W_y> + b_y` (Eq. 7; the target
+       head of `FinetuneRecommender`; `item_bias=False` drops `b`, the
+       original's form).
 
     Inference (`training=False`) is deterministic: argmax for `gumbel`
     (unless `stochastic_eval`) and `rl`, the gate value for `soft`, a fixed
     per-user hash for `random`.
 
-    Training objective (`compute_loss`, Keras's signature; `x` is a batch
-    `{"source": [B, L], "target": [B], "negative": [B]}` of
-    `pipelines.finetune_train_dataset`, plus `"reward_negatives": [B, n]`
-    for UAF-RL): the ranking loss (Eq. 8, BPR by
-    default) of the positive against the sampled negative, under the
-    sampler's training policy. With a self-critical sampler (UAF-RL) it adds
-    `beta * L_RL` (Eq. 11-13; see `SelfCriticalSampler`), switched on once
-    `current_epoch >= sampler.curriculum_epochs`. So
-
-        model.compile(optimizer=keras.optimizers.Adam(1e-3))
-        model.fit(dataset, epochs=15)
-
-    trains any method: `fit` keeps `current_epoch` up to date and drops the
-    batch features the objective does not read (string user ids cannot
-    enter an XLA step). The custom trainer (`uaf_tf.training.finetune`)
-    runs the same `compute_loss_and_logs` under its own tape and optimizer.
+    Training objective (`compute_loss`, see `FinetuneRecommender`, which
+    also holds the target head and makes `model.fit` work): the ranking loss
+    (Eq. 8) under the sampler's training policy. UAF-RL batches also carry
+    `"reward_negatives": [B, n]`. With a self-critical
+    sampler (UAF-RL) it adds `beta * L_RL` (Eq. 11-13; see
+    `SelfCriticalSampler`), switched on once
+    `current_epoch >= sampler.curriculum_epochs`.
 
     Args:
         backbone: a pretrained `SequenceBackbone`. Its blocks become the
@@ -89,6 +76,8 @@ class UAFRecommender(keras.Model):
         policy_dilations: base dilations of the conv policy encoder.
         freeze_embedding: bool, also freeze the backbone's input stage.
         ranking_loss: `"bpr"` (paper Eq. 8) or `"pointwise"` (original).
+        item_bias: bool, the per-item bias of Eq. (7) (paper; False = the
+            original's bias-free score).
 
     Call returns a dict:
         `"user_embedding"`: float `[B, C]`, h.
@@ -126,29 +115,20 @@ class UAFRecommender(keras.Model):
         policy_dilations=POLICY_DILATIONS,
         freeze_embedding: bool = False,
         ranking_loss: str = losses.BPR,
+        item_bias: bool = True,
         **kwargs,
     ):
-        super().__init__(**kwargs)
-        if num_target_ids < 2:
-            raise ValueError(
-                "`num_target_ids` must count padding plus at least one item. "
-                f"Received: num_target_ids={num_target_ids}"
-            )
-        ranking_loss_fn = losses.ranking_loss(ranking_loss)
+        super().__init__(
+            backbone, num_target_ids, ranking_loss, item_bias, **kwargs
+        )
 
         # === Config ===
-        self.num_target_ids = num_target_ids
         self.policy_encoder = policy_encoder
         self.policy_dilations = tuple(int(d) for d in policy_dilations)
         self.freeze_embedding = freeze_embedding
-        self.ranking_loss = ranking_loss
-        self._ranking_loss_fn = ranking_loss_fn
-        self.channels = backbone.channels
-        self.num_blocks = len(backbone.blocks)
 
         # === Layers ===
         # Creation order fixes the initialisers' seeds: keep it.
-        self.backbone = backbone
         self.gated_blocks = [
             GatedResidualBlock(block, name=f"gated_{block.name}")
             for block in backbone.blocks
@@ -167,30 +147,9 @@ class UAFRecommender(keras.Model):
                 kernel_size=getattr(backbone, "kernel_size", 3),
                 name="policy_network",
             )
-        self.target_embedding = keras.layers.Embedding(
-            num_target_ids,
-            self.channels,
-            embeddings_initializer=keras.initializers.TruncatedNormal(
-                stddev=0.01
-            ),
-            name="target_embedding",
-        )
-
-        # === Training state ===
-        # The 0-based training epoch, read inside the compiled step by the
-        # UAF-RL curriculum (a Python int would retrace it every epoch). A
-        # plain tf.Variable: training progress, not a model weight, so it
-        # stays out of `weights` and the saved weight files; the custom
-        # trainer checkpoints it.
-        self.current_epoch = tf.Variable(
-            0, dtype=tf.int64, trainable=False, name="current_epoch"
-        )
-        names = LOG_NAMES + (
+        self._create_target_head(
             SELF_CRITICAL_LOG_NAMES if self.sampler.self_critical else ()
         )
-        self.log_trackers = {
-            name: keras.metrics.Mean(name=name) for name in names
-        }
 
     @classmethod
     def from_pretrained(
@@ -226,8 +185,7 @@ class UAFRecommender(keras.Model):
             gated.build(hidden_shape)
         if self.policy_network is not None:
             self.policy_network.build(input_shape)
-        if not self.target_embedding.built:
-            self.target_embedding.build((None,))
+        self._build_target_head()
         self.built = True
 
     # === Forward ===
@@ -267,72 +225,21 @@ class UAFRecommender(keras.Model):
             outputs[POLICY_LOGITS] = logits
         return outputs
 
-    # === Scoring (Eq. 7) ===
-
-    @property
-    def target_item_embeddings(self):
-        """The target item table `[T, C]` (row 0 = padding/unknown)."""
-        return self.target_embedding.embeddings
-
-    def score_items(self, user_embedding, item_ids):
-        """Scores `[B, M]` of items `item_ids [B, M]` for each user `[B, C]`."""
-        items = self.target_embedding(item_ids)  # [B, M, C]
-        return ops.einsum("bc,bmc->bm", user_embedding, items)
-
-    def score_all_items(self, user_embedding):
-        """Scores `[B, T]` of every target id (column 0 is padding)."""
-        return ops.matmul(
-            user_embedding, ops.transpose(self.target_item_embeddings)
-        )
-
     # === Objective ===
 
-    def compute_loss(
-        self, x=None, y=None, y_pred=None, sample_weight=None, training=True
-    ):
-        """The training loss of a batch `x` (see the class docstring).
+    @property
+    def self_critical(self) -> bool:
+        return self.sampler.self_critical
 
-        `y`, `y_pred` and `sample_weight` are not used: the labels are in
-        `x` (`target`, `negative`) and the forward pass depends on the
-        method, so it runs here.
-
-        Returns:
-            Scalar float32: ranking loss (+ `beta * L_RL` for UAF-RL).
-        """
-        del y, y_pred, sample_weight
-        return self.compute_loss_and_logs(x, training=training)[0]
-
-    def compute_loss_and_logs(self, x, training=True):
-        """`(loss, logs)` of a training batch `x` (call under a tape).
-
-        `logs` holds scalars: `loss`, `ranking_loss`, `finetuned_fraction`
-        and, for a self-critical sampler, `policy_loss`,
-        `weighted_policy_loss`, `reward`, `advantage`, `rl_on`.
-        """
-        source = x[SOURCE]
-        self._build_for(source)
-        target = tf.cast(x[TARGET], tf.int32)
-        negative = tf.cast(x[NEGATIVE], tf.int32)
-        if self.sampler.self_critical:
-            user, policy, logs = self._self_critical_forward(
-                source, target, _reward_negatives(x), training
-            )
-        else:
-            out = self(source, training=training)
-            user, policy, logs = out[USER_EMBEDDING], out[POLICY], {}
-        scores = self.score_items(
-            user, tf.stack([target, negative], axis=1)
-        )  # [B, 2]
-        ranking = self._ranking_loss_fn(scores[:, 0], scores[:, 1])
-        loss = ranking + logs.get("weighted_policy_loss", 0.0)
-        logs.update(
-            {
-                "loss": loss,
-                "ranking_loss": ranking,
-                "finetuned_fraction": tf.reduce_mean(policy),
-            }
+    def _training_forward(self, x, training):
+        if not self.sampler.self_critical:
+            return super()._training_forward(x, training)
+        return self._self_critical_forward(
+            x[SOURCE],
+            tf.cast(x[TARGET], tf.int32),
+            _reward_negatives(x),
+            training,
         )
-        return loss, logs
 
     def _self_critical_forward(
         self, source, target, reward_negatives, training
@@ -403,81 +310,19 @@ class UAFRecommender(keras.Model):
         }
         return user, policy, logs
 
-    # === Keras training loop ===
-
-    @property
-    def metrics(self):
-        return list(self.log_trackers.values())
-
-    def train_step(self, data):
-        # Not Keras's default: that would run `call` and then the objective,
-        # drawing the policy twice.
-        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
-        self._build_for(x[SOURCE])
-        variables = self.trainable_variables
-        with tf.GradientTape() as tape:
-            loss, logs = self.compute_loss_and_logs(x, training=True)
-            scaled = self.optimizer.scale_loss(loss)
-        gradients = tape.gradient(scaled, variables)
-        self.optimizer.apply_gradients(zip(gradients, variables, strict=True))
-        batch_size = tf.shape(x[SOURCE])[0]
-        for name, value in logs.items():
-            self.log_trackers[name].update_state(
-                value, sample_weight=batch_size
-            )
-        return {name: m.result() for name, m in self.log_trackers.items()}
-
-    def _build_for(self, source_ids):
-        if not self.built:  # `fit` traces `train_step`, never `call`.
-            self.build(tuple(source_ids.shape))
-
-    def fit(self, x=None, *args, callbacks=None, **kwargs):
-        """Keras `fit`, plus what the objective needs.
-
-        Adds a callback that sets `current_epoch` at each epoch start (the
-        UAF-RL curriculum) and keeps only `TRAINING_FEATURES` of a dataset
-        of dict batches.
-        """
-        if isinstance(x, tf.data.Dataset) and isinstance(x.element_spec, dict):
-            x = x.map(_training_features)
-        callbacks = [*(callbacks or []), EpochCounter()]
-        return super().fit(x, *args, callbacks=callbacks, **kwargs)
-
     # === Serialisation ===
 
     def get_config(self):
         config = super().get_config()
         config.update(
             {
-                "backbone": keras.saving.serialize_keras_object(self.backbone),
-                "num_target_ids": self.num_target_ids,
                 "sampler": samplers.serialize(self.sampler),
                 "policy_encoder": self.policy_encoder,
                 "policy_dilations": list(self.policy_dilations),
                 "freeze_embedding": self.freeze_embedding,
-                "ranking_loss": self.ranking_loss,
             }
         )
         return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["backbone"] = keras.saving.deserialize_keras_object(
-            config["backbone"]
-        )
-        config["sampler"] = samplers.get(config["sampler"])
-        return cls(**config)
-
-
-class EpochCounter(keras.callbacks.Callback):
-    """Sets `model.current_epoch` to the 0-based epoch at each epoch start.
-
-    `UAFRecommender.fit` adds it; the UAF-RL curriculum reads the variable.
-    """
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.model.current_epoch.assign(epoch)
 
 
 def _reward_negatives(x: dict):
@@ -490,10 +335,6 @@ def _reward_negatives(x: dict):
             f"Received keys: {sorted(x)}"
         )
     return tf.cast(x[REWARD_NEGATIVES], tf.int32)
-
-
-def _training_features(batch: dict) -> dict:
-    return {key: batch[key] for key in TRAINING_FEATURES if key in batch}
 
 
 def _num_source_ids(backbone) -> int:

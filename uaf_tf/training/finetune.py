@@ -1,11 +1,12 @@
-"""UAF fine-tuning: config, the training task per method, `run_finetuning`.
+"""Fine-tuning: config, the training task per method, `run_finetuning`.
 
 ```
 run_finetuning(FinetuneConfig(data_dir=..., pretrained=..., method="rl"),
                run_dir)
 ```
 loads the pretrained backbone of `pretrained` (a pretraining run directory),
-wraps it in a `UAFRecommender`, trains it on the dataset's fine-tuning split
+wraps it in the model of `method` (`model_for_method`: a `UAFRecommender`,
+or a baseline of paper sec. 4.2), trains it on the dataset's fine-tuning split
 with `trainer.fit` (selection on validation `sampled/mrr@5`, test once with
 the best weights) and writes, besides the trainer's files, `config.json`,
 `model.json`, the vocabularies and TensorBoard policy views.
@@ -27,16 +28,31 @@ from uaf_tf import run_dir as run_dir_lib
 from uaf_tf.data import dataset_info
 from uaf_tf.data import pipelines
 from uaf_tf.layers import samplers
+from uaf_tf.models import finetune_baseline
+from uaf_tf.models import peterrec_recommender
 from uaf_tf.models import policy_network
-from uaf_tf.models.uaf_recommender import POLICY
-from uaf_tf.models.uaf_recommender import TRAINING_FEATURES
-from uaf_tf.models.uaf_recommender import USER_EMBEDDING
+from uaf_tf.models.finetune_baseline import FinetuneBaseline
+from uaf_tf.models.finetune_recommender import POLICY
+from uaf_tf.models.finetune_recommender import TRAINING_FEATURES
+from uaf_tf.models.finetune_recommender import USER_EMBEDDING
+from uaf_tf.models.finetune_recommender import FinetuneRecommender
+from uaf_tf.models.peterrec_recommender import PeterRecRecommender
 from uaf_tf.models.uaf_recommender import UAFRecommender
 from uaf_tf.training import policy_summaries
 from uaf_tf.training import trainer
 
 VALID = "valid"
 TEST = "test"
+
+# Every `--method`: the UAF variants (a `UAFRecommender` with that sampler,
+# `samplers.get`) and the baselines of paper sec. 4.2. `build_model` maps
+# each to its model; nothing else dispatches on the method.
+UAF_METHODS = samplers.METHODS
+BASELINE_METHODS = (
+    *finetune_baseline.METHODS,
+    peterrec_recommender.PETERREC,
+)
+METHODS = (*UAF_METHODS, *BASELINE_METHODS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,7 +69,11 @@ class FinetuneConfig:
         method: UAF variant, the policy sampler (`uaf_tf.layers.samplers`):
             gumbel (Gumbel-softmax, sec. 3.3.1), rl (self-critical
             REINFORCE, 3.3.2), soft (sigmoid gates, 3.3.3), random
-            (Bernoulli 0.5 policy, 5.3.1).
+            (Bernoulli 0.5 policy, 5.3.1); or a baseline of sec. 4.2:
+            finetune-zero (random init, everything trains), finetune-cls
+            (target head only), finetune-last1 / finetune-last2 (last 1 / 2
+            blocks + head), finetune-all (everything), peterrec (model
+            patches in the frozen network).
         policy_encoder: policy network encoder: conv (light NextItNet,
             dilations 1,2,4,8) or gru (sec. 5.3.3).
         temperature: Gumbel-softmax temperature tau (paper: 10).
@@ -83,13 +103,16 @@ class FinetuneConfig:
             checkpointing and XLA (`trainer.TrainingConfig`, with
             `eval_batch_size=1024`; flags of the field names, e.g.
             `--epochs`).
+        item_bias: per-item bias b_n in the target score <h, W_n> + b_n
+            (Eq. 7, paper); --noitem_bias is the original's bias-free dot
+            product.
     """
 
     data_dir: str
     pretrained: str
     method: str = dataclasses.field(
         default=samplers.GUMBEL,
-        metadata={config_flags.CHOICES: samplers.METHODS},
+        metadata={config_flags.CHOICES: METHODS},
     )
     policy_encoder: str = dataclasses.field(
         default=policy_network.CONV,
@@ -119,10 +142,11 @@ class FinetuneConfig:
     training: trainer.TrainingConfig = dataclasses.field(
         default_factory=lambda: trainer.TrainingConfig(eval_batch_size=1024)
     )
+    item_bias: bool = True
 
     def __post_init__(self):
-        samplers.sampler_class(self.method)  # The one method lookup.
         choices = {
+            "method": (self.method, METHODS),
             "policy_encoder": (self.policy_encoder, policy_network.ENCODERS),
             "gumbel_logits": (self.gumbel_logits, samplers.GUMBEL_LOGITS),
             "loss": (self.loss, losses.LOSSES),
@@ -146,7 +170,7 @@ class FinetuneConfig:
         )
 
     def sampler(self) -> samplers.Sampler:
-        """A new sampler of `method` with this config's settings for it."""
+        """A new sampler of UAF `method` with this config's settings."""
         return samplers.from_options(
             self.method,
             temperature=self.temperature,
@@ -162,20 +186,23 @@ class FinetuneConfig:
         )
 
     def model_kwargs(self) -> dict:
-        """Keyword arguments of `UAFRecommender` set by this config."""
+        """Keyword arguments of `UAFRecommender` set by this config (UAF
+        methods only)."""
         return dict(
             sampler=self.sampler(),
             policy_encoder=self.policy_encoder,
             freeze_embedding=self.freeze_embedding,
             ranking_loss=self.loss,
+            item_bias=self.item_bias,
         )
 
 
 class FinetuneTask:
-    """The `trainer.Task` of UAF fine-tuning: drives the model's objective.
+    """The `trainer.Task` of fine-tuning: drives the model's objective.
 
-    The objective of every method is `UAFRecommender.compute_loss_and_logs`
-    (ranking loss, plus the self-critical term for UAF-RL); the task only
+    The objective of every method is the model's `compute_loss_and_logs`
+    (`FinetuneRecommender`: the ranking loss, plus the self-critical term
+    for UAF-RL); the task only
     runs it under a tape with its own Adam (checkpointed with the RL
     curriculum's epoch; every negative comes from the seeded input
     pipeline), so a run can resume mid-epoch exactly. It also evaluates
@@ -184,7 +211,7 @@ class FinetuneTask:
 
     Args:
         config: a `FinetuneConfig`.
-        model: a built `UAFRecommender`.
+        model: a built `FinetuneRecommender` (UAF or a baseline).
         info: the dataset's `DatasetInfo` (checked against the model), or
             None when only `train_step` is used.
     """
@@ -192,7 +219,7 @@ class FinetuneTask:
     def __init__(
         self,
         config: FinetuneConfig,
-        model: UAFRecommender,
+        model: FinetuneRecommender,
         info: dataset_info.DatasetInfo | None,
     ):
         if info is not None and info.num_target_ids != model.num_target_ids:
@@ -219,7 +246,7 @@ class FinetuneTask:
 
     def train_dataset(self, epoch: int) -> tf.data.Dataset:
         self.model.current_epoch.assign(epoch)
-        sampler = self.model.sampler
+        model = self.model
         dataset = pipelines.finetune_train_dataset(
             self.config.data_dir,
             self.config.training.batch_size,
@@ -227,7 +254,9 @@ class FinetuneTask:
             train_fraction=self.config.train_fraction,
             shuffle_buffer=self.config.shuffle_buffer,
             num_reward_negatives=(
-                sampler.num_reward_negatives if sampler.self_critical else 0
+                model.sampler.num_reward_negatives
+                if model.self_critical
+                else 0
             ),
         )
         # Only what the step reads: string user ids cannot enter an XLA
@@ -364,8 +393,8 @@ def check_source_vocabulary(data_dir: str, pretrained: str) -> None:
 
 def build_model(
     config: FinetuneConfig, info: dataset_info.DatasetInfo
-) -> UAFRecommender:
-    """The `UAFRecommender` around `config.pretrained`'s backbone."""
+) -> FinetuneRecommender:
+    """The model of `config.method` around `config.pretrained`'s backbone."""
     check_source_vocabulary(config.data_dir, config.pretrained)
     backbone = run_dir_lib.load_pretrained_backbone(config.pretrained)
     if getattr(backbone, "num_items", info.num_source_ids) != (
@@ -375,11 +404,39 @@ def build_model(
             f"Pretrained backbone has {backbone.num_items} source rows; the "
             f"dataset has {info.num_source_ids}."
         )
-    return UAFRecommender.from_pretrained(
-        backbone,
-        info.num_target_ids,
-        seq_len=info.seq_len,
-        **config.model_kwargs(),
+    return model_for_method(
+        config, backbone, info.num_target_ids, seq_len=info.seq_len
+    )
+
+
+def model_for_method(
+    config: FinetuneConfig, backbone, num_target_ids: int, seq_len=None
+) -> FinetuneRecommender:
+    """The one method dispatch: `config.method`'s model on `backbone`.
+
+    Args:
+        config: a `FinetuneConfig` (its method and model options).
+        backbone: a built, pretrained `SequenceBackbone`.
+        num_target_ids: int, T.
+        seq_len: int or None, the source length to build for.
+
+    Returns:
+        A built `UAFRecommender` (UAF methods), `FinetuneBaseline` or
+        `PeterRecRecommender`.
+    """
+    common = dict(
+        seq_len=seq_len, ranking_loss=config.loss, item_bias=config.item_bias
+    )
+    if config.method in UAF_METHODS:
+        return UAFRecommender.from_pretrained(
+            backbone, num_target_ids, seq_len=seq_len, **config.model_kwargs()
+        )
+    if config.method == peterrec_recommender.PETERREC:
+        return PeterRecRecommender.from_pretrained(
+            backbone, num_target_ids, **common
+        )
+    return FinetuneBaseline.from_pretrained(
+        backbone, num_target_ids, method=config.method, **common
     )
 
 
@@ -404,7 +461,7 @@ def run_finetuning(
     run_dir_lib.save_model_spec(model, run_dir)
     run_dir_lib.copy_vocabularies(config.data_dir, run_dir)
     logging.info(
-        "UAF-%s: %d blocks, %d trainable / %d frozen weights.",
+        "%s: %d blocks, %d trainable / %d frozen weights.",
         config.method,
         model.num_blocks,
         len(model.trainable_weights),
