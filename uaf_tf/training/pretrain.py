@@ -12,9 +12,11 @@ from collections.abc import Callable
 import keras
 import tensorflow as tf
 
+from uaf_tf import config_flags
 from uaf_tf import metrics
 from uaf_tf import run_dir as run_dir_lib
 from uaf_tf.data import dataset_info
+from uaf_tf.models import sequence_pretrainer
 from uaf_tf.models.nextitnet_backbone import PAPER_DILATIONS
 from uaf_tf.models.nextitnet_backbone import NextItNetBackbone
 from uaf_tf.models.sequence_pretrainer import SequencePretrainer
@@ -52,6 +54,8 @@ class PretrainConfig:
         selection_metric: validation value that picks the best epoch:
             `"loss"` (minimised) or a ranking metric such as
             `"full/mrr@5"` (maximised).
+        head_activation: what the softmax head applies to the hidden
+            states: `"none"` (paper Eq. 3) or `"relu"` (original).
     """
 
     data_dir: str
@@ -71,6 +75,10 @@ class PretrainConfig:
     steps_per_epoch: int = 0
     jit_compile: bool | None = None
     selection_metric: str = SELECTION_METRIC
+    head_activation: str = dataclasses.field(
+        default=sequence_pretrainer.NO_ACTIVATION,
+        metadata={config_flags.CHOICES: sequence_pretrainer.HEAD_ACTIVATIONS},
+    )
 
     def trainer_config(self) -> trainer.TrainerConfig:
         return trainer.TrainerConfig(
@@ -193,6 +201,7 @@ def build_pretrainer(
         num_items=info.num_source_ids,
         mask_padding=config.mask_padding,
         num_sampled=config.num_sampled,
+        head_activation=config.head_activation,
     )
     model.build((None, info.seq_len))
     return model
