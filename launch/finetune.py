@@ -151,6 +151,22 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
         "Batches per epoch (0: one pass over the training instances).",
         **fv,
     )
+    # TODO(derived): drop once the flags are derived from FinetuneConfig.
+    flags.DEFINE_enum(
+        "policy_head_init",
+        d.policy_head_init,
+        list(policy_network.HEAD_INITS),
+        "Policy head kernel init: normal_0.01 (original, near-uniform "
+        "untrained policy) or glorot (Keras default).",
+        **fv,
+    )
+    flags.DEFINE_enum(
+        "rl_curriculum_actions",
+        d.rl_curriculum_actions,
+        list(samplers.CURRICULUM_ACTIONS),
+        "UAF-RL curriculum-epoch actions: sampled (original) or greedy.",
+        **fv,
+    )
     flags.DEFINE_enum(
         "jit_compile",
         "auto",
@@ -187,6 +203,8 @@ def config_from_flags(fv: flags.FlagValues) -> finetune.FinetuneConfig:
         log_every_steps=fv.log_every_steps,
         checkpoint_every_steps=fv.checkpoint_every_steps,
         jit_compile=_JIT_CHOICES[fv.jit_compile],
+        policy_head_init=fv.policy_head_init,  # TODO(derived)
+        rl_curriculum_actions=fv.rl_curriculum_actions,  # TODO(derived)
     )
 
 

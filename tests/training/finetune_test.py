@@ -119,20 +119,68 @@ def test_rl_policy_learns_from_the_policy_gradient_only():
     assert min(grads) > 0
 
 
-def test_rl_curriculum_uses_greedy_policy_without_policy_gradient():
-    task = _task("rl", rl_curriculum_epochs=5)
+def _copy_gradients(task, batch):
+    """Max |d loss / d w| over each gated block's fine-tuned copy `[N]`."""
+    model = task.model
+    copies = [g.finetuned.trainable_variables for g in model.gated_blocks]
+    with tf.GradientTape() as tape:
+        loss, logs = model.compute_loss_and_logs(batch)
+    grads = tape.gradient(loss, copies)
+    per_block = [
+        max(
+            0.0 if g is None else float(tf.reduce_max(tf.abs(g))) for g in block
+        )
+        for block in grads
+    ]
+    return per_block, logs
+
+
+@pytest.mark.parametrize("actions", ["sampled", "greedy"])
+def test_rl_curriculum_has_no_policy_gradient(actions):
+    task = _task("rl", rl_curriculum_epochs=5, rl_curriculum_actions=actions)
     task.model.current_epoch.assign(4)
     batch = _batch()
     _, logs = task.model.compute_loss_and_logs(batch)
     assert float(logs["rl_on"]) == 0.0 and float(logs["policy_loss"]) == 0.0
     assert max(_policy_gradients(task, batch, "loss")) == 0.0
-    greedy = task.model(batch[dataset_info.SOURCE])["policy"]
-    np.testing.assert_allclose(
-        float(logs["finetuned_fraction"]), float(tf.reduce_mean(greedy))
-    )
     task.model.current_epoch.assign(5)
     _, logs = task.model.compute_loss_and_logs(batch)
     assert float(logs["rl_on"]) == 1.0
+
+
+def test_rl_curriculum_greedy_actions_leave_unchosen_copies_untrained():
+    """`greedy` (the project's former behaviour): the forward pass uses the
+    argmax policy, so a block no example picks gets no gradient. Glorot head
+    (as before): the untrained policy is the same for most users."""
+    task = _task(
+        "rl",
+        rl_curriculum_epochs=5,
+        rl_curriculum_actions="greedy",
+        policy_head_init="glorot",
+    )
+    task.model.current_epoch.assign(0)
+    batch = _batch()
+    greedy = task.model(batch[dataset_info.SOURCE])["policy"].numpy()
+    per_block, logs = _copy_gradients(task, batch)
+    np.testing.assert_allclose(
+        float(logs["finetuned_fraction"]), greedy.mean(), rtol=1e-6
+    )
+    for block, grad in enumerate(per_block):
+        # Exactly zero iff no example of the batch fine-tunes the block.
+        assert (grad > 0) == bool(greedy[:, block].any()), (block, grad)
+    assert min(per_block) == 0.0  # this seed leaves a block unchosen
+
+
+def test_rl_curriculum_sampled_actions_train_every_copy():
+    """Default (original): sampled hard actions during the curriculum, so
+    every fine-tuned copy is used by some examples and gets a gradient."""
+    task = _task("rl", rl_curriculum_epochs=5)
+    assert task.model.sampler.curriculum_actions == "sampled"
+    task.model.current_epoch.assign(0)
+    per_block, logs = _copy_gradients(task, _batch())
+    assert min(per_block) > 0
+    # Near-uniform start: about half the (example, block) pairs fine-tune.
+    assert 0.3 < float(logs["finetuned_fraction"]) < 0.7
 
 
 @pytest.mark.parametrize("method", ["gumbel", "rl"])

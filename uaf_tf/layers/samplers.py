@@ -54,6 +54,10 @@ GUMBEL_LOGITS = (LOG_SOFTMAX, SIGMOID)
 DEFAULT_TEMPERATURE = 10.0
 # The original's UAF-RL curriculum: greedy epochs before the policy gradient.
 DEFAULT_CURRICULUM_EPOCHS = 5
+# Actions of the UAF-RL curriculum epochs.
+SAMPLED = "sampled"  # original: sampled hard actions, every copy trains
+GREEDY = "greedy"  # argmax actions: never-chosen copies get no gradient
+CURRICULUM_ACTIONS = (SAMPLED, GREEDY)
 # Candidates ranked for the UAF-RL reward: the positive + 99 negatives.
 DEFAULT_NUM_REWARD_NEGATIVES = 99
 # Offset of the UAF-RL reward negatives' stream from the sampler's seed.
@@ -241,8 +245,12 @@ class SelfCriticalSampler(Sampler):
     greedy `A_hat`; the reward (Eq. 11, `uaf_tf.rewards`) is a hit in the
     top `reward_cutoff`; the loss adds
     `beta * mean(-sum_l log p(A_l^s) (R(A^s) - R(A_hat)))`. For the first
-    `curriculum_epochs` epochs the greedy policy is used and the RL term is
-    skipped (the original's curriculum).
+    `curriculum_epochs` epochs the RL term is skipped (the original's
+    curriculum; the paper only says "curriculum learning") and the forward
+    pass uses `curriculum_actions`: `"sampled"` hard actions (default, the
+    original's: every fine-tuned copy is used by some examples and trains)
+    or `"greedy"` ones (the copies of blocks the untrained policy never
+    chooses get no gradient at all until RL starts).
 
     Args:
         seed: int, seed of the sampling stream (and of the reward
@@ -251,7 +259,9 @@ class SelfCriticalSampler(Sampler):
         gamma: float, reward penalty of a miss (paper: 1).
         beta: float, weight of the self-critical loss (Eq. 13; paper: 1).
         reward_cutoff: int, the reward's hit threshold K (paper: 5).
-        curriculum_epochs: int, greedy epochs before the policy gradient.
+        curriculum_epochs: int, epochs without the policy gradient.
+        curriculum_actions: `"sampled"` (original) or `"greedy"`: the
+            actions of the curriculum epochs.
         num_reward_negatives: int, negatives ranked for the reward.
 
     Example:
@@ -273,6 +283,7 @@ class SelfCriticalSampler(Sampler):
         reward_cutoff: int = rewards.REWARD_CUTOFF,
         curriculum_epochs: int = DEFAULT_CURRICULUM_EPOCHS,
         num_reward_negatives: int = DEFAULT_NUM_REWARD_NEGATIVES,
+        curriculum_actions: str = SAMPLED,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -280,6 +291,11 @@ class SelfCriticalSampler(Sampler):
             raise ValueError(
                 f"`reward` must be one of {rewards.REWARDS}. "
                 f"Received: reward={reward!r}"
+            )
+        if curriculum_actions not in CURRICULUM_ACTIONS:
+            raise ValueError(
+                f"`curriculum_actions` must be one of {CURRICULUM_ACTIONS}. "
+                f"Received: curriculum_actions={curriculum_actions!r}"
             )
         for name, value, low in (
             ("reward_cutoff", reward_cutoff, 1),
@@ -297,6 +313,7 @@ class SelfCriticalSampler(Sampler):
         self.reward_cutoff = reward_cutoff
         self.curriculum_epochs = curriculum_epochs
         self.num_reward_negatives = num_reward_negatives
+        self.curriculum_actions = curriculum_actions
         self.seed_generator = keras.random.SeedGenerator(seed)
         # Stream of the reward's candidate negatives.
         self.negatives_generator = (
@@ -329,6 +346,7 @@ class SelfCriticalSampler(Sampler):
                 "reward_cutoff": self.reward_cutoff,
                 "curriculum_epochs": self.curriculum_epochs,
                 "num_reward_negatives": self.num_reward_negatives,
+                "curriculum_actions": self.curriculum_actions,
             }
         )
         return config

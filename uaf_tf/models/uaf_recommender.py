@@ -13,6 +13,7 @@ from uaf_tf.data.dataset_info import TARGET
 from uaf_tf.layers import samplers
 from uaf_tf.layers.gated_residual_block import GatedResidualBlock
 from uaf_tf.models.policy_network import CONV
+from uaf_tf.models.policy_network import NORMAL_001
 from uaf_tf.models.policy_network import POLICY_DILATIONS
 from uaf_tf.models.policy_network import PolicyNetwork
 
@@ -86,6 +87,9 @@ class UAFRecommender(keras.Model):
             `samplers.get`.
         policy_encoder: `"conv"` or `"gru"`.
         policy_dilations: base dilations of the conv policy encoder.
+        policy_head_init: the policy head's initialiser, `"normal_0.01"`
+            (original, near-uniform start) or `"glorot"` (Keras default);
+            see `PolicyNetwork`.
         freeze_embedding: bool, also freeze the backbone's input stage.
         ranking_loss: `"bpr"` (paper Eq. 8) or `"pointwise"` (original).
 
@@ -123,6 +127,7 @@ class UAFRecommender(keras.Model):
         sampler="gumbel",
         policy_encoder: str = CONV,
         policy_dilations=POLICY_DILATIONS,
+        policy_head_init: str = NORMAL_001,
         freeze_embedding: bool = False,
         ranking_loss: str = losses.BPR,
         **kwargs,
@@ -139,6 +144,7 @@ class UAFRecommender(keras.Model):
         self.num_target_ids = num_target_ids
         self.policy_encoder = policy_encoder
         self.policy_dilations = tuple(int(d) for d in policy_dilations)
+        self.policy_head_init = policy_head_init
         self.freeze_embedding = freeze_embedding
         self.ranking_loss = ranking_loss
         self._ranking_loss_fn = ranking_loss_fn
@@ -164,6 +170,7 @@ class UAFRecommender(keras.Model):
                 encoder=policy_encoder,
                 dilations=self.policy_dilations,
                 kernel_size=getattr(backbone, "kernel_size", 3),
+                head_init=policy_head_init,
                 name="policy_network",
             )
         self.target_embedding = keras.layers.Embedding(
@@ -340,18 +347,23 @@ class UAFRecommender(keras.Model):
         (baseline); both rank the positive among the sampler's reward
         negatives; the reward is a top-`reward_cutoff` hit (Eq. 11); the
         policy network gets gradients only from the self-critical term (the
-        policies are hard). During the curriculum the greedy policy is used
-        and the RL term (and the greedy forward) is skipped.
+        policies are hard). During the curriculum the RL term (and the
+        greedy forward) is skipped and the forward pass uses the sampler's
+        `curriculum_actions`: sampled ones (default, so every fine-tuned
+        copy trains) or greedy ones.
         """
         sampler = self.sampler
         logits = self.policy_logits(source, training=training)  # [B, N, 2]
         greedy = samplers.greedy_policy(logits)
         rl_on = self.current_epoch >= sampler.curriculum_epochs
-        policy = tf.cond(
-            rl_on,
-            lambda: self.choose_policy(logits, source, training=training),
-            lambda: greedy,
-        )
+        if sampler.curriculum_actions == samplers.SAMPLED:
+            policy = self.choose_policy(logits, source, training=training)
+        else:
+            policy = tf.cond(
+                rl_on,
+                lambda: self.choose_policy(logits, source, training=training),
+                lambda: greedy,
+            )
         user = self.encode(source, policy, training=training)
 
         def policy_gradient_term():
@@ -456,6 +468,7 @@ class UAFRecommender(keras.Model):
                 "sampler": samplers.serialize(self.sampler),
                 "policy_encoder": self.policy_encoder,
                 "policy_dilations": list(self.policy_dilations),
+                "policy_head_init": self.policy_head_init,
                 "freeze_embedding": self.freeze_embedding,
                 "ranking_loss": self.ranking_loss,
             }

@@ -19,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from uaf_tf import config_flags
 from uaf_tf import losses
 from uaf_tf import metrics
 from uaf_tf import rewards
@@ -74,6 +75,13 @@ class FinetuneConfig:
         log_every_steps: trainer logging period.
         checkpoint_every_steps: mid-epoch checkpoint period (0 = epoch ends).
         jit_compile: XLA for the train step (None = try, fall back).
+        policy_head_init: the policy head's kernel initialiser:
+            `"normal_0.01"` (original; near-uniform untrained policy) or
+            `"glorot"` (Keras default; confident, user-independent start).
+        rl_curriculum_actions: actions of UAF-RL's curriculum epochs:
+            `"sampled"` (original; every fine-tuned copy trains) or
+            `"greedy"` (copies the untrained policy never picks get no
+            gradient).
     """
 
     data_dir: str
@@ -102,6 +110,14 @@ class FinetuneConfig:
     log_every_steps: int = 50
     checkpoint_every_steps: int = 0
     jit_compile: bool | None = None
+    policy_head_init: str = dataclasses.field(
+        default=policy_network.NORMAL_001,
+        metadata={config_flags.CHOICES: policy_network.HEAD_INITS},
+    )
+    rl_curriculum_actions: str = dataclasses.field(
+        default=samplers.SAMPLED,
+        metadata={config_flags.CHOICES: samplers.CURRICULUM_ACTIONS},
+    )
 
     def __post_init__(self):
         samplers.sampler_class(self.method)  # The one method lookup.
@@ -110,6 +126,14 @@ class FinetuneConfig:
             "gumbel_logits": (self.gumbel_logits, samplers.GUMBEL_LOGITS),
             "loss": (self.loss, losses.LOSSES),
             "reward": (self.reward, rewards.REWARDS),
+            "policy_head_init": (
+                self.policy_head_init,
+                policy_network.HEAD_INITS,
+            ),
+            "rl_curriculum_actions": (
+                self.rl_curriculum_actions,
+                samplers.CURRICULUM_ACTIONS,
+            ),
         }
         for name, (value, allowed) in choices.items():
             if value not in allowed:
@@ -147,6 +171,7 @@ class FinetuneConfig:
             reward_cutoff=self.rl_reward_cutoff,
             curriculum_epochs=self.rl_curriculum_epochs,
             num_reward_negatives=self.rl_num_negatives,
+            curriculum_actions=self.rl_curriculum_actions,
             seed=self.seed,
         )
 
@@ -155,6 +180,7 @@ class FinetuneConfig:
         return dict(
             sampler=self.sampler(),
             policy_encoder=self.policy_encoder,
+            policy_head_init=self.policy_head_init,
             freeze_embedding=self.freeze_embedding,
             ranking_loss=self.loss,
         )
