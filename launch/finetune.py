@@ -168,6 +168,15 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
         **fv,
     )
     flags.DEFINE_enum(
+        "random_mode",
+        d.random_mode,
+        list(samplers.RANDOM_MODES),
+        "UAF-Random seeds (sec. 5.3.1): fixed (same per-user policy in "
+        "training and evaluation), reseeded (evaluation with another seed) "
+        "or per_step (fresh draws per training step).",
+        **fv,
+    )
+    flags.DEFINE_enum(
         "jit_compile",
         "auto",
         sorted(_JIT_CHOICES),
@@ -205,6 +214,7 @@ def config_from_flags(fv: flags.FlagValues) -> finetune.FinetuneConfig:
         jit_compile=_JIT_CHOICES[fv.jit_compile],
         policy_head_init=fv.policy_head_init,  # TODO(derived)
         rl_curriculum_actions=fv.rl_curriculum_actions,  # TODO(derived)
+        random_mode=fv.random_mode,  # TODO(derived)
     )
 
 

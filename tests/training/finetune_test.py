@@ -365,3 +365,20 @@ def test_source_vocabulary_mismatch_is_a_clear_error(pretrained_run, tmp_path):
     config = finetune.FinetuneConfig(data_dir=data_dir, pretrained=other)
     with pytest.raises(ValueError, match="vocabulary mismatch.*line 1"):
         finetune.run_finetuning(config, str(tmp_path / "run"))
+
+
+def test_random_sampler_of_the_config_is_keyed_by_the_run_seed():
+    config = finetune.FinetuneConfig(
+        data_dir="unused",
+        pretrained="unused",
+        method="random",
+        seed=4,
+        random_mode="reseeded",
+    )
+    sampler = config.sampler()
+    assert (sampler.mode, sampler.hash_key, sampler.seed) == ("reseeded", 4, 4)
+    assert finetune.FinetuneConfig("d", "p", method="random").random_mode == (
+        "fixed"
+    )
+    with pytest.raises(ValueError, match="random_mode"):
+        finetune.FinetuneConfig("d", "p", random_mode="fresh")

@@ -82,6 +82,11 @@ class FinetuneConfig:
             `"sampled"` (original; every fine-tuned copy trains) or
             `"greedy"` (copies the untrained policy never picks get no
             gradient).
+        random_mode: UAF-Random's seeds (paper sec. 5.3.1): `"fixed"`
+            (a user keeps one random policy in training and inference),
+            `"reseeded"` (inference draws with another seed than training)
+            or `"per_step"` (fresh draws every training step; the former
+            behaviour). The hash key is `seed`.
     """
 
     data_dir: str
@@ -118,6 +123,10 @@ class FinetuneConfig:
         default=samplers.SAMPLED,
         metadata={config_flags.CHOICES: samplers.CURRICULUM_ACTIONS},
     )
+    random_mode: str = dataclasses.field(
+        default=samplers.FIXED,
+        metadata={config_flags.CHOICES: samplers.RANDOM_MODES},
+    )
 
     def __post_init__(self):
         samplers.sampler_class(self.method)  # The one method lookup.
@@ -134,6 +143,7 @@ class FinetuneConfig:
                 self.rl_curriculum_actions,
                 samplers.CURRICULUM_ACTIONS,
             ),
+            "random_mode": (self.random_mode, samplers.RANDOM_MODES),
         }
         for name, (value, allowed) in choices.items():
             if value not in allowed:
@@ -172,6 +182,8 @@ class FinetuneConfig:
             curriculum_epochs=self.rl_curriculum_epochs,
             num_reward_negatives=self.rl_num_negatives,
             curriculum_actions=self.rl_curriculum_actions,
+            mode=self.random_mode,
+            hash_key=self.seed,
             seed=self.seed,
         )
 
