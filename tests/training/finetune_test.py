@@ -275,6 +275,20 @@ def pretrained_run(tmp_path_factory):
     return data_dir, str(root / "pretrain"), root
 
 
+def test_training_positives_hold_the_whole_training_split(pretrained_run):
+    data_dir = pretrained_run[0]
+    info = dataset_info.DatasetInfo.load(data_dir)
+    known = finetune.training_positives(data_dir)
+    assert known.num_pairs == info.split_sizes["finetune/train"]
+    # Every instance of the training split is one (user, target) pair.
+    users = set()
+    for batch in finetune.pipelines.finetune_train_dataset(
+        data_dir, 512, seed=0
+    ):
+        users.update(batch[dataset_info.USER].numpy().tolist())
+    assert known.num_users == len(users)
+
+
 @pytest.mark.parametrize("method", METHODS)
 def test_all_methods_beat_random_ranking(method, pretrained_run):
     data_dir, pretrained, root = pretrained_run
@@ -302,6 +316,8 @@ def test_all_methods_beat_random_ranking(method, pretrained_run):
             "sampled/hr@5",
             "sampled/ndcg@20",
             "full/hr@20",
+            "full_filtered/hr@20",
+            "full_filtered/mrr@5",
             "policy/block_0",
             "policy/block_1",
             "policy/mean_finetuned_blocks",
@@ -310,6 +326,13 @@ def test_all_methods_beat_random_ranking(method, pretrained_run):
         ):
             assert key in results[split], (split, key)
     assert results["test"]["num_examples"] == 180  # 15% of 1200, none dropped
+    for split in ("valid", "test"):
+        # Filtering only removes competitors: ranks can only improve.
+        for name in ("hr@5", "hr@20", "mrr@5", "ndcg@20"):
+            assert (
+                results[split][f"full_filtered/{name}"]
+                >= results[split][f"full/{name}"]
+            ), (split, name)
     utilisation = results["test"]["policy/block_0"]
     assert 0.0 <= utilisation <= 1.0
     with open(os.path.join(run_dir, "results.json")) as f:

@@ -234,6 +234,7 @@ class FinetuneTask:
         self.summaries = policy_summaries.PolicySummaries(model.num_blocks)
         self.last_policies = {}  # split -> (users, lengths, policies)
         self._eval_fn = None
+        self._known_items = None  # metrics.KnownItems, on first evaluate.
 
     # === Task protocol ===
 
@@ -274,7 +275,9 @@ class FinetuneTask:
         """Sampled + full-ranking metrics and policy utilisation on `split`.
 
         Returns `sampled/{hr,mrr,ndcg}@{5,20}` (positive among its stored
-        candidates), `full/...` (among all target items),
+        candidates), `full/...` (among all target items, unfiltered),
+        `full_filtered/...` (among all target items but the user's other
+        positives of the whole training split, see `training_positives`),
         `policy/block_<l>`, `policy/*_finetuned_blocks`,
         `policy/distinct_policies` (per user, see `policy_summaries`) and
         `num_examples` (instances; none dropped).
@@ -282,6 +285,8 @@ class FinetuneTask:
         dataset = pipelines.eval_dataset(
             self.config.data_dir, split, self.config.eval_batch_size
         )
+        if self._known_items is None:  # Once per run.
+            self._known_items = training_positives(self.config.data_dir)
         accumulator = metrics.MeanAccumulator()
         users, lengths, policies = [], [], []
         for batch in dataset:
@@ -289,6 +294,7 @@ class FinetuneTask:
                 tf.cast(batch[dataset_info.SOURCE], tf.int32),
                 tf.cast(batch[dataset_info.TARGET], tf.int32),
                 tf.cast(batch[dataset_info.CANDIDATES], tf.int32),
+                batch[dataset_info.USER],
             )
             accumulator.update(values)
             users.append(batch[dataset_info.USER].numpy())
@@ -319,14 +325,14 @@ class FinetuneTask:
         if split in self.last_policies:
             self.summaries.write(split, *self.last_policies[split], step=step)
 
-    def _eval_batch(self, source, target, candidates):
+    def _eval_batch(self, source, target, candidates, users):
         if self._eval_fn is None:
             self._eval_fn = tf.function(
                 self._eval_batch_impl, reduce_retracing=True
             )
-        return self._eval_fn(source, target, candidates)
+        return self._eval_fn(source, target, candidates, users)
 
-    def _eval_batch_impl(self, source, target, candidates):
+    def _eval_batch_impl(self, source, target, candidates, users):
         out = self.model(source, training=False)
         user = out[USER_EMBEDDING]
         sampled = metrics.metrics_from_ranks(
@@ -335,13 +341,35 @@ class FinetuneTask:
             ),
             metrics.SAMPLED,
         )
+        scores = self.model.score_all_items(user)  # [B, T]
         full = metrics.metrics_from_ranks(
-            metrics.rank_among_all_items(
-                self.model.score_all_items(user), target
-            ),
-            metrics.FULL,
+            metrics.rank_among_all_items(scores, target), metrics.FULL
         )
-        return {**sampled, **full}, out[POLICY]
+        seen = self._known_items.mask(users, tf.shape(scores)[1])
+        filtered = metrics.metrics_from_ranks(
+            metrics.rank_among_all_items(scores, target, excluded=seen),
+            metrics.FULL_FILTERED,
+        )
+        return {**sampled, **full, **filtered}, out[POLICY]
+
+
+def training_positives(data_dir: str) -> metrics.KnownItems:
+    """Each user's target items of the whole `finetune/train` split.
+
+    The competitors `full_filtered` removes. The whole split, whatever
+    `train_fraction` a run uses: they are the user's known interactions,
+    and the metric stays comparable across fractions.
+    """
+    users, items = [], []
+    dataset = pipelines.finetune_train_dataset(
+        data_dir, 8192, seed=0, shuffle_buffer=1
+    )
+    for batch in dataset:
+        users.append(batch[dataset_info.USER].numpy())
+        items.append(batch[dataset_info.TARGET].numpy())
+    if not users:
+        return metrics.KnownItems(np.zeros([0], bytes), np.zeros([0], int))
+    return metrics.KnownItems(np.concatenate(users), np.concatenate(items))
 
 
 def check_source_vocabulary(data_dir: str, pretrained: str) -> None:
@@ -413,8 +441,9 @@ def run_finetuning(
 
     Returns:
         The trainer's results (also `run_dir/results.json`): `valid` / `test`
-        metrics (`sampled/*`, `full/*`, `policy/*`, `num_examples`),
-        `best_epoch`, `epochs_run`, `train_examples_per_sec`, `history`, ...
+        metrics (`sampled/*`, `full/*`, `full_filtered/*`, `policy/*`,
+        `num_examples`), `best_epoch`, `epochs_run`,
+        `train_examples_per_sec`, `history`, ...
     """
     keras.utils.set_random_seed(config.seed)
     info = dataset_info.DatasetInfo.load(config.data_dir)
