@@ -176,6 +176,13 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
         "or per_step (fresh draws per training step).",
         **fv,
     )
+    flags.DEFINE_float(
+        "rl_cost_weight",
+        d.rl_cost_weight,
+        "UAF-RL weight w of the reward's block term, 1 - w (n_ft/N)^2 on a "
+        "hit (paper Eq. 11: 1).",
+        **fv,
+    )
     flags.DEFINE_enum(
         "jit_compile",
         "auto",
@@ -215,6 +222,7 @@ def config_from_flags(fv: flags.FlagValues) -> finetune.FinetuneConfig:
         policy_head_init=fv.policy_head_init,  # TODO(derived)
         rl_curriculum_actions=fv.rl_curriculum_actions,  # TODO(derived)
         random_mode=fv.random_mode,  # TODO(derived)
+        rl_cost_weight=fv.rl_cost_weight,  # TODO(derived)
     )
 
 

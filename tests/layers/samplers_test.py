@@ -212,6 +212,8 @@ SETTINGS = {
         "beta": 2.0,
         "reward_cutoff": 10,
         "curriculum_epochs": 2,
+        "curriculum_actions": "greedy",
+        "cost_weight": 0.25,
         "num_reward_negatives": 49,
     },
     "random": {

@@ -183,6 +183,27 @@ def test_rl_curriculum_sampled_actions_train_every_copy():
     assert 0.3 < float(logs["finetuned_fraction"]) < 0.7
 
 
+def test_rl_cost_weight_reaches_the_reward():
+    """Same seeds, so the same sampled actions and hits; only the reward's
+    block term differs. w = 0: a hit pays 1 and a miss -1, so the mean
+    reward is 2 * hit_rate - 1, a multiple of 2 / B; w = 1 (Eq. 11) pays
+    `1 - f^2 <= 1` per hit, so its mean reward is lower."""
+    batch = _batch()
+    logs = {}
+    for weight in (0.0, 1.0):
+        task = _task("rl", rl_curriculum_epochs=0, rl_cost_weight=weight)
+        assert task.model.sampler.cost_weight == weight
+        _, logs[weight] = task.model.compute_loss_and_logs(batch)
+    hits_times_two = (float(logs[0.0]["reward"]) + 1.0) * B
+    assert abs(hits_times_two - round(hits_times_two / 2) * 2) < 1e-4
+    # Strictly: this batch has hits with fine-tuned blocks.
+    assert float(logs[1.0]["reward"]) < float(logs[0.0]["reward"])
+    np.testing.assert_allclose(
+        float(logs[1.0]["finetuned_fraction"]),
+        float(logs[0.0]["finetuned_fraction"]),
+    )
+
+
 @pytest.mark.parametrize("method", ["gumbel", "rl"])
 def test_train_step_compiles_with_xla(method):
     task = _task(method, rl_curriculum_epochs=0)

@@ -262,6 +262,8 @@ class SelfCriticalSampler(Sampler):
         curriculum_epochs: int, epochs without the policy gradient.
         curriculum_actions: `"sampled"` (original) or `"greedy"`: the
             actions of the curriculum epochs.
+        cost_weight: float, w, the weight of the reward's block term
+            (`uaf_tf.rewards`; paper: 1).
         num_reward_negatives: int, negatives ranked for the reward.
 
     Example:
@@ -284,6 +286,7 @@ class SelfCriticalSampler(Sampler):
         curriculum_epochs: int = DEFAULT_CURRICULUM_EPOCHS,
         num_reward_negatives: int = DEFAULT_NUM_REWARD_NEGATIVES,
         curriculum_actions: str = SAMPLED,
+        cost_weight: float = 1.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -298,6 +301,7 @@ class SelfCriticalSampler(Sampler):
                 f"Received: curriculum_actions={curriculum_actions!r}"
             )
         for name, value, low in (
+            ("cost_weight", cost_weight, 0),
             ("reward_cutoff", reward_cutoff, 1),
             ("curriculum_epochs", curriculum_epochs, 0),
             ("num_reward_negatives", num_reward_negatives, 1),
@@ -314,6 +318,7 @@ class SelfCriticalSampler(Sampler):
         self.curriculum_epochs = curriculum_epochs
         self.num_reward_negatives = num_reward_negatives
         self.curriculum_actions = curriculum_actions
+        self.cost_weight = cost_weight
         self.seed_generator = keras.random.SeedGenerator(seed)
         # Stream of the reward's candidate negatives.
         self.negatives_generator = (
@@ -347,6 +352,7 @@ class SelfCriticalSampler(Sampler):
                 "curriculum_epochs": self.curriculum_epochs,
                 "num_reward_negatives": self.num_reward_negatives,
                 "curriculum_actions": self.curriculum_actions,
+                "cost_weight": self.cost_weight,
             }
         )
         return config

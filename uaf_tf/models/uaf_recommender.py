@@ -384,11 +384,15 @@ class UAFRecommender(keras.Model):
                 )
                 for u in (user, greedy_user)
             ]
-            sampled_reward = rewards.policy_reward(
-                hits[0], policy, sampler.gamma, sampler.reward
-            )
-            greedy_reward = rewards.policy_reward(
-                hits[1], greedy, sampler.gamma, sampler.reward
+            sampled_reward, greedy_reward = (
+                rewards.policy_reward(
+                    hit,
+                    actions,
+                    sampler.gamma,
+                    sampler.reward,
+                    cost_weight=sampler.cost_weight,
+                )
+                for hit, actions in zip(hits, (policy, greedy), strict=True)
             )
             log_prob = samplers.log_prob_of_policy(logits, policy)
             policy_loss = losses.self_critical_loss(

@@ -87,6 +87,9 @@ class FinetuneConfig:
             `"reseeded"` (inference draws with another seed than training)
             or `"per_step"` (fresh draws every training step; the former
             behaviour). The hash key is `seed`.
+        rl_cost_weight: UAF-RL reward's weight w of the block term,
+            `1 - w (n_ft / N)^2` on a hit (Eq. 11 has w = 1); sweep it for
+            the accuracy / fine-tuned-blocks trade-off.
     """
 
     data_dir: str
@@ -127,6 +130,7 @@ class FinetuneConfig:
         default=samplers.FIXED,
         metadata={config_flags.CHOICES: samplers.RANDOM_MODES},
     )
+    rl_cost_weight: float = 1.0
 
     def __post_init__(self):
         samplers.sampler_class(self.method)  # The one method lookup.
@@ -182,6 +186,7 @@ class FinetuneConfig:
             curriculum_epochs=self.rl_curriculum_epochs,
             num_reward_negatives=self.rl_num_negatives,
             curriculum_actions=self.rl_curriculum_actions,
+            cost_weight=self.rl_cost_weight,
             mode=self.random_mode,
             hash_key=self.seed,
             seed=self.seed,
