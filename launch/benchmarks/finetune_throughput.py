@@ -106,6 +106,9 @@ def _batches(rng_seed: int = 0, count: int = 4) -> list[dict]:
     target = data["target"][:, 0]
     negative = rng.integers(1, _TARGET_VOCAB.value, target.shape)
     negative = np.where(negative >= target, negative + 1, negative)
+    # UAF-RL's reward candidates (the pipeline's `num_reward_negatives`).
+    reward = rng.integers(1, _TARGET_VOCAB.value, (len(target), 99))
+    reward = np.where(reward >= target[:, None], reward + 1, reward)
     return [
         {
             dataset_info.SOURCE: tf.constant(
@@ -116,6 +119,9 @@ def _batches(rng_seed: int = 0, count: int = 4) -> list[dict]:
             ),
             dataset_info.NEGATIVE: tf.constant(
                 negative[i * batch : (i + 1) * batch], tf.int32
+            ),
+            dataset_info.REWARD_NEGATIVES: tf.constant(
+                reward[i * batch : (i + 1) * batch], tf.int32
             ),
         }
         for i in range(count)

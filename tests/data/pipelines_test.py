@@ -145,6 +145,37 @@ def test_negatives_are_seeded_and_redrawn_every_epoch(data_dir):
     assert again == first
 
 
+def test_reward_negatives_are_seeded_and_leave_the_rest_unchanged(
+    tiny_vocab_dir,
+):
+    def epoch(**kwargs):
+        ds = pipelines.finetune_train_dataset(
+            tiny_vocab_dir, 32, seed=3, **kwargs
+        )
+        return list(ds.as_numpy_iterator())
+
+    plain, with_rl = epoch(), epoch(num_reward_negatives=99)
+    assert di.REWARD_NEGATIVES not in plain[0]
+    assert len(plain) == len(with_rl)
+    for a, b in zip(plain, with_rl, strict=True):
+        # Same instances, order and training negatives with or without them.
+        for key in a:
+            np.testing.assert_array_equal(a[key], b[key])
+        rewards = b[di.REWARD_NEGATIVES]
+        assert rewards.shape == (len(b["target"]), 99)
+        assert rewards.dtype == np.int32
+        assert (rewards != b["target"][:, None]).all()
+        assert rewards.min() >= 1 and rewards.max() < 6
+    # A function of the seed: an exact resume sees the same negatives.
+    again = epoch(num_reward_negatives=99)
+    for a, b in zip(with_rl, again, strict=True):
+        np.testing.assert_array_equal(
+            a[di.REWARD_NEGATIVES], b[di.REWARD_NEGATIVES]
+        )
+    with pytest.raises(ValueError, match="num_reward_negatives"):
+        epoch(num_reward_negatives=-1)
+
+
 def test_sample_negatives_with_generator_and_stateless_seed():
     positives = tf.constant([1, 2, 3, 4, 5] * 40, tf.int32)
     for seed_or_generator in (

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from uaf_tf import testing
 from uaf_tf.layers import samplers
 from uaf_tf.layers.samplers import FINETUNE_INDEX
 from uaf_tf.layers.samplers import FREEZE_INDEX
@@ -290,3 +291,29 @@ def test_unknown_identifiers_are_rejected(identifier):
 def test_self_critical_sampler_validates_its_settings(kwargs):
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         samplers.SelfCriticalSampler(**kwargs)
+
+
+@pytest.mark.parametrize("method", samplers.METHODS)
+def test_keras_layer_contract_at_inference(method):
+    # Inference is deterministic, so eager, tf.function, from_config and
+    # deserialised samplers must agree exactly (training draws differ by
+    # design and are covered by the distribution tests above).
+    batch, num_blocks, seq_len = 5, 4, 7
+    logits = tf.random.stateless_normal([batch, num_blocks, 2], seed=(1, 2))
+    ids = tf.random.stateless_uniform(
+        [batch, seq_len], seed=(3, 4), minval=1, maxval=50, dtype=tf.int32
+    )
+    testing.run_layer_test(
+        CLASSES[method],
+        {k: v for k, v in SETTINGS[method].items() if k != "stochastic_eval"},
+        (logits,),
+        expected_output_shape=(batch, num_blocks),
+        expected_num_trainable_weights=0,
+        call_kwargs={
+            "source_ids": ids,
+            "num_blocks": num_blocks,
+            "training": False,
+        },
+        atol=0.0,
+        rtol=0.0,
+    )

@@ -9,6 +9,7 @@ import pytest
 import tensorflow as tf
 
 from uaf_tf import run_dir as run_dir_lib
+from uaf_tf import testing
 from uaf_tf.models.nextitnet_backbone import NextItNetBackbone
 from uaf_tf.models.sequence_pretrainer import SequencePretrainer
 from uaf_tf.training import trainer
@@ -157,6 +158,8 @@ def test_get_config_round_trip_serialises_the_backbone():
     # A config saved before `head_activation` existed had the ReLU head.
     del config["head_activation"]
     assert SequencePretrainer.from_config(config).head_activation == "relu"
+    # The same model through a .keras file: class, weights, logits.
+    testing.run_model_saving_test(model, IDS)
 
 
 def test_model_json_and_weights_rebuild_identical_model(tmp_path):

@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 
 from uaf_tf import run_dir as run_dir_lib
+from uaf_tf import testing
 from uaf_tf.layers import samplers
 from uaf_tf.models.nextitnet_backbone import NextItNetBackbone
 from uaf_tf.models.uaf_recommender import POLICY
@@ -235,3 +236,11 @@ def test_untrained_policy_start(head_init, max_confidence):
     else:
         assert np.abs(probs - 0.5).max() > 0.05
     assert model.get_config()["policy_head_init"] == head_init
+
+
+@pytest.mark.parametrize("method", samplers.METHODS)
+def test_keras_file_round_trip(method):
+    model = _model(method)
+    for gated in model.gated_blocks:
+        _perturb(gated.finetuned)
+    testing.run_model_saving_test(model, _ids())

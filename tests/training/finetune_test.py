@@ -46,10 +46,17 @@ def _batch(seed=0):
     target = rng.integers(1, T, B)
     negative = (target + rng.integers(1, T - 1, B) - 1) % (T - 1) + 1
     assert (negative != target).all()
+    source = rng.integers(0, V, [B, L])
+    # UAF-RL's reward negatives, as `num_reward_negatives=99` adds them.
+    reward_negatives = (
+        target[:, None] + rng.integers(1, T - 1, [B, 99]) - 1
+    ) % (T - 1) + 1
+    assert (reward_negatives != target[:, None]).all()
     return {
-        dataset_info.SOURCE: tf.constant(rng.integers(0, V, [B, L]), tf.int32),
+        dataset_info.SOURCE: tf.constant(source, tf.int32),
         dataset_info.TARGET: tf.constant(target, tf.int32),
         dataset_info.NEGATIVE: tf.constant(negative, tf.int32),
+        dataset_info.REWARD_NEGATIVES: tf.constant(reward_negatives, tf.int32),
     }
 
 
@@ -202,6 +209,31 @@ def test_rl_cost_weight_reaches_the_reward():
         float(logs[1.0]["finetuned_fraction"]),
         float(logs[0.0]["finetuned_fraction"]),
     )
+
+
+def test_rl_batches_need_reward_negatives():
+    task = _task("rl", rl_curriculum_epochs=0)
+    batch = _batch()
+    del batch[dataset_info.REWARD_NEGATIVES]
+    with pytest.raises(ValueError, match="num_reward_negatives"):
+        task.model.compute_loss_and_logs(batch)
+
+
+def test_rl_reward_ranks_the_batch_reward_negatives():
+    """The reward reads the batch's negatives: all-padding negatives score
+    like padding, so which negatives come in changes the reward."""
+    task = _task("rl", rl_curriculum_epochs=0)
+    _perturb_copies(task.model)
+    batch = _batch()
+    rewards = []
+    for fill in (None, 0):
+        if fill is not None:
+            batch[dataset_info.REWARD_NEGATIVES] = tf.fill([B, 99], fill)
+        task.model.sampler.seed_generator.state.assign([0, 0])
+        rewards.append(
+            float(task.model.compute_loss_and_logs(batch)[1]["reward"])
+        )
+    assert rewards[0] != rewards[1]
 
 
 @pytest.mark.parametrize("method", ["gumbel", "rl"])

@@ -48,6 +48,8 @@ USER = "user"  # bytes [], raw user id (for per-user policy reports)
 INDEX = "index"  # int64 [], instance number within its split
 CANDIDATES = "candidates"  # int64 [1 + num_eval_negatives], positive first
 NEGATIVE = "negative"  # in-graph sampled training negative (not stored)
+# [n] in-graph sampled UAF-RL reward negatives (not stored)
+REWARD_NEGATIVES = "reward_negatives"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -6,8 +6,9 @@ Ids come out as int32, `index` as int64 and `user` as string.
 
 - `pretrain_dataset`: `{"source": [B, L]}`.
 - `finetune_train_dataset`: `{"source": [B, L], "target": [B],
-  "negative": [B], "user": [B], "index": [B]}`, the negative drawn
-  in-graph (`negatives.sample_negatives`) afresh every epoch.
+  "negative": [B], "user": [B], "index": [B]}` (+ `"reward_negatives":
+  [B, n]` for UAF-RL), the negatives drawn in-graph
+  (`negatives.sample_negatives`) afresh every epoch.
 - `eval_dataset`: `{"source", "target", "candidates": [B, 1 + n_neg],
   "user", "index"}`, deterministic order, last partial batch kept.
 """
@@ -104,8 +105,9 @@ def finetune_train_dataset(
     shuffle_buffer: int = 10_000,
     repeat: bool = False,
     fraction_seed: int | None = None,
+    num_reward_negatives: int = 0,
 ) -> tf.data.Dataset:
-    """Shuffled fine-tuning training instances with one sampled negative.
+    """Shuffled fine-tuning training instances with sampled negatives.
 
     Args:
         data_dir: a directory made by `launch/prepare_data.py`.
@@ -120,12 +122,23 @@ def finetune_train_dataset(
             dataset's seed, so the subset stays fixed when `seed` changes
             per epoch and equals the one `prepare_data --train_fraction`
             writes.
+        num_reward_negatives: n > 0 adds `"reward_negatives"`, n more
+            negatives per instance for the UAF-RL reward (the positive is
+            ranked among them). Drawn from a seed folded from the batch's
+            seed, so `negative` is the same with or without them and the
+            batches stay a function of `seed` (exact resume).
 
     Returns:
         Batches `{"source": int32 [B, L], "target": int32 [B],
-        "negative": int32 [B], "user": string [B], "index": int64 [B]}`.
-        `negative` is uniform over [1, num_target_ids) minus `target`.
+        "negative": int32 [B], "user": string [B], "index": int64 [B]}`
+        (+ `"reward_negatives": int32 [B, n]`). Negatives are uniform over
+        [1, num_target_ids) minus `target`, drawn with replacement.
     """
+    if num_reward_negatives < 0:
+        raise ValueError(
+            "`num_reward_negatives` must be >= 0. "
+            f"Received: num_reward_negatives={num_reward_negatives}"
+        )
     _check_batch_size(batch_size)
     info = di.DatasetInfo.load(data_dir)
     files = info.files(data_dir, "finetune/train")
@@ -162,6 +175,13 @@ def finetune_train_dataset(
         features[di.NEGATIVE] = negatives.sample_negatives(
             features[di.TARGET], num_target_ids, 1, batch_seed
         )[:, 0]
+        if num_reward_negatives:
+            features[di.REWARD_NEGATIVES] = negatives.sample_negatives(
+                features[di.TARGET],
+                num_target_ids,
+                num_reward_negatives,
+                tf.random.experimental.stateless_fold_in(batch_seed, 1),
+            )
         return features
 
     ds = tf.data.Dataset.zip(ds, batch_seeds).map(

@@ -60,8 +60,6 @@ GREEDY = "greedy"  # argmax actions: never-chosen copies get no gradient
 CURRICULUM_ACTIONS = (SAMPLED, GREEDY)
 # Candidates ranked for the UAF-RL reward: the positive + 99 negatives.
 DEFAULT_NUM_REWARD_NEGATIVES = 99
-# Offset of the UAF-RL reward negatives' stream from the sampler's seed.
-_REWARD_NEGATIVES_SEED_OFFSET = 7919
 
 
 def greedy_policy(logits):
@@ -240,10 +238,11 @@ class SelfCriticalSampler(Sampler):
     live here rather than as model arguments because they mean something
     for this method only: the model's signature stays the same for every
     method, and `model.json` records them next to the sampler they belong
-    to. In training, a batch ranks its positive among
-    `num_reward_negatives` sampled negatives under `A^s` and under the
-    greedy `A_hat`; the reward (Eq. 11, `uaf_tf.rewards`) is a hit in the
-    top `reward_cutoff`; the loss adds
+    to. In training, a batch ranks its positive among its
+    `num_reward_negatives` negatives (drawn by the input pipeline:
+    `pipelines.finetune_train_dataset(num_reward_negatives=...)`) under
+    `A^s` and under the greedy `A_hat`; the reward (Eq. 11,
+    `uaf_tf.rewards`) is a hit in the top `reward_cutoff`; the loss adds
     `beta * mean(-sum_l log p(A_l^s) (R(A^s) - R(A_hat)))`. For the first
     `curriculum_epochs` epochs the RL term is skipped (the original's
     curriculum; the paper only says "curriculum learning") and the forward
@@ -253,8 +252,7 @@ class SelfCriticalSampler(Sampler):
     chooses get no gradient at all until RL starts).
 
     Args:
-        seed: int, seed of the sampling stream (and of the reward
-            negatives, drawn from `seed + 7919`).
+        seed: int, seed of the sampling stream.
         reward: `"paper"` (Eq. 11) or `"original"`.
         gamma: float, reward penalty of a miss (paper: 1).
         beta: float, weight of the self-critical loss (Eq. 13; paper: 1).
@@ -264,7 +262,8 @@ class SelfCriticalSampler(Sampler):
             actions of the curriculum epochs.
         cost_weight: float, w, the weight of the reward's block term
             (`uaf_tf.rewards`; paper: 1).
-        num_reward_negatives: int, negatives ranked for the reward.
+        num_reward_negatives: int, negatives ranked for the reward, which
+            the training data must carry.
 
     Example:
     >>> import tensorflow as tf
@@ -320,14 +319,6 @@ class SelfCriticalSampler(Sampler):
         self.curriculum_actions = curriculum_actions
         self.cost_weight = cost_weight
         self.seed_generator = keras.random.SeedGenerator(seed)
-        # Stream of the reward's candidate negatives.
-        self.negatives_generator = (
-            tf.random.Generator.from_non_deterministic_state()
-            if seed is None
-            else tf.random.Generator.from_seed(
-                seed + _REWARD_NEGATIVES_SEED_OFFSET
-            )
-        )
 
     def call(self, logits, source_ids=None, num_blocks=None, training=False):
         if not training:

@@ -6,8 +6,8 @@ from keras import ops
 
 from uaf_tf import losses
 from uaf_tf import rewards
-from uaf_tf.data import negatives
 from uaf_tf.data.dataset_info import NEGATIVE
+from uaf_tf.data.dataset_info import REWARD_NEGATIVES
 from uaf_tf.data.dataset_info import SOURCE
 from uaf_tf.data.dataset_info import TARGET
 from uaf_tf.layers import samplers
@@ -22,8 +22,8 @@ USER_EMBEDDING = "user_embedding"
 POLICY = "policy"
 POLICY_LOGITS = "policy_logits"
 
-# Batch features the training objective reads.
-TRAINING_FEATURES = (SOURCE, TARGET, NEGATIVE)
+# Batch features the training objective reads (`reward_negatives`: UAF-RL).
+TRAINING_FEATURES = (SOURCE, TARGET, NEGATIVE, REWARD_NEGATIVES)
 
 # Scalars of `compute_loss_and_logs` (and of `fit`'s logs).
 LOG_NAMES = ("loss", "ranking_loss", "finetuned_fraction")
@@ -64,7 +64,8 @@ class UAFRecommender(keras.Model):
 
     Training objective (`compute_loss`, Keras's signature; `x` is a batch
     `{"source": [B, L], "target": [B], "negative": [B]}` of
-    `pipelines.finetune_train_dataset`): the ranking loss (Eq. 8, BPR by
+    `pipelines.finetune_train_dataset`, plus `"reward_negatives": [B, n]`
+    for UAF-RL): the ranking loss (Eq. 8, BPR by
     default) of the positive against the sampled negative, under the
     sampler's training policy. With a self-critical sampler (UAF-RL) it adds
     `beta * L_RL` (Eq. 11-13; see `SelfCriticalSampler`), switched on once
@@ -321,7 +322,7 @@ class UAFRecommender(keras.Model):
         negative = tf.cast(x[NEGATIVE], tf.int32)
         if self.sampler.self_critical:
             user, policy, logs = self._self_critical_forward(
-                source, target, training
+                source, target, _reward_negatives(x), training
             )
         else:
             out = self(source, training=training)
@@ -340,17 +341,19 @@ class UAFRecommender(keras.Model):
         )
         return loss, logs
 
-    def _self_critical_forward(self, source, target, training):
+    def _self_critical_forward(
+        self, source, target, reward_negatives, training
+    ):
         """UAF-RL: `(user [B, C], policy [B, N], logs)` of the sampled path.
 
         Sampled policy `A^s` (exploration) and greedy policy `A_hat`
-        (baseline); both rank the positive among the sampler's reward
-        negatives; the reward is a top-`reward_cutoff` hit (Eq. 11); the
-        policy network gets gradients only from the self-critical term (the
-        policies are hard). During the curriculum the RL term (and the
-        greedy forward) is skipped and the forward pass uses the sampler's
-        `curriculum_actions`: sampled ones (default, so every fine-tuned
-        copy trains) or greedy ones.
+        (baseline); both rank the positive among the batch's reward
+        negatives `[B, n]`; the reward is a top-`reward_cutoff` hit
+        (Eq. 11); the policy network gets gradients only from the
+        self-critical term (the policies are hard). During the curriculum
+        the RL term (and the greedy forward) is skipped and the forward pass
+        uses the sampler's `curriculum_actions`: sampled ones (default, so
+        every fine-tuned copy trains) or greedy ones.
         """
         sampler = self.sampler
         logits = self.policy_logits(source, training=training)  # [B, N, 2]
@@ -367,13 +370,7 @@ class UAFRecommender(keras.Model):
         user = self.encode(source, policy, training=training)
 
         def policy_gradient_term():
-            negative_ids = negatives.sample_negatives(
-                target,
-                self.num_target_ids,
-                sampler.num_reward_negatives,
-                sampler.negatives_generator,
-            )
-            candidates = tf.concat([target[:, None], negative_ids], axis=1)
+            candidates = tf.concat([target[:, None], reward_negatives], axis=1)
             greedy_user = tf.stop_gradient(
                 self.encode(source, greedy, training=training)
             )
@@ -497,6 +494,18 @@ class EpochCounter(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self.model.current_epoch.assign(epoch)
+
+
+def _reward_negatives(x: dict):
+    if REWARD_NEGATIVES not in x:
+        raise ValueError(
+            "UAF-RL batches need `reward_negatives` [B, n], the negatives "
+            "the reward ranks the positive among: build the dataset with "
+            "`pipelines.finetune_train_dataset(..., num_reward_negatives="
+            "model.sampler.num_reward_negatives)`. "
+            f"Received keys: {sorted(x)}"
+        )
+    return tf.cast(x[REWARD_NEGATIVES], tf.int32)
 
 
 def _training_features(batch: dict) -> dict:

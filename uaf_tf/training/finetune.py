@@ -209,9 +209,10 @@ class FinetuneTask:
     The objective of every method is `UAFRecommender.compute_loss_and_logs`
     (ranking loss, plus the self-critical term for UAF-RL); the task only
     runs it under a tape with its own Adam (checkpointed with the RL
-    curriculum's epoch and, for UAF-RL, the reward negatives' stream), so
-    a run can resume mid-epoch exactly. It also evaluates (sampled and full
-    ranking, policy utilisation) and writes the TensorBoard policy views.
+    curriculum's epoch; every negative comes from the seeded input
+    pipeline), so a run can resume mid-epoch exactly. It also evaluates
+    (sampled and full ranking, policy utilisation) and writes the
+    TensorBoard policy views.
 
     Args:
         config: a `FinetuneConfig`.
@@ -244,27 +245,30 @@ class FinetuneTask:
     # === Task protocol ===
 
     def checkpoint_objects(self) -> dict:
-        objects = {
+        return {
             "optimizer": self.optimizer,
             "task_epoch": self.model.current_epoch,
         }
-        if self.model.sampler.self_critical:
-            objects["generator"] = self.model.sampler.negatives_generator
-        return objects
 
     def train_dataset(self, epoch: int) -> tf.data.Dataset:
         self.model.current_epoch.assign(epoch)
+        sampler = self.model.sampler
         dataset = pipelines.finetune_train_dataset(
             self.config.data_dir,
             self.config.batch_size,
             seed=self.config.seed + epoch,
             train_fraction=self.config.train_fraction,
             shuffle_buffer=self.config.shuffle_buffer,
+            num_reward_negatives=(
+                sampler.num_reward_negatives if sampler.self_critical else 0
+            ),
         )
         # Only what the step reads: string user ids cannot enter an XLA
         # computation.
         return dataset.map(
-            lambda batch: {key: batch[key] for key in TRAINING_FEATURES},
+            lambda batch: {
+                key: batch[key] for key in TRAINING_FEATURES if key in batch
+            },
             num_parallel_calls=tf.data.AUTOTUNE,
         )
 
