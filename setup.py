@@ -32,6 +32,15 @@ setuptools.setup(
         # MovieLens-100K fallback copy ships as parquet files.
         "pyarrow>=14",
     ],
+    entry_points={
+        "console_scripts": [
+            "uaf-prepare-data=uaf_tf.cli.commands:prepare_data",
+            "uaf-pretrain=uaf_tf.cli.commands:pretrain",
+            "uaf-finetune=uaf_tf.cli.commands:finetune",
+            "uaf-export=uaf_tf.cli.commands:export",
+            "uaf-reproduce=uaf_tf.cli.commands:reproduce",
+        ],
+    },
     extras_require={
         "dev": ["pytest>=8", "pytest-timeout>=2.3", "ruff>=0.6"],
         # Warm-up requests for TF Serving are PredictionLog protos.

@@ -76,7 +76,10 @@ def _pretrain_batch_size() -> int:
                 "loss includes padding labels, which the popularity loss "
                 "cannot match."
             )
-        return int(config.get("eval_batch_size", 256))
+        # Nested under "training" since the shared trainer options moved
+        # there; flat in runs written before.
+        training = config.get("training", config)
+        return int(training.get("eval_batch_size", 256))
     return 256
 
 

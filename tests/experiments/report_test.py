@@ -204,8 +204,11 @@ def test_order_and_labels():
 def test_config_differences(planted):
     runs, _ = report.load_runs(planted)
     for run in runs:
-        config = {"method": run.method, "seed": run.seed, "lr": 0.001}
-        config["epochs"] = 1 if run.method == "soft" else 15
+        # Nested like the configs' `training` field: its seed is a grid
+        # coordinate, its epochs a difference.
+        training = {"seed": run.seed, "learning_rate": 0.001}
+        training["epochs"] = 1 if run.method == "soft" else 15
+        config = {"method": run.method, "training": training}
         with open(os.path.join(run.run_dir, "config.json"), "w") as f:
             json.dump(config, f)
     assert report.config_differences(runs) == {"epochs": [1, 15]}

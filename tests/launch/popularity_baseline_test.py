@@ -84,14 +84,19 @@ def test_pretrain_popularity_matches_hand_computation(same_history_dataset):
     assert valid["full/mrr@5"] == pytest.approx(0.5)
 
 
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"training": {"eval_batch_size": 5}, "mask_padding": True},
+        {"eval_batch_size": 5, "mask_padding": True},  # Before nesting.
+    ],
+)
 def test_main_writes_output_and_reads_batch_size(
-    same_history_dataset, tmp_path
+    same_history_dataset, tmp_path, config
 ):
     pretrained = tmp_path / "run"
     pretrained.mkdir()
-    (pretrained / "config.json").write_text(
-        json.dumps({"eval_batch_size": 5, "mask_padding": True})
-    )
+    (pretrained / "config.json").write_text(json.dumps(config))
     output = tmp_path / "out" / "pretrain.json"
     if not flags.FLAGS.is_parsed():
         flags.FLAGS.mark_as_parsed()

@@ -18,6 +18,7 @@ from uaf_tf.models.nextitnet_backbone import NextItNetBackbone
 from uaf_tf.models.uaf_recommender import UAFRecommender
 from uaf_tf.training import finetune
 from uaf_tf.training import pretrain
+from uaf_tf.training import trainer
 
 V, T, C, L, B = 50, 30, 8, 10, 32
 METHODS = samplers.METHODS
@@ -31,8 +32,7 @@ def _task(method, **overrides):
         data_dir="unused",
         pretrained="unused",
         method=method,
-        learning_rate=1e-2,
-        seed=0,
+        training=trainer.TrainingConfig(learning_rate=1e-2, seed=0),
         **overrides,
     )
     model = UAFRecommender.from_pretrained(
@@ -318,11 +318,13 @@ def pretrained_run(tmp_path_factory):
         data_dir=data_dir,
         channels=16,
         dilations=(1, 4),
-        batch_size=64,
-        learning_rate=1e-2,
-        epochs=6,
-        log_every_steps=0,
-        jit_compile=False,
+        training=trainer.TrainingConfig(
+            batch_size=64,
+            learning_rate=1e-2,
+            epochs=6,
+            log_every_steps=0,
+            jit_compile=False,
+        ),
     )
     pretrain.run_pretraining(config, str(root / "pretrain"))
     return data_dir, str(root / "pretrain"), root
@@ -350,14 +352,16 @@ def test_all_methods_beat_random_ranking(method, pretrained_run):
         data_dir=data_dir,
         pretrained=pretrained,
         method=method,
-        batch_size=64,
-        learning_rate=1e-2,
-        epochs=5,
         rl_curriculum_epochs=2,
-        # XLA compilation (several seconds) would dominate these tiny runs;
-        # test_train_step_compiles_with_xla covers it.
-        log_every_steps=0,
-        jit_compile=False,
+        training=trainer.TrainingConfig(
+            batch_size=64,
+            learning_rate=1e-2,
+            epochs=5,
+            # XLA compilation (several seconds) would dominate these tiny
+            # runs; test_train_step_compiles_with_xla covers it.
+            log_every_steps=0,
+            jit_compile=False,
+        ),
     )
     results = finetune.run_finetuning(config, run_dir)
 
@@ -448,7 +452,7 @@ def test_random_sampler_of_the_config_is_keyed_by_the_run_seed():
         data_dir="unused",
         pretrained="unused",
         method="random",
-        seed=4,
+        training=trainer.TrainingConfig(seed=4),
         random_mode="reseeded",
     )
     sampler = config.sampler()

@@ -76,7 +76,10 @@ def test_evaluate_ranks_the_last_item_among_all_items():
 
 
 def test_config_maps_to_trainer_config():
-    config = pretrain.PretrainConfig(data_dir="d", epochs=4, jit_compile=False)
+    config = pretrain.PretrainConfig(
+        data_dir="d",
+        training=trainer.TrainingConfig(epochs=4, jit_compile=False),
+    )
     trainer_config = config.trainer_config()
     assert trainer_config.selection_metric == "loss"
     assert trainer_config.selection_mode == "min"
@@ -86,11 +89,13 @@ def test_config_maps_to_trainer_config():
     assert by_rank.selection_mode == "max"
     assert trainer_config.epochs == 4 and trainer_config.jit_compile is False
     assert config.dilations == (1, 4, 1, 4, 1, 4, 1, 4)
-    assert (config.channels, config.learning_rate, config.batch_size) == (
-        128,
-        1e-4,
-        256,
-    )
+    assert config.trainer_config().max_checkpoints == 3
+    assert (
+        config.channels,
+        config.training.learning_rate,
+        config.training.batch_size,
+        config.training.eval_batch_size,
+    ) == (128, 1e-4, 256, 256)
 
 
 def test_run_dir_helpers(tmp_path):

@@ -328,7 +328,10 @@ def config_differences(runs: Sequence[Run]) -> dict:
             continue
         with open(path) as f:
             config = json.load(f)
-        for key, value in config.items():
+        # Where and how a run started (versions, argv, commit) is not an
+        # option of the run.
+        config.pop("environment", None)
+        for key, value in _leaves(config):
             if key not in _GRID_KEYS:
                 values.setdefault(key, set()).add(json.dumps(value))
     return {
@@ -336,6 +339,16 @@ def config_differences(runs: Sequence[Run]) -> dict:
         for key, found in sorted(values.items())
         if len(found) > 1
     }
+
+
+def _leaves(config: dict):
+    """`(key, value)` of a config dict, nested dicts (e.g. `training`)
+    flattened to their own keys, as the flags name them."""
+    for key, value in config.items():
+        if isinstance(value, dict):
+            yield from _leaves(value)
+        else:
+            yield key, value
 
 
 # === Formatting ===

@@ -44,37 +44,46 @@ class FinetuneConfig:
     """Everything a UAF fine-tuning run depends on (saved as config.json).
 
     Attributes:
-        data_dir: dataset directory (`launch/prepare_data.py`).
-        pretrained: pretraining run directory (its `model.json` +
-            `best.weights.h5` and `source_vocab.txt`).
-        method: `"gumbel"`, `"rl"`, `"soft"` or `"random"` (sec. 3.3, 5.3.1):
-            the sampler (`uaf_tf.layers.samplers`).
-        policy_encoder: policy network encoder, `"conv"` (light NextItNet)
-            or `"gru"`.
-        temperature: Gumbel-softmax tau (paper: 10).
-        gumbel_logits: `"log_softmax"` (paper) or `"sigmoid"` (original).
-        stochastic_eval: Gumbel keeps sampling at evaluation (original).
-        loss: `"bpr"` (paper Eq. 8) or `"pointwise"` (original's head).
-        reward: UAF-RL reward, `"paper"` (Eq. 11) or `"original"`.
-        gamma: reward penalty of a miss (paper: 1).
-        beta: weight of the self-critical loss (Eq. 13; paper: 1).
-        rl_curriculum_epochs: UAF-RL epochs with greedy actions and no
-            policy-gradient term before RL starts (original: 5).
-        rl_num_negatives: negatives per instance ranked for the RL reward.
-        rl_reward_cutoff: the reward's hit threshold (top K; paper 5).
-        freeze_embedding: also freeze the backbone's input stage (the
-            original trains it).
-        train_fraction: fraction of the training split used (paper 5.4).
-        learning_rate: Adam learning rate (paper: 1e-4).
-        batch_size: training batch size (paper: 256).
-        eval_batch_size: evaluation batch size.
-        epochs: training epochs.
-        steps_per_epoch: 0 = full passes; else batches per epoch.
-        shuffle_buffer: training shuffle buffer.
-        seed: seeds data order, samplers and initialisation.
-        log_every_steps: trainer logging period.
-        checkpoint_every_steps: mid-epoch checkpoint period (0 = epoch ends).
-        jit_compile: XLA for the train step (None = try, fall back).
+        data_dir: dataset directory made by `launch/prepare_data.py` (holds
+            dataset.json).
+        pretrained: pretraining run directory (`launch/pretrain.py`), e.g.
+            checkpoints/pretrain-movielens-100k; its `model.json`,
+            `best.weights.h5` and `source_vocab.txt` are read, and its
+            source vocabulary must be the dataset's.
+        method: UAF variant, the policy sampler (`uaf_tf.layers.samplers`):
+            gumbel (Gumbel-softmax, sec. 3.3.1), rl (self-critical
+            REINFORCE, 3.3.2), soft (sigmoid gates, 3.3.3), random
+            (Bernoulli 0.5 policy, 5.3.1).
+        policy_encoder: policy network encoder: conv (light NextItNet,
+            dilations 1,2,4,8) or gru (sec. 5.3.3).
+        temperature: Gumbel-softmax temperature tau (paper: 10).
+        gumbel_logits: what the Gumbel step samples from: log_softmax
+            (paper) or sigmoid (the original code's sigmoid outputs used as
+            logits).
+        stochastic_eval: keep sampling Gumbel policies at evaluation like
+            the original (default: argmax, deterministic).
+        loss: ranking loss: bpr (paper Eq. 8) or pointwise (the original's
+            default head, -log s(o+) - log(1 - s(o-))).
+        reward: UAF-RL reward: paper (1 - f^2 on a hit, Eq. 11) or original
+            (1 - gamma (1 - f)^2); f = fraction of fine-tuned blocks.
+        gamma: UAF-RL penalty of a miss (paper: 1).
+        beta: UAF-RL weight of the self-critical loss (Eq. 13; paper: 1).
+        rl_curriculum_epochs: UAF-RL epochs trained without the policy
+            gradient before RL starts (original: 5), with the actions of
+            `rl_curriculum_actions`.
+        rl_num_negatives: UAF-RL negatives per instance ranked with the
+            positive to compute the reward.
+        rl_reward_cutoff: UAF-RL reward's hit threshold: the positive must
+            rank in the top K (paper: 5).
+        freeze_embedding: also freeze the pretrained source item embedding
+            (the original fine-tunes it).
+        train_fraction: fraction of the training instances used (paper sec.
+            5.4: 0.1, 0.5).
+        shuffle_buffer: size of the training instances' shuffle buffer.
+        training: learning rate, batch sizes, epochs, seed, logging,
+            checkpointing and XLA (`trainer.TrainingConfig`, with
+            `eval_batch_size=1024`; flags of the field names, e.g.
+            `--epochs`).
         policy_head_init: the policy head's kernel initialiser:
             `"normal_0.01"` (original; near-uniform untrained policy) or
             `"glorot"` (Keras default; confident, user-independent start).
@@ -94,13 +103,27 @@ class FinetuneConfig:
 
     data_dir: str
     pretrained: str
-    method: str = samplers.GUMBEL
-    policy_encoder: str = policy_network.CONV
+    method: str = dataclasses.field(
+        default=samplers.GUMBEL,
+        metadata={config_flags.CHOICES: samplers.METHODS},
+    )
+    policy_encoder: str = dataclasses.field(
+        default=policy_network.CONV,
+        metadata={config_flags.CHOICES: policy_network.ENCODERS},
+    )
     temperature: float = samplers.DEFAULT_TEMPERATURE
-    gumbel_logits: str = samplers.LOG_SOFTMAX
+    gumbel_logits: str = dataclasses.field(
+        default=samplers.LOG_SOFTMAX,
+        metadata={config_flags.CHOICES: samplers.GUMBEL_LOGITS},
+    )
     stochastic_eval: bool = False
-    loss: str = losses.BPR
-    reward: str = rewards.PAPER
+    loss: str = dataclasses.field(
+        default=losses.BPR, metadata={config_flags.CHOICES: losses.LOSSES}
+    )
+    reward: str = dataclasses.field(
+        default=rewards.PAPER,
+        metadata={config_flags.CHOICES: rewards.REWARDS},
+    )
     gamma: float = 1.0
     beta: float = 1.0
     rl_curriculum_epochs: int = samplers.DEFAULT_CURRICULUM_EPOCHS
@@ -108,16 +131,10 @@ class FinetuneConfig:
     rl_reward_cutoff: int = rewards.REWARD_CUTOFF
     freeze_embedding: bool = False
     train_fraction: float = 1.0
-    learning_rate: float = 1e-4
-    batch_size: int = 256
-    eval_batch_size: int = 1024
-    epochs: int = 20
-    steps_per_epoch: int = 0
     shuffle_buffer: int = 10_000
-    seed: int = 0
-    log_every_steps: int = 50
-    checkpoint_every_steps: int = 0
-    jit_compile: bool | None = None
+    training: trainer.TrainingConfig = dataclasses.field(
+        default_factory=lambda: trainer.TrainingConfig(eval_batch_size=1024)
+    )
     policy_head_init: str = dataclasses.field(
         default=policy_network.NORMAL_001,
         metadata={config_flags.CHOICES: policy_network.HEAD_INITS},
@@ -162,14 +179,8 @@ class FinetuneConfig:
             )
 
     def trainer_config(self) -> trainer.TrainerConfig:
-        return trainer.TrainerConfig(
-            epochs=self.epochs,
-            log_every_steps=self.log_every_steps,
-            checkpoint_every_steps=self.checkpoint_every_steps,
-            selection_metric="sampled/mrr@5",
-            selection_mode="max",
-            steps_per_epoch=self.steps_per_epoch,
-            jit_compile=self.jit_compile,
+        return self.training.trainer_config(
+            selection_metric="sampled/mrr@5", selection_mode="max"
         )
 
     def sampler(self) -> samplers.Sampler:
@@ -188,8 +199,8 @@ class FinetuneConfig:
             curriculum_actions=self.rl_curriculum_actions,
             cost_weight=self.rl_cost_weight,
             mode=self.random_mode,
-            hash_key=self.seed,
-            seed=self.seed,
+            hash_key=self.training.seed,
+            seed=self.training.seed,
         )
 
     def model_kwargs(self) -> dict:
@@ -235,7 +246,7 @@ class FinetuneTask:
         self.config = config
         self.model = model
         self.info = info
-        self.optimizer = keras.optimizers.Adam(config.learning_rate)
+        self.optimizer = keras.optimizers.Adam(config.training.learning_rate)
         self.optimizer.build(model.trainable_variables)
         self.summaries = policy_summaries.PolicySummaries(model.num_blocks)
         self.last_policies = {}  # split -> (users, lengths, policies)
@@ -255,8 +266,8 @@ class FinetuneTask:
         sampler = self.model.sampler
         dataset = pipelines.finetune_train_dataset(
             self.config.data_dir,
-            self.config.batch_size,
-            seed=self.config.seed + epoch,
+            self.config.training.batch_size,
+            seed=self.config.training.seed + epoch,
             train_fraction=self.config.train_fraction,
             shuffle_buffer=self.config.shuffle_buffer,
             num_reward_negatives=(
@@ -292,7 +303,7 @@ class FinetuneTask:
         `num_examples` (instances; none dropped).
         """
         dataset = pipelines.eval_dataset(
-            self.config.data_dir, split, self.config.eval_batch_size
+            self.config.data_dir, split, self.config.training.eval_batch_size
         )
         if self._known_items is None:  # Once per run.
             self._known_items = training_positives(self.config.data_dir)
@@ -454,7 +465,7 @@ def run_finetuning(
         `num_examples`), `best_epoch`, `epochs_run`,
         `train_examples_per_sec`, `history`, ...
     """
-    keras.utils.set_random_seed(config.seed)
+    keras.utils.set_random_seed(config.training.seed)
     info = dataset_info.DatasetInfo.load(config.data_dir)
     run_dir_lib.start_run(
         run_dir,

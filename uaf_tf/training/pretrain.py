@@ -37,23 +37,16 @@ class PretrainConfig:
         channels: C, embedding and hidden width (paper: 128).
         dilations: base dilation of each residual block (paper: [1, 4] * 4).
         kernel_size: k (paper: 3).
-        batch_size: training batch size B (paper: 256).
-        eval_batch_size: batch size of the validation ranking.
-        learning_rate: Adam learning rate (paper: 1e-4).
-        epochs: passes over the pretraining users.
-        seed: seeds weights (`keras.utils.set_random_seed`) and the shuffle
-            of epoch e (`seed + e`).
         mask_padding: exclude padding labels from the loss (the original
             does not).
         num_sampled: 0 = full softmax; else sampled-softmax negatives.
-        log_every_steps: steps between progress lines / TensorBoard points.
-        checkpoint_every_steps: 0 = checkpoint at epoch ends only.
         max_checkpoints: checkpoints kept.
-        steps_per_epoch: 0 = one pass over the training users per epoch.
-        jit_compile: XLA for the train step; None = try, fall back.
         selection_metric: validation value that picks the best epoch:
             `"loss"` (minimised) or a ranking metric such as
             `"full/mrr@5"` (maximised).
+        training: learning rate, batch sizes, epochs, seed, logging,
+            checkpointing and XLA (`trainer.TrainingConfig`; flags of the
+            field names, e.g. `--epochs`).
         head_activation: what the softmax head applies to the hidden
             states: `"none"` (paper Eq. 3) or `"relu"` (original).
     """
@@ -62,34 +55,23 @@ class PretrainConfig:
     channels: int = 128
     dilations: tuple[int, ...] = PAPER_DILATIONS
     kernel_size: int = 3
-    batch_size: int = 256
-    eval_batch_size: int = 256
-    learning_rate: float = 1e-4
-    epochs: int = 20
-    seed: int = 0
     mask_padding: bool = True
     num_sampled: int = 0
-    log_every_steps: int = 50
-    checkpoint_every_steps: int = 0
     max_checkpoints: int = 3
-    steps_per_epoch: int = 0
-    jit_compile: bool | None = None
     selection_metric: str = SELECTION_METRIC
+    training: trainer.TrainingConfig = dataclasses.field(
+        default_factory=trainer.TrainingConfig
+    )
     head_activation: str = dataclasses.field(
         default=sequence_pretrainer.NO_ACTIVATION,
         metadata={config_flags.CHOICES: sequence_pretrainer.HEAD_ACTIVATIONS},
     )
 
     def trainer_config(self) -> trainer.TrainerConfig:
-        return trainer.TrainerConfig(
-            epochs=self.epochs,
-            log_every_steps=self.log_every_steps,
-            checkpoint_every_steps=self.checkpoint_every_steps,
-            max_checkpoints=self.max_checkpoints,
+        return self.training.trainer_config(
             selection_metric=self.selection_metric,
             selection_mode="min" if self.selection_metric == "loss" else "max",
-            steps_per_epoch=self.steps_per_epoch,
-            jit_compile=self.jit_compile,
+            max_checkpoints=self.max_checkpoints,
         )
 
 
@@ -225,7 +207,7 @@ def run_pretraining(
     Returns:
         The results dict of `trainer.fit`.
     """
-    keras.utils.set_random_seed(config.seed)
+    keras.utils.set_random_seed(config.training.seed)
     info = dataset_info.DatasetInfo.load(config.data_dir)
     run_dir_lib.start_run(
         run_dir,
@@ -242,10 +224,10 @@ def run_pretraining(
     task = PretrainTask.from_data_dir(
         model,
         config.data_dir,
-        config.batch_size,
-        seed=config.seed,
-        learning_rate=config.learning_rate,
-        eval_batch_size=config.eval_batch_size,
+        config.training.batch_size,
+        seed=config.training.seed,
+        learning_rate=config.training.learning_rate,
+        eval_batch_size=config.training.eval_batch_size,
     )
     run_dir_lib.save_model_spec(model, run_dir)
     run_dir_lib.copy_vocabularies(config.data_dir, run_dir)

@@ -54,6 +54,66 @@ PROGRESS_MODES = ("auto", "bar", "epoch", "none")
 
 
 @dataclasses.dataclass(frozen=True)
+class TrainingConfig:
+    """The optimisation options every training task shares.
+
+    Nested in `PretrainConfig` and `FinetuneConfig` as their `training`
+    field; its fields are flags of their own names (`--epochs`), and
+    `trainer_config` makes the `TrainerConfig` of a run from them.
+
+    Attributes:
+        learning_rate: Adam learning rate (paper: 1e-4).
+        batch_size: training batch size B (paper: 256).
+        eval_batch_size: batch size of validation/test ranking.
+        epochs: training epochs.
+        steps_per_epoch: batches per epoch (0: one pass over the training
+            data).
+        seed: seeds weight initialisation (`keras.utils.set_random_seed`),
+            the data order of epoch e (`seed + e`) and the samplers.
+        log_every_steps: steps between TensorBoard train scalars (0: none).
+        checkpoint_every_steps: steps between mid-epoch checkpoints (0: at
+            epoch ends only).
+        jit_compile: XLA-compile the train step; None tries XLA and falls
+            back to a plain `tf.function`.
+    """
+
+    learning_rate: float = 1e-4
+    batch_size: int = 256
+    eval_batch_size: int = 256
+    epochs: int = 20
+    steps_per_epoch: int = 0
+    seed: int = 0
+    log_every_steps: int = 50
+    checkpoint_every_steps: int = 0
+    jit_compile: bool | None = None
+
+    def trainer_config(
+        self,
+        *,
+        selection_metric: str,
+        selection_mode: str,
+        max_checkpoints: int = 3,
+    ) -> "TrainerConfig":
+        """The `TrainerConfig` of a run with these options.
+
+        Args:
+            selection_metric: validation key that picks the best epoch.
+            selection_mode: `"max"` or `"min"`.
+            max_checkpoints: checkpoints kept.
+        """
+        return TrainerConfig(
+            epochs=self.epochs,
+            log_every_steps=self.log_every_steps,
+            checkpoint_every_steps=self.checkpoint_every_steps,
+            max_checkpoints=max_checkpoints,
+            selection_metric=selection_metric,
+            selection_mode=selection_mode,
+            steps_per_epoch=self.steps_per_epoch,
+            jit_compile=self.jit_compile,
+        )
+
+
+@dataclasses.dataclass(frozen=True)
 class TrainerConfig:
     """How `fit` runs a task.
 

@@ -1,4 +1,4 @@
-"""`launch/reproduce.py` end to end: tiny synthetic data, real training."""
+"""`uaf-reproduce` (uaf_tf.cli.reproduce) end to end on tiny synthetic data."""
 
 import csv
 import json
@@ -6,8 +6,8 @@ import os
 
 from absl import flags
 
-from launch import reproduce
 from uaf_tf import testing
+from uaf_tf.cli import reproduce
 
 
 def _flag_values(argv):
@@ -59,7 +59,7 @@ def test_end_to_end_then_rerun_skips(tmp_path, capsys):
             results[method] = json.load(f)
         with open(os.path.join(path, "config.json")) as f:
             config = json.load(f)
-        assert (config["method"], config["epochs"]) == (method, 1)
+        assert (config["method"], config["training"]["epochs"]) == (method, 1)
     with open(os.path.join(out_dir, "results.csv")) as f:
         rows = list(csv.DictReader(f))
     assert [r["method"] for r in rows] == ["gumbel", "soft"]

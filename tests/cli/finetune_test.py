@@ -1,4 +1,4 @@
-"""`launch/finetune.py` end to end on tiny synthetic data."""
+"""`uaf-finetune` (uaf_tf.cli.finetune) end to end on tiny synthetic data."""
 
 import json
 import os
@@ -6,9 +6,10 @@ import os
 import pytest
 from absl import flags
 
-from launch import finetune as finetune_launch
 from uaf_tf import testing
+from uaf_tf.cli import finetune as finetune_launch
 from uaf_tf.training import pretrain
+from uaf_tf.training import trainer
 
 CONFIGS = os.path.join(
     os.path.dirname(__file__), "..", "..", "launch", "configs"
@@ -23,10 +24,9 @@ def pretrained_run(tmp_path_factory):
         data_dir=data_dir,
         channels=8,
         dilations=(1, 2),
-        batch_size=64,
-        epochs=1,
-        log_every_steps=0,
-        jit_compile=False,
+        training=trainer.TrainingConfig(
+            batch_size=64, epochs=1, log_every_steps=0, jit_compile=False
+        ),
     )
     pretrain.run_pretraining(config, str(root / "pretrain"))
     return data_dir, str(root / "pretrain"), root
@@ -53,8 +53,34 @@ def test_flag_files_parse(flagfile):
     config = finetune_launch.config_from_flags(fv)
     assert config.loss == "bpr" and config.temperature == 10.0
     if flagfile == "finetune_paper.cfg":
-        assert (config.learning_rate, config.batch_size) == (1e-4, 256)
+        assert (
+            config.training.learning_rate,
+            config.training.batch_size,
+            config.training.eval_batch_size,
+        ) == (1e-4, 256, 1024)
         assert config.rl_curriculum_epochs == 5
+
+
+@pytest.mark.parametrize("nested", [True, False])
+def test_config_json_is_a_preset(tmp_path, nested):
+    """`--config` reads a fine-tuning config.json, nested or flat (runs
+    written before the trainer options moved to `training`)."""
+    training = {"learning_rate": 3e-3, "epochs": 2, "jit_compile": False}
+    values = {"task": "finetune", "method": "rl", "rl_num_negatives": 9}
+    if nested:
+        values["training"] = training
+    else:
+        values.update(training)
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(values))
+    fv = _flag_values(
+        [f"--config={path}", "--data_dir=d", "--pretrained=p", "--epochs=4"]
+    )
+    config = finetune_launch.config_from_flags(fv)
+    assert (config.method, config.rl_num_negatives) == ("rl", 9)
+    assert config.training == trainer.TrainingConfig(
+        learning_rate=3e-3, epochs=4, jit_compile=False, eval_batch_size=1024
+    )
 
 
 def test_policy_encoder_flag_reaches_the_model_kwargs():
@@ -135,7 +161,7 @@ def test_main_end_to_end(pretrained_run, capsys):
             assert key in results[split], (split, key)
     with open(os.path.join(run_dir, "config.json")) as f:
         config = json.load(f)
-    assert config["method"] == "rl" and config["epochs"] == 2
+    assert config["method"] == "rl" and config["training"]["epochs"] == 2
     assert config["policy_encoder"] == "conv"
     assert config["pretrained"] == pretrained
 

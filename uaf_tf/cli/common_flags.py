@@ -1,7 +1,7 @@
-"""Flags and start-up shared by the training launch scripts.
+"""Flags and start-up shared by the commands of `uaf_tf.cli`.
 
-Every script calls `quiet_startup()` before importing TensorFlow (or
-`uaf_tf` modules that do), defines its config's flags with
+`uaf_tf.cli.commands` calls `quiet_startup()` before a command's module
+imports TensorFlow. Each command defines its config's flags with
 `uaf_tf.config_flags.define_config_flags`, then `define_common_flags()`
 for the run-directory flags, and in `main` builds its config with
 `config_from_flags` and its run directory with `resolve_run_dir`. Flags
@@ -108,6 +108,26 @@ def define_common_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
         0,
         "Steps between mid-epoch checkpoints (0: at epoch ends only).",
     )
+
+
+def run_command(module, define_flags, main) -> None:
+    """Runs a command module's `main` with `app.run`, its flags defined.
+
+    The flags count as defined by `module`; they are also made key flags
+    of the program's main module (a console script or a `launch/` wrapper,
+    named by `sys.argv[0]`), and `module.__doc__` becomes the usage text, so
+    `--help` shows them and the command's description.
+
+    Args:
+        module: the command's module (`uaf_tf.cli.<command>`).
+        define_flags: its `define_flags`, called on `flags.FLAGS`.
+        main: its `main(argv)`.
+    """
+    define_flags()
+    for flag in flags.FLAGS.get_key_flags_for_module(module.__name__):
+        flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
+    sys.modules["__main__"].__doc__ = module.__doc__
+    app.run(main)
 
 
 def resolve_run_dir(

@@ -1,11 +1,11 @@
-"""Start-up output filtering and config files of the launch scripts."""
+"""Start-up output filtering and config files of the commands."""
 
 import os
 
 import pytest
 from absl import app
 
-from launch import common_flags
+from uaf_tf.cli import common_flags
 from uaf_tf.training import pretrain
 
 # What `import tensorflow` and the first device listing print on a CPU-only

@@ -1,4 +1,4 @@
-"""launch/export.py end to end on a real (tiny) fine-tuned run."""
+"""`uaf-export` (uaf_tf.cli.export) end to end on a tiny fine-tuned run."""
 
 import os
 import shutil
@@ -10,13 +10,14 @@ import tensorflow as tf
 from absl import app
 from absl import flags
 
-from launch import export
 from uaf_tf import run_dir as run_dir_lib
 from uaf_tf import testing
+from uaf_tf.cli import export
 from uaf_tf.serving import run_export
 from uaf_tf.serving import signature_keys as keys
 from uaf_tf.training import finetune
 from uaf_tf.training import pretrain
+from uaf_tf.training import trainer
 
 TOP_K = 4
 
@@ -32,7 +33,11 @@ def finetuned_run(tmp_path_factory):
         min_seq_len=3,
         num_shards=1,
     )
-    tiny = dict(epochs=1, batch_size=64, jit_compile=False, log_every_steps=0)
+    tiny = dict(
+        training=trainer.TrainingConfig(
+            epochs=1, batch_size=64, jit_compile=False, log_every_steps=0
+        )
+    )
     pretrain.run_pretraining(
         pretrain.PretrainConfig(
             data_dir=data_dir, channels=8, dilations=(1, 2), **tiny

@@ -1,4 +1,4 @@
-"""launch/prepare_data.py: main() end to end on tiny inputs in tmp dirs."""
+"""`uaf-prepare-data` (uaf_tf.cli.prepare_data): main() on tiny inputs."""
 
 import json
 import os
@@ -7,7 +7,7 @@ import pytest
 from absl import app
 from absl import flags
 
-from launch import prepare_data
+from uaf_tf.cli import prepare_data
 from uaf_tf.data import dataset_info as di
 from uaf_tf.data import pipelines
 from uaf_tf.data.vocab import Vocab

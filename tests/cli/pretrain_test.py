@@ -1,4 +1,4 @@
-"""launch/pretrain.py end to end on a tiny synthetic dataset directory."""
+"""`uaf-pretrain` (uaf_tf.cli.pretrain) end to end on tiny synthetic data."""
 
 import dataclasses
 import json
@@ -10,13 +10,14 @@ import pytest
 from absl import app
 from absl import flags
 
-from launch import common_flags
-from launch import pretrain
 from uaf_tf import run_dir as run_dir_lib
 from uaf_tf import testing
+from uaf_tf.cli import common_flags
+from uaf_tf.cli import pretrain
 from uaf_tf.models.nextitnet_backbone import NextItNetBackbone
 from uaf_tf.training import pretrain as pretrain_lib
 from uaf_tf.training import summaries
+from uaf_tf.training import trainer
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
 
@@ -124,8 +125,8 @@ def test_config_files_parse(name, expected):
     assert (
         config.channels,
         config.dilations,
-        config.learning_rate,
-        config.batch_size,
+        config.training.learning_rate,
+        config.training.batch_size,
     ) == expected
     assert config.mask_padding and config.num_sampled == 0
 
@@ -169,7 +170,22 @@ def test_config_json_is_a_preset(data_dir, tmp_path):
     # ... except what is given explicitly.
     changed = _flags([f"--config={path}", "--epochs=3", "--jit_compile=auto"])
     assert pretrain.config_from_flags(changed) == dataclasses.replace(
-        config, epochs=3, jit_compile=None
+        config,
+        training=dataclasses.replace(
+            config.training, epochs=3, jit_compile=None
+        ),
+    )
+    # The shared trainer options are nested in config.json ...
+    written = run_dir_lib.read_config(first)
+    assert written["training"]["learning_rate"] == 3e-3
+    assert "learning_rate" not in written
+    # ... and a flat config.json (written before they were) still loads.
+    flat = {k: v for k, v in written.items() if k != "training"}
+    flat.update(written["training"])
+    flat_path = tmp_path / "flat.json"
+    flat_path.write_text(json.dumps(flat))
+    assert pretrain.config_from_flags(_flags([f"--config={flat_path}"])) == (
+        config
     )
 
 
@@ -184,6 +200,8 @@ def test_help_lists_exactly_the_scripts_flags():
     fv = _flags([])
     key_flags = {f.name for f in fv.get_key_flags_for_module(pretrain)}
     fields = {f.name for f in dataclasses.fields(pretrain_lib.PretrainConfig)}
+    fields.remove("training")  # Flattened: its fields are plain flags.
+    fields |= {f.name for f in dataclasses.fields(trainer.TrainingConfig)}
     assert key_flags == fields | {"config", "run_dir", "run_name", "resume"}
 
 
