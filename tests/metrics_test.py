@@ -120,3 +120,47 @@ def test_mean_accumulator_equals_the_mean_over_all_examples():
     assert result["full/mrr@5"] == pytest.approx(
         np.mean(np.where(ranks < 5, 1 / (ranks + 1), 0)), rel=1e-6
     )
+
+
+def test_filtered_rank_drops_the_users_training_positives_closed_form():
+    """Planted: T = 8 items (0 = padding). User "a" trained on items 2, 5
+    and 6, user "b" on 3; "c" is unknown. Scores rise with the item id.
+    Row 0 ("a", positive 4): full competitors scoring >= s(4) are 5, 6, 7
+    (rank 3); filtered drops 5 and 6 (rank 1). Row 1 ("b", positive 3, also
+    one of its training positives): its own target is never filtered, so
+    both ranks are 4 (items 4..7). Row 2 ("c", positive 1): nothing known,
+    rank 6 both ways. Row 3 ("a", positive 6, a training positive): 7 beats
+    it in both (5 and 2 score lower); rank 1 both ways."""
+    known = metrics.KnownItems(
+        np.array(["a", "b", "a", "a"]), np.array([5, 3, 2, 6])
+    )
+    assert (known.num_users, known.num_pairs) == (2, 4)
+    users = tf.constant(["a", "b", "c", "a"])
+    mask = known.mask(users, 8).numpy()
+    expected_mask = np.zeros([4, 8], bool)
+    expected_mask[[0, 0, 0, 3, 3, 3], [2, 5, 6, 2, 5, 6]] = True
+    expected_mask[1, 3] = True
+    np.testing.assert_array_equal(mask, expected_mask)
+    scores = tf.tile(tf.range(8, dtype=tf.float32)[None, :], [4, 1])
+    positives = tf.constant([4, 3, 1, 6])
+    full = metrics.rank_among_all_items(scores, positives).numpy()
+    filtered = metrics.rank_among_all_items(
+        scores, positives, excluded=known.mask(users, 8)
+    ).numpy()
+    np.testing.assert_array_equal(full, [3, 4, 6, 1])
+    np.testing.assert_array_equal(filtered, [1, 4, 6, 1])
+    values = metrics.metrics_from_ranks(filtered, metrics.FULL_FILTERED)
+    np.testing.assert_allclose(
+        values["full_filtered/mrr@5"], [1 / 2, 1 / 5, 0.0, 1 / 2]
+    )
+
+
+def test_known_items_work_inside_a_tf_function_and_unknown_users():
+    known = metrics.KnownItems(["u1", "u2"], [1, 2])
+    masked = tf.function(lambda users: known.mask(users, 4))
+    np.testing.assert_array_equal(
+        masked(tf.constant(["u2", "zz"])).numpy(),
+        [[False, False, True, False], [False] * 4],
+    )
+    empty = metrics.KnownItems(np.zeros([0], bytes), np.zeros([0], int))
+    assert not empty.mask(tf.constant(["u1"]), 3).numpy().any()

@@ -37,6 +37,46 @@ def test_reward_table(hit, policy, gamma, paper, original):
     )
 
 
+# (hit, policy, gamma, cost_weight, paper reward, original reward)
+WEIGHTED_CASES = [
+    # Hit, 3 of 4, w = 0.5: paper 1 - 0.5 * 9/16 = 23/32;
+    # original 1 - 0.5 * 1 * (1/4)^2 = 31/32.
+    (True, [1, 1, 1, 0], 1.0, 0.5, 23 / 32, 31 / 32),
+    # Hit, all, w = 0: the block term vanishes, any hit pays 1.
+    (True, [1, 1, 1, 1], 1.0, 0.0, 1.0, 1.0),
+    # Hit, all, w = 2 (cost dominates): paper 1 - 2 = -1;
+    # original 1 - 2 * 0.5 * 0 = 1.
+    (True, [1, 1, 1, 1], 0.5, 2.0, -1.0, 1.0),
+    # Miss: -gamma, whatever the weight.
+    (False, [1, 0, 0, 0], 0.5, 0.25, -0.5, -0.5),
+]
+
+
+@pytest.mark.parametrize(
+    "hit, policy, gamma, weight, paper, original", WEIGHTED_CASES
+)
+def test_cost_weight_scales_the_block_term(
+    hit, policy, gamma, weight, paper, original
+):
+    hit = tf.constant([hit])
+    policy = tf.constant([policy], tf.float32)
+    for form, expected in (
+        (rewards.PAPER, paper),
+        (rewards.ORIGINAL, original),
+    ):
+        np.testing.assert_allclose(
+            rewards.policy_reward(hit, policy, gamma, form, cost_weight=weight),
+            [expected],
+        )
+
+
+def test_negative_cost_weight_is_rejected():
+    with pytest.raises(ValueError, match="cost_weight"):
+        rewards.policy_reward(
+            tf.constant([True]), tf.ones([1, 2]), 1.0, "paper", -1.0
+        )
+
+
 def test_paper_reward_prefers_fewer_finetuned_blocks():
     hit = tf.constant([True, True])
     policy = tf.constant([[0.0, 1.0, 0.0], [1.0, 1.0, 0.0]])

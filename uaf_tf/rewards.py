@@ -3,11 +3,15 @@
 With `hit` = the positive ranks in the top K (K = 5) of its candidates and
 `f = n_finetuned / N` the fraction of blocks that used the fine-tuned copy:
 
-    paper (Eq. 11):  R = 1 - f^2                 if hit, else -gamma
-    original:        R = 1 - gamma * (1 - f)^2   if hit, else -gamma
+    paper (Eq. 11):  R = 1 - w f^2                 if hit, else -gamma
+    original:        R = 1 - w gamma (1 - f)^2     if hit, else -gamma
 
 The paper's form pays more for freezing (fewer fine-tuned blocks, cheaper to
 serve); the original's pays more for fine-tuning. The paper's is the default.
+`w` (`cost_weight`) weighs the block term against accuracy; both the paper
+and the original have w = 1. With w = 1 and gamma = 1 the paper's reward
+drives every user to all-frozen on ML-100K (see issue 8 sec. 4): w < 1
+trades cost for accuracy, w = 0 rewards hits only.
 """
 
 import tensorflow as tf
@@ -22,7 +26,13 @@ REWARDS = (PAPER, ORIGINAL)
 REWARD_CUTOFF = 5
 
 
-def policy_reward(hit, policy, gamma: float = 1.0, form: str = PAPER):
+def policy_reward(
+    hit,
+    policy,
+    gamma: float = 1.0,
+    form: str = PAPER,
+    cost_weight: float = 1.0,
+):
     """Reward `[B]` of hard policies `policy [B, N]` given `hit [B]`.
 
     Args:
@@ -30,6 +40,7 @@ def policy_reward(hit, policy, gamma: float = 1.0, form: str = PAPER):
         policy: {0, 1} `[B, N]`, 1 = fine-tuned copy used.
         gamma: float, penalty of a miss (and the original's fraction weight).
         form: `"paper"` or `"original"`.
+        cost_weight: float >= 0, w, weight of the block term (paper: 1).
 
     Returns:
         float32 `[B]`.
@@ -38,11 +49,15 @@ def policy_reward(hit, policy, gamma: float = 1.0, form: str = PAPER):
         raise ValueError(
             f"`form` must be one of {REWARDS}. Received: form={form!r}"
         )
+    if cost_weight < 0:
+        raise ValueError(
+            f"`cost_weight` must be >= 0. Received: cost_weight={cost_weight}"
+        )
     fraction = tf.reduce_mean(tf.cast(policy, tf.float32), axis=-1)  # [B]
     if form == PAPER:
-        hit_reward = 1.0 - tf.square(fraction)
+        hit_reward = 1.0 - cost_weight * tf.square(fraction)
     else:
-        hit_reward = 1.0 - gamma * tf.square(1.0 - fraction)
+        hit_reward = 1.0 - cost_weight * gamma * tf.square(1.0 - fraction)
     miss_reward = tf.fill(tf.shape(hit_reward), -float(gamma))
     return tf.where(tf.cast(hit, tf.bool), hit_reward, miss_reward)
 

@@ -106,25 +106,90 @@ def test_self_critical_samples_without_gradient_and_is_greedy_at_inference():
     np.testing.assert_array_equal(sampler(logits), np.zeros([4000, 4]))
 
 
-def test_random_policy_utilisation_and_per_user_determinism():
-    sampler = samplers.RandomSampler(seed=8)
-    rng = np.random.default_rng(0)
-    source = tf.constant(rng.integers(0, 1000, [4000, 12]), tf.int32)
-    train = sampler(None, source_ids=source, num_blocks=8, training=True)
+def _random_policies(mode, source, training, num_blocks=8, **kwargs):
+    sampler = samplers.RandomSampler(seed=8, mode=mode, **kwargs)
+    return sampler(
+        None, source_ids=source, num_blocks=num_blocks, training=training
+    ).numpy()
+
+
+def _sources(users=4000, seed=0):
+    rng = np.random.default_rng(seed)
+    return tf.constant(rng.integers(0, 1000, [users, 12]), tf.int32)
+
+
+@pytest.mark.parametrize("mode", samplers.RANDOM_MODES)
+def test_random_policy_utilisation_and_per_user_determinism(mode):
+    source = _sources()
+    train = _random_policies(mode, source, training=True)
     assert train.shape == (4000, 8)
-    assert abs(train.numpy().mean() - 0.5) < 0.02
-    infer = sampler(None, source_ids=source, num_blocks=8).numpy()
-    assert abs(infer.mean() - 0.5) < 0.05
-    np.testing.assert_allclose(infer.mean(axis=0), 0.5, atol=0.05)
+    # Bernoulli(0.5): 4000 draws per block, std 0.008.
+    np.testing.assert_allclose(train.mean(axis=0), 0.5, atol=0.03)
+    infer = _random_policies(mode, source, training=False)
+    np.testing.assert_allclose(infer.mean(axis=0), 0.5, atol=0.03)
+    # Blocks are drawn independently: P(a_1 = a_2 = 1) = 0.25.
+    assert abs((infer[:, 0] * infer[:, 1]).mean() - 0.25) < 0.03
     # Same user, same policy: across calls and batch compositions.
     np.testing.assert_array_equal(
-        infer, sampler(None, source_ids=source, num_blocks=8)
+        infer, _random_policies(mode, source, training=False)
     )
     np.testing.assert_array_equal(
-        infer[10:20], sampler(None, source_ids=source[10:20], num_blocks=8)
+        infer[10:20], _random_policies(mode, source[10:20], training=False)
     )
     # Different users get different policies (not one shared draw).
     assert len(np.unique(infer, axis=0)) > 200
+
+
+def test_random_fixed_mode_keeps_a_users_policy_in_training_and_inference():
+    """Paper sec. 5.3.1 case 1: seeds fixed during training and inference."""
+    source = _sources()
+    train = _random_policies("fixed", source, training=True)
+    np.testing.assert_array_equal(
+        train, _random_policies("fixed", source, training=False)
+    )
+    # Training steps repeat the user's policy too (no per-step stream).
+    np.testing.assert_array_equal(
+        train[:7], _random_policies("fixed", source[:7], training=True)
+    )
+    # Another key (seed of the run) draws other policies.
+    other = _random_policies("fixed", source, training=True, hash_key=1)
+    assert abs((other == train).mean() - 0.5) < 0.03
+
+
+@pytest.mark.parametrize("mode", ["reseeded", "per_step"])
+def test_random_modes_whose_evaluation_policy_is_not_the_training_one(mode):
+    """Case 2 (`reseeded`, and the former `per_step`): the evaluation policy
+    is independent of training's, so a block agrees with p = 1/2."""
+    source = _sources()
+    train = _random_policies(mode, source, training=True)
+    infer = _random_policies(mode, source, training=False)
+    assert abs((train == infer).mean() - 0.5) < 0.03
+    if mode == "reseeded":  # Training draws are `fixed`'s, per user.
+        np.testing.assert_array_equal(
+            train, _random_policies("fixed", source, training=False)
+        )
+    else:  # Evaluation is `fixed`'s hash.
+        np.testing.assert_array_equal(
+            infer, _random_policies("fixed", source, training=False)
+        )
+
+
+def test_random_hash_compiles_with_xla_to_the_same_values():
+    source = _sources(users=64)
+    sampler = samplers.RandomSampler(mode="fixed")
+    compiled = tf.function(
+        lambda ids: sampler(None, source_ids=ids, num_blocks=4, training=True),
+        jit_compile=True,
+    )
+    np.testing.assert_array_equal(
+        compiled(source),
+        sampler(None, source_ids=source, num_blocks=4, training=True),
+    )
+
+
+def test_random_sampler_rejects_unknown_mode():
+    with pytest.raises(ValueError, match="mode"):
+        samplers.RandomSampler(mode="fresh")
 
 
 def test_random_sampler_needs_num_blocks():
@@ -148,9 +213,16 @@ SETTINGS = {
         "beta": 2.0,
         "reward_cutoff": 10,
         "curriculum_epochs": 2,
+        "curriculum_actions": "greedy",
+        "cost_weight": 0.25,
         "num_reward_negatives": 49,
     },
-    "random": {"probability": 0.25, "seed": 11, "hash_key": 3},
+    "random": {
+        "probability": 0.25,
+        "seed": 11,
+        "hash_key": 3,
+        "mode": "reseeded",
+    },
 }
 CLASSES = {
     "gumbel": samplers.GumbelSampler,

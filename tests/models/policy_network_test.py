@@ -73,3 +73,30 @@ def test_layer_contract(encoder, encoder_weights):
 def test_rejects_unknown_encoder():
     with pytest.raises(ValueError, match="encoder"):
         PolicyNetwork(V, C, N, encoder="lstm")
+
+
+def test_rejects_unknown_head_init():
+    with pytest.raises(ValueError, match="head_init"):
+        PolicyNetwork(V, C, N, head_init="zeros")
+
+
+def test_head_init_normal_is_the_originals_n_0_001():
+    """The default head kernel is N(0, 0.01) (original); `glorot` is Keras's
+    glorot_uniform, limit sqrt(6 / (C + 2N)) = 0.65, std 0.38 here."""
+    ids = _ids()
+    tf.keras.utils.set_random_seed(0)
+    normal = PolicyNetwork(V, C, N)
+    normal(ids)
+    kernel = normal.head.kernel.numpy()
+    assert normal.head_init == policy_network.NORMAL_001
+    assert abs(kernel.std() - 0.01) < 0.003  # 80 draws of N(0, 0.01)
+    np.testing.assert_array_equal(normal.head.bias.numpy(), 0.0)
+    tf.keras.utils.set_random_seed(0)
+    glorot = PolicyNetwork(V, C, N, head_init=policy_network.GLOROT)
+    glorot(ids)
+    glorot_kernel = glorot.head.kernel.numpy()
+    assert np.abs(glorot_kernel).max() <= np.sqrt(6.0 / (C + 2 * N))
+    assert abs(glorot_kernel.std() - np.sqrt(2.0 / (C + 2 * N))) < 0.1
+    assert PolicyNetwork.from_config(glorot.get_config()).head_init == (
+        policy_network.GLOROT
+    )

@@ -28,7 +28,7 @@ IDS = np.array(
 )
 
 
-def _model(mask_padding=True, num_sampled=0, seed=0):
+def _model(mask_padding=True, num_sampled=0, seed=0, head_activation="none"):
     keras.utils.set_random_seed(seed)
     backbone = NextItNetBackbone(num_items=V, channels=C, dilations=(1, 2))
     model = SequencePretrainer(
@@ -36,6 +36,7 @@ def _model(mask_padding=True, num_sampled=0, seed=0):
         num_items=V,
         mask_padding=mask_padding,
         num_sampled=num_sampled,
+        head_activation=head_activation,
     )
     model.build((None, IDS.shape[1]))
     # Non-zero bias so the head's bias term is exercised.
@@ -46,9 +47,11 @@ def _model(mask_padding=True, num_sampled=0, seed=0):
 def _numpy_cross_entropy(model, ids, mask_padding):
     """Eq. (3)-(5) from the backbone's hidden states, in float64."""
     hidden = model.backbone(ids[:, :-1]).numpy().astype("float64")
+    if model.head_activation == "relu":  # The original's head.
+        hidden = np.maximum(hidden, 0)
     kernel = model.output_kernel.numpy().astype("float64")  # [V, C]
     bias = model.output_bias.numpy().astype("float64")
-    logits = np.maximum(hidden, 0) @ kernel.T + bias  # [B, L-1, V]
+    logits = hidden @ kernel.T + bias  # [B, L-1, V]
     logits -= logits.max(-1, keepdims=True)
     log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
     labels = ids[:, 1:]
@@ -58,12 +61,31 @@ def _numpy_cross_entropy(model, ids, mask_padding):
     return nll.mean()
 
 
+@pytest.mark.parametrize("head_activation", ["none", "relu"])
 @pytest.mark.parametrize("mask_padding", [True, False], ids=["masked", "all"])
-def test_loss_matches_numpy_cross_entropy(mask_padding):
-    model = _model(mask_padding)
+def test_loss_matches_numpy_cross_entropy(mask_padding, head_activation):
+    model = _model(mask_padding, head_activation=head_activation)
     loss = model.compute_loss({"source": IDS}, training=False)
     expected = _numpy_cross_entropy(model, IDS, mask_padding)
     np.testing.assert_allclose(float(loss), expected, rtol=1e-5)
+
+
+def test_paper_head_has_no_relu_and_original_head_has_one():
+    paper, original = _model(), _model(head_activation="relu")
+    assert paper.head_activation == "none"  # Eq. (3) is the default.
+    hidden = paper.backbone(IDS).numpy()
+    assert (hidden < 0).any()  # So the two heads differ on these inputs.
+    kernel = paper.output_kernel.numpy()
+    bias = paper.output_bias.numpy()
+    np.testing.assert_allclose(
+        paper(IDS).numpy(), hidden @ kernel.T + bias, rtol=1e-5, atol=1e-5
+    )
+    np.testing.assert_allclose(
+        original(IDS).numpy(),
+        np.maximum(hidden, 0) @ kernel.T + bias,
+        rtol=1e-5,
+        atol=1e-5,
+    )
 
 
 def test_masked_loss_averages_over_real_labels_only():
@@ -120,7 +142,7 @@ def test_sampled_softmax_trains_and_evaluates_with_the_full_softmax():
 
 
 def test_get_config_round_trip_serialises_the_backbone():
-    model = _model(mask_padding=False, num_sampled=3)
+    model = _model(mask_padding=False, num_sampled=3, head_activation="relu")
     config = model.get_config()
     assert config["backbone"]["registered_name"] == "uaf_tf>NextItNetBackbone"
     json.dumps(config)  # Plain JSON all the way down.
@@ -131,7 +153,11 @@ def test_get_config_round_trip_serialises_the_backbone():
         False,
         3,
     )
+    assert clone.head_activation == "relu"
     assert clone.backbone.get_config() == model.backbone.get_config()
+    # A config saved before `head_activation` existed had the ReLU head.
+    del config["head_activation"]
+    assert SequencePretrainer.from_config(config).head_activation == "relu"
     # The same model through a .keras file: class, weights, logits.
     testing.run_model_saving_test(model, IDS)
 
@@ -152,7 +178,12 @@ def test_model_json_and_weights_rebuild_identical_model(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{"num_items": 1}, {"num_items": V, "num_sampled": V}]
+    "kwargs",
+    [
+        {"num_items": 1},
+        {"num_items": V, "num_sampled": V},
+        {"num_items": V, "head_activation": "gelu"},
+    ],
 )
 def test_rejects_bad_arguments(kwargs):
     backbone = NextItNetBackbone(num_items=V, channels=C, dilations=(1,))

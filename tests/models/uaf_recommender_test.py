@@ -219,6 +219,26 @@ def test_sampler_by_name_or_instance(sampler):
     assert UAFRecommender(_backbone(), T, sampler=instance).sampler is instance
 
 
+@pytest.mark.parametrize(
+    "head_init, max_confidence",
+    [("normal_0.01", 0.55), ("glorot", None)],
+)
+def test_untrained_policy_start(head_init, max_confidence):
+    """Default (original) head init: the untrained policy is near-uniform
+    and its greedy actions differ across users; with Glorot it is not."""
+    model = _model(policy_head_init=head_init)
+    ids = _ids(batch=32)
+    out = model(ids)
+    probs = tf.nn.softmax(out[POLICY_LOGITS]).numpy()[..., 1]
+    if head_init == "normal_0.01":
+        assert np.abs(probs - 0.5).max() < max_confidence - 0.5
+        distinct = {tuple(p) for p in out[POLICY].numpy()}
+        assert len(distinct) > 1
+    else:
+        assert np.abs(probs - 0.5).max() > 0.05
+    assert model.get_config()["policy_head_init"] == head_init
+
+
 @pytest.mark.parametrize("method", samplers.METHODS)
 def test_keras_file_round_trip(method):
     model = _model(method)

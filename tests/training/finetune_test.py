@@ -126,20 +126,89 @@ def test_rl_policy_learns_from_the_policy_gradient_only():
     assert min(grads) > 0
 
 
-def test_rl_curriculum_uses_greedy_policy_without_policy_gradient():
-    task = _task("rl", rl_curriculum_epochs=5)
+def _copy_gradients(task, batch):
+    """Max |d loss / d w| over each gated block's fine-tuned copy `[N]`."""
+    model = task.model
+    copies = [g.finetuned.trainable_variables for g in model.gated_blocks]
+    with tf.GradientTape() as tape:
+        loss, logs = model.compute_loss_and_logs(batch)
+    grads = tape.gradient(loss, copies)
+    per_block = [
+        max(
+            0.0 if g is None else float(tf.reduce_max(tf.abs(g))) for g in block
+        )
+        for block in grads
+    ]
+    return per_block, logs
+
+
+@pytest.mark.parametrize("actions", ["sampled", "greedy"])
+def test_rl_curriculum_has_no_policy_gradient(actions):
+    task = _task("rl", rl_curriculum_epochs=5, rl_curriculum_actions=actions)
     task.model.current_epoch.assign(4)
     batch = _batch()
     _, logs = task.model.compute_loss_and_logs(batch)
     assert float(logs["rl_on"]) == 0.0 and float(logs["policy_loss"]) == 0.0
     assert max(_policy_gradients(task, batch, "loss")) == 0.0
-    greedy = task.model(batch[dataset_info.SOURCE])["policy"]
-    np.testing.assert_allclose(
-        float(logs["finetuned_fraction"]), float(tf.reduce_mean(greedy))
-    )
     task.model.current_epoch.assign(5)
     _, logs = task.model.compute_loss_and_logs(batch)
     assert float(logs["rl_on"]) == 1.0
+
+
+def test_rl_curriculum_greedy_actions_leave_unchosen_copies_untrained():
+    """`greedy` (the project's former behaviour): the forward pass uses the
+    argmax policy, so a block no example picks gets no gradient. Glorot head
+    (as before): the untrained policy is the same for most users."""
+    task = _task(
+        "rl",
+        rl_curriculum_epochs=5,
+        rl_curriculum_actions="greedy",
+        policy_head_init="glorot",
+    )
+    task.model.current_epoch.assign(0)
+    batch = _batch()
+    greedy = task.model(batch[dataset_info.SOURCE])["policy"].numpy()
+    per_block, logs = _copy_gradients(task, batch)
+    np.testing.assert_allclose(
+        float(logs["finetuned_fraction"]), greedy.mean(), rtol=1e-6
+    )
+    for block, grad in enumerate(per_block):
+        # Exactly zero iff no example of the batch fine-tunes the block.
+        assert (grad > 0) == bool(greedy[:, block].any()), (block, grad)
+    assert min(per_block) == 0.0  # this seed leaves a block unchosen
+
+
+def test_rl_curriculum_sampled_actions_train_every_copy():
+    """Default (original): sampled hard actions during the curriculum, so
+    every fine-tuned copy is used by some examples and gets a gradient."""
+    task = _task("rl", rl_curriculum_epochs=5)
+    assert task.model.sampler.curriculum_actions == "sampled"
+    task.model.current_epoch.assign(0)
+    per_block, logs = _copy_gradients(task, _batch())
+    assert min(per_block) > 0
+    # Near-uniform start: about half the (example, block) pairs fine-tune.
+    assert 0.3 < float(logs["finetuned_fraction"]) < 0.7
+
+
+def test_rl_cost_weight_reaches_the_reward():
+    """Same seeds, so the same sampled actions and hits; only the reward's
+    block term differs. w = 0: a hit pays 1 and a miss -1, so the mean
+    reward is 2 * hit_rate - 1, a multiple of 2 / B; w = 1 (Eq. 11) pays
+    `1 - f^2 <= 1` per hit, so its mean reward is lower."""
+    batch = _batch()
+    logs = {}
+    for weight in (0.0, 1.0):
+        task = _task("rl", rl_curriculum_epochs=0, rl_cost_weight=weight)
+        assert task.model.sampler.cost_weight == weight
+        _, logs[weight] = task.model.compute_loss_and_logs(batch)
+    hits_times_two = (float(logs[0.0]["reward"]) + 1.0) * B
+    assert abs(hits_times_two - round(hits_times_two / 2) * 2) < 1e-4
+    # Strictly: this batch has hits with fine-tuned blocks.
+    assert float(logs[1.0]["reward"]) < float(logs[0.0]["reward"])
+    np.testing.assert_allclose(
+        float(logs[1.0]["finetuned_fraction"]),
+        float(logs[0.0]["finetuned_fraction"]),
+    )
 
 
 def test_rl_batches_need_reward_negatives():
@@ -261,6 +330,20 @@ def pretrained_run(tmp_path_factory):
     return data_dir, str(root / "pretrain"), root
 
 
+def test_training_positives_hold_the_whole_training_split(pretrained_run):
+    data_dir = pretrained_run[0]
+    info = dataset_info.DatasetInfo.load(data_dir)
+    known = finetune.training_positives(data_dir)
+    assert known.num_pairs == info.split_sizes["finetune/train"]
+    # Every instance of the training split is one (user, target) pair.
+    users = set()
+    for batch in finetune.pipelines.finetune_train_dataset(
+        data_dir, 512, seed=0
+    ):
+        users.update(batch[dataset_info.USER].numpy().tolist())
+    assert known.num_users == len(users)
+
+
 @pytest.mark.parametrize("method", METHODS)
 def test_all_methods_beat_random_ranking(method, pretrained_run):
     data_dir, pretrained, root = pretrained_run
@@ -290,6 +373,8 @@ def test_all_methods_beat_random_ranking(method, pretrained_run):
             "sampled/hr@5",
             "sampled/ndcg@20",
             "full/hr@20",
+            "full_filtered/hr@20",
+            "full_filtered/mrr@5",
             "policy/block_0",
             "policy/block_1",
             "policy/mean_finetuned_blocks",
@@ -298,6 +383,13 @@ def test_all_methods_beat_random_ranking(method, pretrained_run):
         ):
             assert key in results[split], (split, key)
     assert results["test"]["num_examples"] == 180  # 15% of 1200, none dropped
+    for split in ("valid", "test"):
+        # Filtering only removes competitors: ranks can only improve.
+        for name in ("hr@5", "hr@20", "mrr@5", "ndcg@20"):
+            assert (
+                results[split][f"full_filtered/{name}"]
+                >= results[split][f"full/{name}"]
+            ), (split, name)
     utilisation = results["test"]["policy/block_0"]
     assert 0.0 <= utilisation <= 1.0
     with open(os.path.join(run_dir, "results.json")) as f:
@@ -353,3 +445,20 @@ def test_source_vocabulary_mismatch_is_a_clear_error(pretrained_run, tmp_path):
     config = finetune.FinetuneConfig(data_dir=data_dir, pretrained=other)
     with pytest.raises(ValueError, match="vocabulary mismatch.*line 1"):
         finetune.run_finetuning(config, str(tmp_path / "run"))
+
+
+def test_random_sampler_of_the_config_is_keyed_by_the_run_seed():
+    config = finetune.FinetuneConfig(
+        data_dir="unused",
+        pretrained="unused",
+        method="random",
+        training=trainer.TrainingConfig(seed=4),
+        random_mode="reseeded",
+    )
+    sampler = config.sampler()
+    assert (sampler.mode, sampler.hash_key, sampler.seed) == ("reseeded", 4, 4)
+    assert finetune.FinetuneConfig("d", "p", method="random").random_mode == (
+        "fixed"
+    )
+    with pytest.raises(ValueError, match="random_mode"):
+        finetune.FinetuneConfig("d", "p", random_mode="fresh")

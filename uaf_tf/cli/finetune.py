@@ -58,7 +58,8 @@ def run(flag_values: flags.FlagValues = flags.FLAGS) -> dict:
         f"test ({int(test['num_examples'])} instances): "
         f"sampled/mrr@5 {test['sampled/mrr@5']:.4f} "
         f"sampled/hr@5 {test['sampled/hr@5']:.4f} "
-        f"full/hr@20 {test['full/hr@20']:.4f}"
+        f"full/hr@20 {test['full/hr@20']:.4f} "
+        f"full_filtered/hr@20 {test['full_filtered/hr@20']:.4f}"
     )
     blocks = sorted(
         (k for k in test if k.startswith("policy/block_")),

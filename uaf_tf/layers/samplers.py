@@ -54,6 +54,10 @@ GUMBEL_LOGITS = (LOG_SOFTMAX, SIGMOID)
 DEFAULT_TEMPERATURE = 10.0
 # The original's UAF-RL curriculum: greedy epochs before the policy gradient.
 DEFAULT_CURRICULUM_EPOCHS = 5
+# Actions of the UAF-RL curriculum epochs.
+SAMPLED = "sampled"  # original: sampled hard actions, every copy trains
+GREEDY = "greedy"  # argmax actions: never-chosen copies get no gradient
+CURRICULUM_ACTIONS = (SAMPLED, GREEDY)
 # Candidates ranked for the UAF-RL reward: the positive + 99 negatives.
 DEFAULT_NUM_REWARD_NEGATIVES = 99
 
@@ -240,8 +244,12 @@ class SelfCriticalSampler(Sampler):
     `A^s` and under the greedy `A_hat`; the reward (Eq. 11,
     `uaf_tf.rewards`) is a hit in the top `reward_cutoff`; the loss adds
     `beta * mean(-sum_l log p(A_l^s) (R(A^s) - R(A_hat)))`. For the first
-    `curriculum_epochs` epochs the greedy policy is used and the RL term is
-    skipped (the original's curriculum).
+    `curriculum_epochs` epochs the RL term is skipped (the original's
+    curriculum; the paper only says "curriculum learning") and the forward
+    pass uses `curriculum_actions`: `"sampled"` hard actions (default, the
+    original's: every fine-tuned copy is used by some examples and trains)
+    or `"greedy"` ones (the copies of blocks the untrained policy never
+    chooses get no gradient at all until RL starts).
 
     Args:
         seed: int, seed of the sampling stream.
@@ -249,7 +257,11 @@ class SelfCriticalSampler(Sampler):
         gamma: float, reward penalty of a miss (paper: 1).
         beta: float, weight of the self-critical loss (Eq. 13; paper: 1).
         reward_cutoff: int, the reward's hit threshold K (paper: 5).
-        curriculum_epochs: int, greedy epochs before the policy gradient.
+        curriculum_epochs: int, epochs without the policy gradient.
+        curriculum_actions: `"sampled"` (original) or `"greedy"`: the
+            actions of the curriculum epochs.
+        cost_weight: float, w, the weight of the reward's block term
+            (`uaf_tf.rewards`; paper: 1).
         num_reward_negatives: int, negatives ranked for the reward, which
             the training data must carry.
 
@@ -272,6 +284,8 @@ class SelfCriticalSampler(Sampler):
         reward_cutoff: int = rewards.REWARD_CUTOFF,
         curriculum_epochs: int = DEFAULT_CURRICULUM_EPOCHS,
         num_reward_negatives: int = DEFAULT_NUM_REWARD_NEGATIVES,
+        curriculum_actions: str = SAMPLED,
+        cost_weight: float = 1.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -280,7 +294,13 @@ class SelfCriticalSampler(Sampler):
                 f"`reward` must be one of {rewards.REWARDS}. "
                 f"Received: reward={reward!r}"
             )
+        if curriculum_actions not in CURRICULUM_ACTIONS:
+            raise ValueError(
+                f"`curriculum_actions` must be one of {CURRICULUM_ACTIONS}. "
+                f"Received: curriculum_actions={curriculum_actions!r}"
+            )
         for name, value, low in (
+            ("cost_weight", cost_weight, 0),
             ("reward_cutoff", reward_cutoff, 1),
             ("curriculum_epochs", curriculum_epochs, 0),
             ("num_reward_negatives", num_reward_negatives, 1),
@@ -296,6 +316,8 @@ class SelfCriticalSampler(Sampler):
         self.reward_cutoff = reward_cutoff
         self.curriculum_epochs = curriculum_epochs
         self.num_reward_negatives = num_reward_negatives
+        self.curriculum_actions = curriculum_actions
+        self.cost_weight = cost_weight
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def call(self, logits, source_ids=None, num_blocks=None, training=False):
@@ -320,9 +342,21 @@ class SelfCriticalSampler(Sampler):
                 "reward_cutoff": self.reward_cutoff,
                 "curriculum_epochs": self.curriculum_epochs,
                 "num_reward_negatives": self.num_reward_negatives,
+                "curriculum_actions": self.curriculum_actions,
+                "cost_weight": self.cost_weight,
             }
         )
         return config
+
+
+# UAF-Random modes (paper sec. 5.3.1).
+FIXED = "fixed"  # case 1: a user's policy is the same in training and eval
+RESEEDED = "reseeded"  # case 2: evaluation uses another seed than training
+PER_STEP = "per_step"  # fresh draws per training step, fixed at eval
+RANDOM_MODES = (FIXED, RESEEDED, PER_STEP)
+# Offset of the evaluation key from `hash_key` in `reseeded` mode.
+_RESEED_KEY_OFFSET = 0x5EED
+_UINT32 = 2**32
 
 
 @keras.saving.register_keras_serializable(package="uaf_tf")
@@ -330,26 +364,35 @@ class RandomSampler(Sampler):
     """UAF-Random (paper sec. 5.3.1): each `a_l ~ Bernoulli(p)`.
 
     Ignores the logits (a model with this sampler has no policy network; pass
-    `logits=None` and `num_blocks`). Training: fresh Bernoulli draws per
-    example and block from a seeded stream. Inference: a fixed policy per
-    user, derived from the source sequence alone by a keyed hash
-    (`to_hash_bucket_strong`, key `[hash_key, l]`), so repeated evaluation
-    and serving give the same policy for the same user: the paper keeps
-    "random seeds fixed during training and inference", which a deployable
-    model can only do per user.
+    `logits=None` and `num_blocks`). The paper keeps "random seeds fixed
+    during training and inference", and reports much worse results "if we
+    use evaluation seeds different from training". A deployable model can
+    only keep a seed per user, so the Bernoulli draws are a keyed hash of
+    the user's source sequence (`per_user_uniform`, key `(k, l)` for block
+    l; the same sequence, the same draws):
+
+    - `"fixed"` (default, the paper's main case): key `k = hash_key` in
+      training and inference, so a user keeps one random policy;
+    - `"reseeded"` (the paper's second case): training with key `hash_key`,
+      inference with another key, so a user is evaluated under a policy
+      independent of the one it was trained with;
+    - `"per_step"` (this project's former behaviour, neither case): fresh
+      draws for every training example and step from a seeded stream,
+      the `"fixed"` hash at inference.
 
     Args:
         probability: float, P(a_l = 1), default 0.5.
-        seed: int, seed of the training stream.
-        hash_key: int, key of the inference hash.
+        seed: int, seed of the `per_step` training stream.
+        hash_key: int, k (`FinetuneConfig` sets it to the run's seed).
+        mode: `"fixed"`, `"reseeded"` or `"per_step"`.
 
     Example:
     >>> import tensorflow as tf
     >>> from uaf_tf.layers.samplers import RandomSampler
     >>> sampler = RandomSampler(seed=0)
     >>> ids = tf.constant([[3, 1, 4], [1, 5, 9]])
-    >>> policy = sampler(None, source_ids=ids, num_blocks=4)
-    >>> policy.shape, bool(tf.reduce_all(policy == sampler(
+    >>> train = sampler(None, source_ids=ids, num_blocks=4, training=True)
+    >>> train.shape, bool(tf.reduce_all(train == sampler(
     ...     None, source_ids=ids, num_blocks=4)))
     (TensorShape([2, 4]), True)
     """
@@ -361,6 +404,7 @@ class RandomSampler(Sampler):
         probability: float = 0.5,
         seed: int | None = None,
         hash_key: int = 0,
+        mode: str = FIXED,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -369,9 +413,14 @@ class RandomSampler(Sampler):
                 "`probability` must be in [0, 1]. "
                 f"Received: probability={probability}"
             )
+        if mode not in RANDOM_MODES:
+            raise ValueError(
+                f"`mode` must be one of {RANDOM_MODES}. Received: mode={mode!r}"
+            )
         self.probability = probability
         self.seed = seed
         self.hash_key = hash_key
+        self.mode = mode
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def call(self, logits, source_ids=None, num_blocks=None, training=False):
@@ -380,27 +429,43 @@ class RandomSampler(Sampler):
                 "`RandomSampler` needs `source_ids` and `num_blocks`. "
                 f"Received: source_ids={source_ids}, num_blocks={num_blocks}"
             )
-        if training:
+        if training and self.mode == PER_STEP:
             batch = tf.shape(source_ids)[0]
             seed = ops.cast(self.seed_generator.next(), "int32")
             uniform = tf.random.stateless_uniform([batch, num_blocks], seed)
         else:
-            uniform = self.per_user_uniform(source_ids, num_blocks)
+            key = self.hash_key
+            if self.mode == RESEEDED and not training:
+                key += _RESEED_KEY_OFFSET
+            uniform = self.per_user_uniform(source_ids, num_blocks, key)
         return ops.cast(uniform < self.probability, "float32")
 
-    def per_user_uniform(self, source_ids, num_blocks: int):
-        """Deterministic `U[0, 1)` values `[B, N]` keyed by the sequence."""
-        sequences = tf.strings.reduce_join(
-            tf.strings.as_string(source_ids), axis=1, separator=","
-        )  # [B]
-        buckets = 2**31 - 1
-        columns = [
-            tf.strings.to_hash_bucket_strong(
-                sequences, buckets, key=[self.hash_key, block]
-            )
-            for block in range(num_blocks)
-        ]
-        return ops.cast(tf.stack(columns, axis=1), "float32") / buckets
+    def per_user_uniform(self, source_ids, num_blocks: int, key=None):
+        """Deterministic `U[0, 1)` values `[B, N]` keyed by the sequence.
+
+        A keyed integer hash (murmur3's finaliser on uint32, which XLA
+        compiles, unlike string hashing): each position's id is mixed with
+        its position, the mixes are summed (mod 2^32) into a sequence hash,
+        and block l's value mixes that with `(key, l)`. Only the sequence
+        and the key decide the values: no state, no batch dependence.
+        """
+        key = self.hash_key if key is None else key
+        ids = tf.bitcast(tf.cast(source_ids, tf.int32), tf.uint32)  # [B, L]
+        positions = tf.range(tf.shape(ids)[1], dtype=tf.int32)
+        salts = _mix32(
+            tf.bitcast(positions, tf.uint32) * _uint32(0x9E3779B9)
+            + _uint32(0x7F4A7C15)
+        )  # [L]
+        sequence = tf.reduce_sum(_mix32(ids ^ salts[None, :]), axis=1)  # [B]
+        blocks = tf.range(num_blocks, dtype=tf.int32)
+        block_keys = _mix32(
+            _mix32(_uint32(key % _UINT32) + _uint32(0x632BE5AB))
+            ^ tf.bitcast(blocks, tf.uint32) * _uint32(0x85EBCA77)
+        )  # [N]
+        hashed = _mix32(sequence[:, None] ^ block_keys[None, :])  # [B, N]
+        # The top 24 bits: exact in float32, so the values lie in [0, 1).
+        top = tf.bitwise.right_shift(hashed, _uint32(8))
+        return ops.cast(top, "float32") / float(2**24)
 
     def get_config(self):
         config = super().get_config()
@@ -409,9 +474,24 @@ class RandomSampler(Sampler):
                 "probability": self.probability,
                 "seed": self.seed,
                 "hash_key": self.hash_key,
+                "mode": self.mode,
             }
         )
         return config
+
+
+def _uint32(value):
+    return tf.constant(value, tf.uint32)
+
+
+def _mix32(h):
+    """murmur3's 32-bit finaliser `fmix32`: a bijection of uint32 with good
+    avalanche (every input bit flips every output bit with p ~ 1/2)."""
+    h = h ^ tf.bitwise.right_shift(h, _uint32(16))
+    h = h * _uint32(0x85EBCA6B)
+    h = h ^ tf.bitwise.right_shift(h, _uint32(13))
+    h = h * _uint32(0xC2B2AE35)
+    return h ^ tf.bitwise.right_shift(h, _uint32(16))
 
 
 # The one mapping from method names to behaviour.

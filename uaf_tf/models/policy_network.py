@@ -14,6 +14,11 @@ ENCODERS = (CONV, GRU)
 # residual blocks with base dilations 1 and 4.
 POLICY_DILATIONS = (1, 4)
 
+# Initialisers of the dense head's kernel (the bias starts at zero).
+NORMAL_001 = "normal_0.01"  # original: N(0, 0.01), near-uniform policies
+GLOROT = "glorot"  # Keras's default `glorot_uniform`
+HEAD_INITS = (NORMAL_001, GLOROT)
+
 
 @keras.saving.register_keras_serializable(package="uaf_tf")
 class PolicyNetwork(keras.layers.Layer):
@@ -30,6 +35,12 @@ class PolicyNetwork(keras.layers.Layer):
        - `"gru"`: a GRU with C units, its last state (paper sec. 5.3.3);
     3. a dense head `v = W_p h_p + b_p` (Eq. 14) reshaped to `[B, N, 2]`,
        last axis `[freeze, fine-tune]` (see `samplers.FINETUNE_INDEX`).
+       `W_p` starts at N(0, 0.01) by default, as in the original: the
+       untrained logits are near zero, so every policy starts near-uniform
+       and sampling explores. With Keras's Glorot start (`head_init=
+       "glorot"`) the logits of a pretrained `h_p` are large and nearly the
+       same for every user: an untrained policy is confident and user-
+       independent.
 
     It never samples: turning logits into a policy is the sampler's job.
 
@@ -40,6 +51,8 @@ class PolicyNetwork(keras.layers.Layer):
         encoder: `"conv"` or `"gru"`.
         dilations: base dilations of the conv encoder.
         kernel_size: int, k of the conv encoder.
+        head_init: `"normal_0.01"` (original, default) or `"glorot"`: the
+            head kernel's initialiser.
 
     Example:
     >>> import tensorflow as tf
@@ -57,9 +70,15 @@ class PolicyNetwork(keras.layers.Layer):
         encoder: str = CONV,
         dilations=POLICY_DILATIONS,
         kernel_size: int = 3,
+        head_init: str = NORMAL_001,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if head_init not in HEAD_INITS:
+            raise ValueError(
+                f"`head_init` must be one of {HEAD_INITS}. "
+                f"Received: head_init={head_init!r}"
+            )
         if encoder not in ENCODERS:
             raise ValueError(
                 f"`encoder` must be one of {ENCODERS}. "
@@ -75,6 +94,7 @@ class PolicyNetwork(keras.layers.Layer):
         self.encoder = encoder
         self.dilations = tuple(int(d) for d in dilations)
         self.kernel_size = kernel_size
+        self.head_init = head_init
 
         # === Layers ===
         # The conv encoder is a light NextItNet; the GRU variant reuses its
@@ -89,7 +109,15 @@ class PolicyNetwork(keras.layers.Layer):
         self.gru = (
             keras.layers.GRU(channels, name="gru") if encoder == GRU else None
         )
-        self.head = keras.layers.Dense(num_blocks * NUM_ACTIONS, name="head")
+        self.head = keras.layers.Dense(
+            num_blocks * NUM_ACTIONS,
+            kernel_initializer=(
+                keras.initializers.RandomNormal(stddev=0.01)
+                if head_init == NORMAL_001
+                else "glorot_uniform"
+            ),
+            name="head",
+        )
 
     def build(self, input_shape):
         if not self.sequence_encoder.built:
@@ -134,6 +162,7 @@ class PolicyNetwork(keras.layers.Layer):
                 "encoder": self.encoder,
                 "dilations": list(self.dilations),
                 "kernel_size": self.kernel_size,
+                "head_init": self.head_init,
             }
         )
         return config

@@ -7,6 +7,11 @@ from uaf_tf.data.dataset_info import PAD_ID
 from uaf_tf.data.dataset_info import SOURCE
 from uaf_tf.models.sequence_backbone import SequenceBackbone
 
+# What the softmax head (Eq. 3) applies to the hidden states first.
+NO_ACTIVATION = "none"  # paper Eq. (3): softmax(W h_i + b)
+RELU = "relu"  # original: softmax(W relu(h_i) + b)
+HEAD_ACTIVATIONS = (NO_ACTIVATION, RELU)
+
 
 @keras.saving.register_keras_serializable(package="uaf_tf")
 class SequencePretrainer(keras.Model):
@@ -15,13 +20,14 @@ class SequencePretrainer(keras.Model):
     Paper sec. 3.2.1. For a sequence `x_1..x_n` the context `x_1..x_{n-1}`
     goes through the backbone and position i predicts `x_{i+1}`:
 
-        p(x_{i+1} | x_{1:i}) = softmax(W relu(h_i) + b)          (Eq. 3)
+        p(x_{i+1} | x_{1:i}) = softmax(W g(h_i) + b)             (Eq. 3)
         G = -sum_u sum_i log p(x_{i+1} | x_{1:i})               (Eq. 4-5)
 
     The loss is the *mean* cross-entropy over predicted positions. The head is
-    the original's: a dense layer with bias on `relu(hidden)` (its 1x1
-    `conv1d`, truncated normal 0.02, bias 0), stored as `W [V, C]` so that
-    `tf.nn.sampled_softmax_loss` uses it without a transpose.
+    a dense layer with bias (the original's 1x1 `conv1d`, truncated normal
+    0.02, bias 0), stored as `W [V, C]` so that `tf.nn.sampled_softmax_loss`
+    uses it without a transpose. `g` is `head_activation`: the identity in
+    the paper's Eq. (3) (default), `relu` in the original code.
 
     Padding (id 0): with `mask_padding=True` (default) positions whose label
     is padding are dropped before the softmax, so the loss averages over real
@@ -33,7 +39,7 @@ class SequencePretrainer(keras.Model):
     the log-uniform (Zipf) sampler of `tf.nn.sampled_softmax_loss`, which
     assumes ids sorted by decreasing frequency. Unlike the original's sampled
     branch (raw hidden states, its own `W` with bias 0.1), it uses the same
-    `relu(hidden)` and `W, b` as the full softmax used for evaluation.
+    `g(hidden)` and `W, b` as the full softmax used for evaluation.
 
     Works with any `SequenceBackbone`; only `backbone(ids)` and
     `backbone.channels` are used.
@@ -44,6 +50,8 @@ class SequencePretrainer(keras.Model):
         mask_padding: bool, drop padding labels from the loss.
         num_sampled: int, 0 = full softmax; else negatives per position for
             sampled softmax.
+        head_activation: `"none"` (paper Eq. 3, default) or `"relu"` (the
+            original's `softmax(W relu(h) + b)`).
 
     Call inputs: item ids `[B, L]` (or a batch `{"source": ids}`). Call
     outputs: logits `[B, L, V]`, position t scoring item t + 1.
@@ -75,9 +83,15 @@ class SequencePretrainer(keras.Model):
         num_items: int,
         mask_padding: bool = True,
         num_sampled: int = 0,
+        head_activation: str = NO_ACTIVATION,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if head_activation not in HEAD_ACTIVATIONS:
+            raise ValueError(
+                f"`head_activation` must be one of {HEAD_ACTIVATIONS}. "
+                f"Received: head_activation={head_activation!r}"
+            )
         if num_items < 2:
             raise ValueError(
                 "`num_items` must count padding plus at least one item. "
@@ -92,6 +106,7 @@ class SequencePretrainer(keras.Model):
         self.num_items = num_items
         self.mask_padding = mask_padding
         self.num_sampled = num_sampled
+        self.head_activation = head_activation
         self.loss_tracker = keras.metrics.Mean(name="loss")
 
     def build(self, input_shape):
@@ -109,8 +124,14 @@ class SequencePretrainer(keras.Model):
             name="output_bias", shape=(self.num_items,), initializer="zeros"
         )
 
+    def _features(self, hidden):
+        """`g(hidden)`: what the softmax head reads (Eq. 3)."""
+        if self.head_activation == RELU:
+            return tf.nn.relu(hidden)
+        return hidden
+
     def _logits(self, features):
-        """`relu(hidden) [N, C]` -> logits `[N, V]`."""
+        """`g(hidden) [N, C]` -> logits `[N, V]`."""
         return (
             tf.matmul(features, self.output_kernel, transpose_b=True)
             + self.output_bias
@@ -118,7 +139,7 @@ class SequencePretrainer(keras.Model):
 
     def call(self, item_ids, training=False):
         item_ids = _item_ids(item_ids)
-        features = tf.nn.relu(self.backbone(item_ids, training=training))
+        features = self._features(self.backbone(item_ids, training=training))
         batch, length = tf.shape(item_ids)[0], tf.shape(item_ids)[1]
         features = tf.reshape(features, [-1, self.backbone.channels])
         logits = self._logits(features)  # [B L, V]
@@ -131,7 +152,7 @@ class SequencePretrainer(keras.Model):
         left-padded, so the last position is the most recent item).
         """
         hidden = self.backbone(item_ids, training=training)[:, -1, :]
-        return self._logits(tf.nn.relu(hidden))
+        return self._logits(self._features(hidden))
 
     def compute_loss(
         self, x=None, y=None, y_pred=None, sample_weight=None, training=True
@@ -156,7 +177,7 @@ class SequencePretrainer(keras.Model):
         item_ids = _item_ids(x)
         self._build_for(item_ids)
         context, labels = item_ids[:, :-1], item_ids[:, 1:]
-        features = tf.nn.relu(self.backbone(context, training=training))
+        features = self._features(self.backbone(context, training=training))
         features = tf.reshape(features, [-1, self.backbone.channels])
         labels = tf.reshape(labels, [-1])
         weights = None
@@ -235,6 +256,7 @@ class SequencePretrainer(keras.Model):
                 "num_items": self.num_items,
                 "mask_padding": self.mask_padding,
                 "num_sampled": self.num_sampled,
+                "head_activation": self.head_activation,
             }
         )
         return config
@@ -245,6 +267,8 @@ class SequencePretrainer(keras.Model):
         config["backbone"] = keras.saving.deserialize_keras_object(
             config["backbone"]
         )
+        # Runs saved before the option existed used the original's ReLU.
+        config.setdefault("head_activation", RELU)
         return cls(**config)
 
 

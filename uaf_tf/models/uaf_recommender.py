@@ -15,6 +15,7 @@ from uaf_tf.models.finetune_recommender import POLICY
 from uaf_tf.models.finetune_recommender import USER_EMBEDDING
 from uaf_tf.models.finetune_recommender import FinetuneRecommender
 from uaf_tf.models.policy_network import CONV
+from uaf_tf.models.policy_network import NORMAL_001
 from uaf_tf.models.policy_network import POLICY_DILATIONS
 from uaf_tf.models.policy_network import PolicyNetwork
 
@@ -74,6 +75,9 @@ class UAFRecommender(FinetuneRecommender):
             `samplers.get`.
         policy_encoder: `"conv"` or `"gru"`.
         policy_dilations: base dilations of the conv policy encoder.
+        policy_head_init: the policy head's initialiser, `"normal_0.01"`
+            (original, near-uniform start) or `"glorot"` (Keras default);
+            see `PolicyNetwork`.
         freeze_embedding: bool, also freeze the backbone's input stage.
         ranking_loss: `"bpr"` (paper Eq. 8) or `"pointwise"` (original).
         item_bias: bool, the per-item bias of Eq. (7) (paper; False = the
@@ -113,6 +117,7 @@ class UAFRecommender(FinetuneRecommender):
         sampler="gumbel",
         policy_encoder: str = CONV,
         policy_dilations=POLICY_DILATIONS,
+        policy_head_init: str = NORMAL_001,
         freeze_embedding: bool = False,
         ranking_loss: str = losses.BPR,
         item_bias: bool = True,
@@ -125,6 +130,7 @@ class UAFRecommender(FinetuneRecommender):
         # === Config ===
         self.policy_encoder = policy_encoder
         self.policy_dilations = tuple(int(d) for d in policy_dilations)
+        self.policy_head_init = policy_head_init
         self.freeze_embedding = freeze_embedding
 
         # === Layers ===
@@ -145,6 +151,7 @@ class UAFRecommender(FinetuneRecommender):
                 encoder=policy_encoder,
                 dilations=self.policy_dilations,
                 kernel_size=getattr(backbone, "kernel_size", 3),
+                head_init=policy_head_init,
                 name="policy_network",
             )
         self._create_target_head(
@@ -251,18 +258,22 @@ class UAFRecommender(FinetuneRecommender):
         negatives `[B, n]`; the reward is a top-`reward_cutoff` hit
         (Eq. 11); the policy network gets gradients only from the
         self-critical term (the policies are hard). During the curriculum
-        the greedy policy is used and the RL term (and the greedy forward)
-        is skipped.
+        the RL term (and the greedy forward) is skipped and the forward pass
+        uses the sampler's `curriculum_actions`: sampled ones (default, so
+        every fine-tuned copy trains) or greedy ones.
         """
         sampler = self.sampler
         logits = self.policy_logits(source, training=training)  # [B, N, 2]
         greedy = samplers.greedy_policy(logits)
         rl_on = self.current_epoch >= sampler.curriculum_epochs
-        policy = tf.cond(
-            rl_on,
-            lambda: self.choose_policy(logits, source, training=training),
-            lambda: greedy,
-        )
+        if sampler.curriculum_actions == samplers.SAMPLED:
+            policy = self.choose_policy(logits, source, training=training)
+        else:
+            policy = tf.cond(
+                rl_on,
+                lambda: self.choose_policy(logits, source, training=training),
+                lambda: greedy,
+            )
         user = self.encode(source, policy, training=training)
 
         def policy_gradient_term():
@@ -277,11 +288,15 @@ class UAFRecommender(FinetuneRecommender):
                 )
                 for u in (user, greedy_user)
             ]
-            sampled_reward = rewards.policy_reward(
-                hits[0], policy, sampler.gamma, sampler.reward
-            )
-            greedy_reward = rewards.policy_reward(
-                hits[1], greedy, sampler.gamma, sampler.reward
+            sampled_reward, greedy_reward = (
+                rewards.policy_reward(
+                    hit,
+                    actions,
+                    sampler.gamma,
+                    sampler.reward,
+                    cost_weight=sampler.cost_weight,
+                )
+                for hit, actions in zip(hits, (policy, greedy), strict=True)
             )
             log_prob = samplers.log_prob_of_policy(logits, policy)
             policy_loss = losses.self_critical_loss(
@@ -319,6 +334,7 @@ class UAFRecommender(FinetuneRecommender):
                 "sampler": samplers.serialize(self.sampler),
                 "policy_encoder": self.policy_encoder,
                 "policy_dilations": list(self.policy_dilations),
+                "policy_head_init": self.policy_head_init,
                 "freeze_embedding": self.freeze_embedding,
             }
         )

@@ -88,8 +88,9 @@ class FinetuneConfig:
             (1 - gamma (1 - f)^2); f = fraction of fine-tuned blocks.
         gamma: UAF-RL penalty of a miss (paper: 1).
         beta: UAF-RL weight of the self-critical loss (Eq. 13; paper: 1).
-        rl_curriculum_epochs: UAF-RL epochs trained with greedy policies and
-            no policy gradient before RL starts (original: 5).
+        rl_curriculum_epochs: UAF-RL epochs trained without the policy
+            gradient before RL starts (original: 5), with the actions of
+            `rl_curriculum_actions`.
         rl_num_negatives: UAF-RL negatives per instance ranked with the
             positive to compute the reward.
         rl_reward_cutoff: UAF-RL reward's hit threshold: the positive must
@@ -106,6 +107,21 @@ class FinetuneConfig:
         item_bias: per-item bias b_n in the target score <h, W_n> + b_n
             (Eq. 7, paper); --noitem_bias is the original's bias-free dot
             product.
+        policy_head_init: the policy head's kernel initialiser:
+            `"normal_0.01"` (original; near-uniform untrained policy) or
+            `"glorot"` (Keras default; confident, user-independent start).
+        rl_curriculum_actions: actions of UAF-RL's curriculum epochs:
+            `"sampled"` (original; every fine-tuned copy trains) or
+            `"greedy"` (copies the untrained policy never picks get no
+            gradient).
+        random_mode: UAF-Random's seeds (paper sec. 5.3.1): `"fixed"`
+            (a user keeps one random policy in training and inference),
+            `"reseeded"` (inference draws with another seed than training)
+            or `"per_step"` (fresh draws every training step; the former
+            behaviour). The hash key is `seed`.
+        rl_cost_weight: UAF-RL reward's weight w of the block term,
+            `1 - w (n_ft / N)^2` on a hit (Eq. 11 has w = 1); sweep it for
+            the accuracy / fine-tuned-blocks trade-off.
     """
 
     data_dir: str
@@ -143,6 +159,19 @@ class FinetuneConfig:
         default_factory=lambda: trainer.TrainingConfig(eval_batch_size=1024)
     )
     item_bias: bool = True
+    policy_head_init: str = dataclasses.field(
+        default=policy_network.NORMAL_001,
+        metadata={config_flags.CHOICES: policy_network.HEAD_INITS},
+    )
+    rl_curriculum_actions: str = dataclasses.field(
+        default=samplers.SAMPLED,
+        metadata={config_flags.CHOICES: samplers.CURRICULUM_ACTIONS},
+    )
+    random_mode: str = dataclasses.field(
+        default=samplers.FIXED,
+        metadata={config_flags.CHOICES: samplers.RANDOM_MODES},
+    )
+    rl_cost_weight: float = 1.0
 
     def __post_init__(self):
         choices = {
@@ -151,6 +180,15 @@ class FinetuneConfig:
             "gumbel_logits": (self.gumbel_logits, samplers.GUMBEL_LOGITS),
             "loss": (self.loss, losses.LOSSES),
             "reward": (self.reward, rewards.REWARDS),
+            "policy_head_init": (
+                self.policy_head_init,
+                policy_network.HEAD_INITS,
+            ),
+            "rl_curriculum_actions": (
+                self.rl_curriculum_actions,
+                samplers.CURRICULUM_ACTIONS,
+            ),
+            "random_mode": (self.random_mode, samplers.RANDOM_MODES),
         }
         for name, (value, allowed) in choices.items():
             if value not in allowed:
@@ -182,6 +220,10 @@ class FinetuneConfig:
             reward_cutoff=self.rl_reward_cutoff,
             curriculum_epochs=self.rl_curriculum_epochs,
             num_reward_negatives=self.rl_num_negatives,
+            curriculum_actions=self.rl_curriculum_actions,
+            cost_weight=self.rl_cost_weight,
+            mode=self.random_mode,
+            hash_key=self.training.seed,
             seed=self.training.seed,
         )
 
@@ -191,6 +233,7 @@ class FinetuneConfig:
         return dict(
             sampler=self.sampler(),
             policy_encoder=self.policy_encoder,
+            policy_head_init=self.policy_head_init,
             freeze_embedding=self.freeze_embedding,
             ranking_loss=self.loss,
             item_bias=self.item_bias,
@@ -235,6 +278,7 @@ class FinetuneTask:
         self.summaries = policy_summaries.PolicySummaries(model.num_blocks)
         self.last_policies = {}  # split -> (users, lengths, policies)
         self._eval_fn = None
+        self._known_items = None  # metrics.KnownItems, on first evaluate.
 
     # === Task protocol ===
 
@@ -280,7 +324,9 @@ class FinetuneTask:
         """Sampled + full-ranking metrics and policy utilisation on `split`.
 
         Returns `sampled/{hr,mrr,ndcg}@{5,20}` (positive among its stored
-        candidates), `full/...` (among all target items),
+        candidates), `full/...` (among all target items, unfiltered),
+        `full_filtered/...` (among all target items but the user's other
+        positives of the whole training split, see `training_positives`),
         `policy/block_<l>`, `policy/*_finetuned_blocks`,
         `policy/distinct_policies` (per user, see `policy_summaries`) and
         `num_examples` (instances; none dropped).
@@ -288,6 +334,8 @@ class FinetuneTask:
         dataset = pipelines.eval_dataset(
             self.config.data_dir, split, self.config.training.eval_batch_size
         )
+        if self._known_items is None:  # Once per run.
+            self._known_items = training_positives(self.config.data_dir)
         accumulator = metrics.MeanAccumulator()
         users, lengths, policies = [], [], []
         for batch in dataset:
@@ -295,6 +343,7 @@ class FinetuneTask:
                 tf.cast(batch[dataset_info.SOURCE], tf.int32),
                 tf.cast(batch[dataset_info.TARGET], tf.int32),
                 tf.cast(batch[dataset_info.CANDIDATES], tf.int32),
+                batch[dataset_info.USER],
             )
             accumulator.update(values)
             users.append(batch[dataset_info.USER].numpy())
@@ -325,14 +374,14 @@ class FinetuneTask:
         if split in self.last_policies:
             self.summaries.write(split, *self.last_policies[split], step=step)
 
-    def _eval_batch(self, source, target, candidates):
+    def _eval_batch(self, source, target, candidates, users):
         if self._eval_fn is None:
             self._eval_fn = tf.function(
                 self._eval_batch_impl, reduce_retracing=True
             )
-        return self._eval_fn(source, target, candidates)
+        return self._eval_fn(source, target, candidates, users)
 
-    def _eval_batch_impl(self, source, target, candidates):
+    def _eval_batch_impl(self, source, target, candidates, users):
         out = self.model(source, training=False)
         user = out[USER_EMBEDDING]
         sampled = metrics.metrics_from_ranks(
@@ -341,13 +390,35 @@ class FinetuneTask:
             ),
             metrics.SAMPLED,
         )
+        scores = self.model.score_all_items(user)  # [B, T]
         full = metrics.metrics_from_ranks(
-            metrics.rank_among_all_items(
-                self.model.score_all_items(user), target
-            ),
-            metrics.FULL,
+            metrics.rank_among_all_items(scores, target), metrics.FULL
         )
-        return {**sampled, **full}, out[POLICY]
+        seen = self._known_items.mask(users, tf.shape(scores)[1])
+        filtered = metrics.metrics_from_ranks(
+            metrics.rank_among_all_items(scores, target, excluded=seen),
+            metrics.FULL_FILTERED,
+        )
+        return {**sampled, **full, **filtered}, out[POLICY]
+
+
+def training_positives(data_dir: str) -> metrics.KnownItems:
+    """Each user's target items of the whole `finetune/train` split.
+
+    The competitors `full_filtered` removes. The whole split, whatever
+    `train_fraction` a run uses: they are the user's known interactions,
+    and the metric stays comparable across fractions.
+    """
+    users, items = [], []
+    dataset = pipelines.finetune_train_dataset(
+        data_dir, 8192, seed=0, shuffle_buffer=1
+    )
+    for batch in dataset:
+        users.append(batch[dataset_info.USER].numpy())
+        items.append(batch[dataset_info.TARGET].numpy())
+    if not users:
+        return metrics.KnownItems(np.zeros([0], bytes), np.zeros([0], int))
+    return metrics.KnownItems(np.concatenate(users), np.concatenate(items))
 
 
 def check_source_vocabulary(data_dir: str, pretrained: str) -> None:
@@ -447,8 +518,9 @@ def run_finetuning(
 
     Returns:
         The trainer's results (also `run_dir/results.json`): `valid` / `test`
-        metrics (`sampled/*`, `full/*`, `policy/*`, `num_examples`),
-        `best_epoch`, `epochs_run`, `train_examples_per_sec`, `history`, ...
+        metrics (`sampled/*`, `full/*`, `full_filtered/*`, `policy/*`,
+        `num_examples`), `best_epoch`, `epochs_run`,
+        `train_examples_per_sec`, `history`, ...
     """
     keras.utils.set_random_seed(config.training.seed)
     info = dataset_info.DatasetInfo.load(config.data_dir)

@@ -12,9 +12,11 @@ from collections.abc import Callable
 import keras
 import tensorflow as tf
 
+from uaf_tf import config_flags
 from uaf_tf import metrics
 from uaf_tf import run_dir as run_dir_lib
 from uaf_tf.data import dataset_info
+from uaf_tf.models import sequence_pretrainer
 from uaf_tf.models.nextitnet_backbone import PAPER_DILATIONS
 from uaf_tf.models.nextitnet_backbone import NextItNetBackbone
 from uaf_tf.models.sequence_pretrainer import SequencePretrainer
@@ -45,6 +47,8 @@ class PretrainConfig:
         training: learning rate, batch sizes, epochs, seed, logging,
             checkpointing and XLA (`trainer.TrainingConfig`; flags of the
             field names, e.g. `--epochs`).
+        head_activation: what the softmax head applies to the hidden
+            states: `"none"` (paper Eq. 3) or `"relu"` (original).
     """
 
     data_dir: str
@@ -57,6 +61,10 @@ class PretrainConfig:
     selection_metric: str = SELECTION_METRIC
     training: trainer.TrainingConfig = dataclasses.field(
         default_factory=trainer.TrainingConfig
+    )
+    head_activation: str = dataclasses.field(
+        default=sequence_pretrainer.NO_ACTIVATION,
+        metadata={config_flags.CHOICES: sequence_pretrainer.HEAD_ACTIVATIONS},
     )
 
     def trainer_config(self) -> trainer.TrainerConfig:
@@ -175,6 +183,7 @@ def build_pretrainer(
         num_items=info.num_source_ids,
         mask_padding=config.mask_padding,
         num_sampled=config.num_sampled,
+        head_activation=config.head_activation,
     )
     model.build((None, info.seq_len))
     return model
