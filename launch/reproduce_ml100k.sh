@@ -7,17 +7,20 @@
 # will: finished cells are skipped, interrupted ones resumed.
 # About 1.5 minutes per cell on 2 idle CPU cores (10 methods x 3 seeds).
 # Overrides: DATA_DIR (data/movielens-100k), OUT_DIR (reproductions/ml100k),
-# SEEDS (0,1,2), FRACTIONS (1.0; the paper's Tables 6-7 use 1.0,0.5,0.1).
+# SEEDS (0,1,2), FRACTIONS (1.0; the paper's Tables 6-7 use 1.0,0.5,0.1),
+# METHODS (comma list; default every method).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash launch/setup_env.sh
 PY=.venv/bin/python
 DATA_DIR="${DATA_DIR:-data/movielens-100k}"
 OUT_DIR="${OUT_DIR:-reproductions/ml100k}"
+METHODS_FLAG=()
+[ -n "${METHODS:-}" ] && METHODS_FLAG=(--methods="$METHODS")
 
 $PY launch/prepare_data.py --dataset=movielens-100k --out_dir="$DATA_DIR"
 $PY launch/reproduce.py --data_dir="$DATA_DIR" \
   --pretrain_flagfile=launch/configs/pretrain_quick.cfg \
   --finetune_flagfile=launch/configs/finetune_quick.cfg \
   --seeds="${SEEDS:-0,1,2}" --train_fractions="${FRACTIONS:-1.0}" \
-  --out_dir="$OUT_DIR"
+  "${METHODS_FLAG[@]}" --out_dir="$OUT_DIR"
