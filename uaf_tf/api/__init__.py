@@ -17,24 +17,17 @@ run.recommend([["50", "181", "258"]], k=10)  # raw ids, scores, policy
 package.
 """
 
-from uaf_tf.api.datasets import DATASET_KINDS
-from uaf_tf.api.datasets import Dataset
-from uaf_tf.api.datasets import open_dataset
-from uaf_tf.api.datasets import prepare_dataset
-from uaf_tf.api.runs import Recommendations
-from uaf_tf.api.runs import Run
-from uaf_tf.api.runs import finetune
-from uaf_tf.api.runs import load_run
-from uaf_tf.api.runs import pretrain
+from uaf_tf import _API_NAMES
+from uaf_tf.api.datasets import DATASET_KINDS as DATASET_KINDS
+from uaf_tf.api.datasets import Dataset as Dataset
+from uaf_tf.api.datasets import open_dataset as open_dataset
+from uaf_tf.api.datasets import prepare_dataset as prepare_dataset
+from uaf_tf.api.runs import Recommendations as Recommendations
+from uaf_tf.api.runs import Run as Run
+from uaf_tf.api.runs import finetune as finetune
+from uaf_tf.api.runs import load_run as load_run
+from uaf_tf.api.runs import pretrain as pretrain
 
-__all__ = [
-    "DATASET_KINDS",
-    "Dataset",
-    "Recommendations",
-    "Run",
-    "finetune",
-    "load_run",
-    "open_dataset",
-    "prepare_dataset",
-    "pretrain",
-]
+# `X as X` marks the re-exports; the list of names is written once, in
+# `uaf_tf/__init__.py`, which re-exports them lazily.
+__all__ = list(_API_NAMES)

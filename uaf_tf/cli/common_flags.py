@@ -110,6 +110,18 @@ def define_common_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
     )
 
 
+def main_for(run):
+    """The absl `main(argv, flag_values)` of a command whose work is
+    `run(flag_values)`: positional arguments are a usage error."""
+
+    def main(argv: list[str], flag_values: flags.FlagValues = flags.FLAGS):
+        if len(argv) > 1:
+            raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+        run(flag_values)
+
+    return main
+
+
 def run_command(module, define_flags, main) -> None:
     """Runs a command module's `main` with `app.run`, its flags defined.
 

@@ -16,7 +16,6 @@ The options are the fields of `uaf_tf.training.finetune.FinetuneConfig`.
 import json
 import sys
 
-from absl import app
 from absl import flags
 
 from uaf_tf import config_flags
@@ -75,10 +74,7 @@ def run(flag_values: flags.FlagValues = flags.FLAGS) -> dict:
     return results
 
 
-def main(argv: list[str], flag_values: flags.FlagValues = flags.FLAGS) -> None:
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    run(flag_values)
+main = common_flags.main_for(run)
 
 
 def entry_point() -> None:

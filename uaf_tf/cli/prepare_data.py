@@ -293,10 +293,7 @@ def run(flag_values: flags.FlagValues = flags.FLAGS) -> dict:
     return stats
 
 
-def main(argv: list[str], flag_values: flags.FlagValues = flags.FLAGS) -> None:
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    run(flag_values)
+main = common_flags.main_for(run)
 
 
 def entry_point() -> None:

@@ -87,12 +87,12 @@ class FinetuneBaseline(FinetuneRecommender):
     >>> import tensorflow as tf
     >>> from uaf_tf.models.finetune_baseline import FinetuneBaseline
     >>> from uaf_tf.models.nextitnet_backbone import NextItNetBackbone
-    >>> backbone = NextItNetBackbone(num_items=100, channels=16)
-    >>> backbone.build((None, 30))
+    >>> pretrained = NextItNetBackbone(num_items=80, channels=8)
+    >>> pretrained.build((None, 20))
     >>> model = FinetuneBaseline.from_pretrained(
-    ...     backbone, num_target_ids=50, method="finetune-last1"
+    ...     pretrained, num_target_ids=40, method="finetune-last1"
     ... )
-    >>> model(tf.ones([2, 30], "int32"))["policy"].numpy()
+    >>> model(tf.ones([2, 20], "int32"))["policy"].numpy()
     array([[0., 0., 0., 0., 0., 0., 0., 1.],
            [0., 0., 0., 0., 0., 0., 0., 1.]], dtype=float32)
     """
@@ -180,10 +180,7 @@ class FinetuneBaseline(FinetuneRecommender):
         return model
 
     def build(self, input_shape):
-        if isinstance(input_shape, dict):  # Shapes of a batch dict.
-            input_shape = input_shape[SOURCE]
-        if not self.backbone.built:
-            self.backbone.build(input_shape)
+        input_shape = self._build_backbone(input_shape)
         self._build_target_head()
         self.built = True
 

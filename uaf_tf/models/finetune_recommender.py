@@ -9,6 +9,7 @@ from uaf_tf.data.dataset_info import NEGATIVE
 from uaf_tf.data.dataset_info import REWARD_NEGATIVES
 from uaf_tf.data.dataset_info import SOURCE
 from uaf_tf.data.dataset_info import TARGET
+from uaf_tf.models.sequence_backbone import deserialize_backbone_in
 
 # Output keys of `call`.
 USER_EMBEDDING = "user_embedding"
@@ -118,6 +119,29 @@ class FinetuneRecommender(keras.Model):
             name: keras.metrics.Mean(name=name)
             for name in LOG_NAMES + tuple(extra_log_names)
         }
+
+    @classmethod
+    def _built_around(cls, backbone, num_target_ids, seq_len, **kwargs):
+        """`cls(backbone, num_target_ids, **kwargs)` built for ids of shape
+        `(None, seq_len)`; refuses a backbone that is not built (it must
+        hold the pretrained weights)."""
+        if not backbone.built:
+            raise ValueError(
+                "`from_pretrained` needs a built backbone with pretrained "
+                "weights; build it or load its weights first."
+            )
+        model = cls(backbone, num_target_ids, **kwargs)
+        model.build((None, seq_len))
+        return model
+
+    def _build_backbone(self, input_shape) -> tuple:
+        """Builds the backbone for ids of `input_shape` (or a batch dict's
+        shapes); returns the ids shape `(B, L)`."""
+        if isinstance(input_shape, dict):  # Shapes of a batch dict.
+            input_shape = input_shape[SOURCE]
+        if not self.backbone.built:
+            self.backbone.build(input_shape)
+        return input_shape
 
     def _build_target_head(self) -> None:
         for table in (self.target_embedding, self.target_bias):
@@ -258,10 +282,7 @@ class FinetuneRecommender(keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        config["backbone"] = keras.saving.deserialize_keras_object(
-            config["backbone"]
-        )
+        config = deserialize_backbone_in(config)
         return cls(**config)
 
 

@@ -103,22 +103,13 @@ class PeterRecRecommender(FinetuneRecommender):
         cls, backbone, num_target_ids: int, seq_len=None, **kwargs
     ) -> "PeterRecRecommender":
         """Patches a pretrained (built) backbone; the norms get its values."""
-        if not backbone.built:
-            raise ValueError(
-                "`from_pretrained` needs a built backbone with pretrained "
-                "weights; build it or load its weights first."
-            )
-        model = cls(backbone, num_target_ids, **kwargs)
-        model.build((None, seq_len))
+        model = cls._built_around(backbone, num_target_ids, seq_len, **kwargs)
         for patched in model.patched_blocks:
             patched.copy_pretrained_weights()
         return model
 
     def build(self, input_shape):
-        if isinstance(input_shape, dict):  # Shapes of a batch dict.
-            input_shape = input_shape[SOURCE]
-        if not self.backbone.built:
-            self.backbone.build(input_shape)
+        input_shape = self._build_backbone(input_shape)
         hidden_shape = (*input_shape, self.channels)
         for patched in self.patched_blocks:
             patched.build(hidden_shape)

@@ -36,3 +36,17 @@ class SequenceBackbone(keras.Model):
     @property
     def num_blocks(self) -> int:
         return len(self.blocks)
+
+
+def deserialize_backbone_in(config: dict) -> dict:
+    """A task model's config with its serialised `backbone` made an object.
+
+    Task models (`SequencePretrainer`, `FinetuneRecommender` and its
+    subclasses) store the backbone as a nested serialised object; their
+    `from_config` calls this before `cls(**config)`.
+    """
+    config = dict(config)
+    config["backbone"] = keras.saving.deserialize_keras_object(
+        config["backbone"]
+    )
+    return config

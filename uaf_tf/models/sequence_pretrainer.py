@@ -6,6 +6,7 @@ import tensorflow as tf
 from uaf_tf.data.dataset_info import PAD_ID
 from uaf_tf.data.dataset_info import SOURCE
 from uaf_tf.models.sequence_backbone import SequenceBackbone
+from uaf_tf.models.sequence_backbone import deserialize_backbone_in
 
 # What the softmax head (Eq. 3) applies to the hidden states first.
 NO_ACTIVATION = "none"  # paper Eq. (3): softmax(W h_i + b)
@@ -263,10 +264,7 @@ class SequencePretrainer(keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        config["backbone"] = keras.saving.deserialize_keras_object(
-            config["backbone"]
-        )
+        config = deserialize_backbone_in(config)
         # Runs saved before the option existed used the original's ReLU.
         config.setdefault("head_activation", RELU)
         return cls(**config)

@@ -168,13 +168,7 @@ class UAFRecommender(FinetuneRecommender):
         policy network's item table with the backbone's `item_embedding`
         (when the backbone has one; otherwise it keeps its random init).
         """
-        if not backbone.built:
-            raise ValueError(
-                "`from_pretrained` needs a built backbone with pretrained "
-                "weights; build it or load its weights first."
-            )
-        model = cls(backbone, num_target_ids, **kwargs)
-        model.build((None, seq_len))
+        model = cls._built_around(backbone, num_target_ids, seq_len, **kwargs)
         for gated in model.gated_blocks:
             gated.copy_pretrained_weights()
         table = getattr(backbone, "item_embedding", None)
@@ -183,10 +177,7 @@ class UAFRecommender(FinetuneRecommender):
         return model
 
     def build(self, input_shape):
-        if isinstance(input_shape, dict):  # Shapes of a batch dict.
-            input_shape = input_shape[SOURCE]
-        if not self.backbone.built:
-            self.backbone.build(input_shape)
+        input_shape = self._build_backbone(input_shape)
         hidden_shape = (*input_shape, self.channels)
         for gated in self.gated_blocks:
             gated.build(hidden_shape)

@@ -298,9 +298,7 @@ class FinetuneTask:
             train_fraction=self.config.train_fraction,
             shuffle_buffer=self.config.shuffle_buffer,
             num_reward_negatives=(
-                model.sampler.num_reward_negatives
-                if model.self_critical
-                else 0
+                model.sampler.num_reward_negatives if model.self_critical else 0
             ),
         )
         # Only what the step reads: string user ids cannot enter an XLA
