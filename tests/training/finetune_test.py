@@ -13,6 +13,7 @@ import tensorflow as tf
 from uaf_tf import run_dir as run_dir_lib
 from uaf_tf import testing
 from uaf_tf.data import dataset_info
+from uaf_tf.experiments import instances as test_instances
 from uaf_tf.layers import samplers
 from uaf_tf.models.nextitnet_backbone import NextItNetBackbone
 from uaf_tf.models.uaf_recommender import UAFRecommender
@@ -392,6 +393,27 @@ def test_all_methods_beat_random_ranking(method, pretrained_run):
             ), (split, name)
     utilisation = results["test"]["policy/block_0"]
     assert 0.0 <= utilisation <= 1.0
+
+    # Per-instance test ranks, for t-tests paired over instances: one row
+    # per test instance, and they average back to the reported metrics.
+    ranks = test_instances.read_test_instances(run_dir)
+    assert len(ranks["index"]) == 180
+    assert len(set(ranks["index"].tolist())) == 180
+    for key, values in (
+        (
+            "sampled/mrr@5",
+            test_instances.reciprocal_rank_at(ranks["sampled_rank"], 5),
+        ),
+        ("sampled/hr@20", test_instances.hit_at(ranks["sampled_rank"], 20)),
+        ("full/hr@20", test_instances.hit_at(ranks["full_rank"], 20)),
+        (
+            "full/mrr@5",
+            test_instances.reciprocal_rank_at(ranks["full_rank"], 5),
+        ),
+    ):
+        np.testing.assert_allclose(
+            values.mean(), results["test"][key], rtol=1e-5, err_msg=key
+        )
     with open(os.path.join(run_dir, "results.json")) as f:
         assert json.load(f)["best_epoch"] == results["best_epoch"]
     for name in (

@@ -27,6 +27,7 @@ from uaf_tf import rewards
 from uaf_tf import run_dir as run_dir_lib
 from uaf_tf.data import dataset_info
 from uaf_tf.data import pipelines
+from uaf_tf.experiments import instances as test_instances
 from uaf_tf.layers import samplers
 from uaf_tf.models import finetune_baseline
 from uaf_tf.models import peterrec_recommender
@@ -277,6 +278,8 @@ class FinetuneTask:
         self.optimizer.build(model.trainable_variables)
         self.summaries = policy_summaries.PolicySummaries(model.num_blocks)
         self.last_policies = {}  # split -> (users, lengths, policies)
+        # split -> {"index", "user", "sampled_rank", "full_rank"}, 0-based.
+        self.last_ranks = {}
         self._eval_fn = None
         self._known_items = None  # metrics.KnownItems, on first evaluate.
 
@@ -336,14 +339,18 @@ class FinetuneTask:
             self._known_items = training_positives(self.config.data_dir)
         accumulator = metrics.MeanAccumulator()
         users, lengths, policies = [], [], []
+        indices, sampled_ranks, full_ranks = [], [], []
         for batch in dataset:
-            values, policy = self._eval_batch(
+            values, policy, ranks = self._eval_batch(
                 tf.cast(batch[dataset_info.SOURCE], tf.int32),
                 tf.cast(batch[dataset_info.TARGET], tf.int32),
                 tf.cast(batch[dataset_info.CANDIDATES], tf.int32),
                 batch[dataset_info.USER],
             )
             accumulator.update(values)
+            indices.append(batch[dataset_info.INDEX].numpy())
+            sampled_ranks.append(ranks[metrics.SAMPLED].numpy())
+            full_ranks.append(ranks[metrics.FULL].numpy())
             users.append(batch[dataset_info.USER].numpy())
             lengths.append(
                 np.count_nonzero(batch[dataset_info.SOURCE].numpy(), axis=1)
@@ -355,6 +362,12 @@ class FinetuneTask:
             lengths = np.concatenate(lengths)
             policies = np.concatenate(policies)
             self.last_policies[split] = (users, lengths, policies)
+            self.last_ranks[split] = {
+                "index": np.concatenate(indices),
+                "user": users,
+                "sampled_rank": np.concatenate(sampled_ranks),
+                "full_rank": np.concatenate(full_ranks),
+            }
             per_user = policy_summaries.unique_users(users, policies)[1]
             results.update(policy_summaries.policy_statistics(per_user))
         return results
@@ -366,6 +379,19 @@ class FinetuneTask:
         return TEST
 
     # === Helpers ===
+
+    def write_test_instances(self, run_dir: str) -> str | None:
+        """`run_dir/test_instances.tsv` of the last `evaluate(TEST)`.
+
+        Per-instance ranks, so two runs can be compared with a t-test
+        paired over the same test instances (`uaf_tf.experiments.report`).
+        Returns the path, or None when the test split was not evaluated.
+        """
+        if TEST not in self.last_ranks:
+            return None
+        return test_instances.write_test_instances(
+            run_dir, **self.last_ranks[TEST]
+        )
 
     def write_policy_summaries(self, split: str, step=None) -> None:
         """TensorBoard policy views of the last `evaluate(split)`."""
@@ -382,22 +408,20 @@ class FinetuneTask:
     def _eval_batch_impl(self, source, target, candidates, users):
         out = self.model(source, training=False)
         user = out[USER_EMBEDDING]
-        sampled = metrics.metrics_from_ranks(
-            metrics.rank_among_candidates(
-                self.model.score_items(user, candidates)
-            ),
-            metrics.SAMPLED,
-        )
+        sampled_rank = metrics.rank_among_candidates(
+            self.model.score_items(user, candidates)
+        )  # [B]
+        sampled = metrics.metrics_from_ranks(sampled_rank, metrics.SAMPLED)
         scores = self.model.score_all_items(user)  # [B, T]
-        full = metrics.metrics_from_ranks(
-            metrics.rank_among_all_items(scores, target), metrics.FULL
-        )
+        full_rank = metrics.rank_among_all_items(scores, target)  # [B]
+        full = metrics.metrics_from_ranks(full_rank, metrics.FULL)
         seen = self._known_items.mask(users, tf.shape(scores)[1])
         filtered = metrics.metrics_from_ranks(
             metrics.rank_among_all_items(scores, target, excluded=seen),
             metrics.FULL_FILTERED,
         )
-        return {**sampled, **full, **filtered}, out[POLICY]
+        ranks = {metrics.SAMPLED: sampled_rank, metrics.FULL: full_rank}
+        return {**sampled, **full, **filtered}, out[POLICY], ranks
 
 
 def training_positives(data_dir: str) -> metrics.KnownItems:
@@ -547,4 +571,5 @@ def run_finetuning(
     with writer.as_default(step=results["steps"]):
         task.write_policy_summaries(TEST)
     writer.close()
+    task.write_test_instances(run_dir)
     return results
