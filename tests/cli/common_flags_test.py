@@ -4,7 +4,9 @@ import os
 
 import pytest
 from absl import app
+from absl import flags
 
+from uaf_tf import errors
 from uaf_tf.cli import common_flags
 from uaf_tf.training import pretrain
 
@@ -52,3 +54,23 @@ def test_unreadable_config_file_is_a_usage_error(tmp_path):
         common_flags.read_config_file(
             pretrain.PretrainConfig, str(tmp_path / "bad.json")
         )
+
+
+def test_user_errors_print_one_line_and_exit_2(capsys):
+    def run(flag_values):
+        raise errors.UserError("/data/u.data:17: bad_item_id: empty id")
+
+    main = common_flags.main_for(run)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["prog"], flags.FlagValues())
+    assert exit_info.value.code == errors.EXIT_STATUS
+    err = capsys.readouterr().err
+    assert err == "error: /data/u.data:17: bad_item_id: empty id\n"
+
+
+def test_other_errors_keep_their_traceback():
+    def run(flag_values):
+        raise KeyError("a bug")
+
+    with pytest.raises(KeyError):
+        common_flags.main_for(run)(["prog"], flags.FlagValues())

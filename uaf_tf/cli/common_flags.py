@@ -25,6 +25,7 @@ from absl import flags
 from absl import logging
 
 from uaf_tf import config_flags
+from uaf_tf import errors
 
 # The common flags are key flags of the script that defines them.
 flags.disclaim_key_flags()
@@ -112,12 +113,18 @@ def define_common_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
 
 def main_for(run):
     """The absl `main(argv, flag_values)` of a command whose work is
-    `run(flag_values)`: positional arguments are a usage error."""
+    `run(flag_values)`: positional arguments are a usage error, and a
+    `uaf_tf.errors.UserError` prints one line and exits with status 2."""
 
     def main(argv: list[str], flag_values: flags.FlagValues = flags.FLAGS):
         if len(argv) > 1:
             raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-        run(flag_values)
+        try:
+            run(flag_values)
+        except errors.UserError as error:
+            # The user's to fix: one line, no traceback (uaf_tf.errors).
+            print(errors.format_error(error), file=sys.stderr, flush=True)
+            sys.exit(errors.EXIT_STATUS)
 
     return main
 
