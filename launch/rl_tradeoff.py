@@ -1,0 +1,102 @@
+r"""UAF-RL's accuracy against its cost, over the reward's weights.
+
+    python launch/rl_tradeoff.py --data_dir=data/movielens-100k \
+        --pretrained=reproductions/ml100k/pretrain \
+        --finetune_flagfile=launch/configs/finetune_quick.cfg \
+        --cost_weights=0,0.5,1,2 --gammas=0.5,1,2 --seeds=0 \
+        --out_dir=reproductions/ml100k-rl-tradeoff
+
+Runs `launch/finetune.py --method=rl` once per (cost weight w, gamma,
+seed), with the reward 1 - w f^2 for a hit and -gamma for a miss (Eq. 11
+with a cost weight; paper w = 1, gamma = 1), then writes
+`<out_dir>/tradeoff.md` / `.csv` (test MRR@5, HR@5, full HR@20 and the
+mean number of fine-tuned blocks per test user, mean +- std over seeds)
+and `tradeoff.png` (MRR@5 against fine-tuned blocks). Rerunning skips
+finished cells and resumes interrupted ones. See
+`uaf_tf.experiments.tradeoff`.
+"""
+
+import shlex
+import sys
+
+from absl import app
+from absl import flags
+
+from uaf_tf.experiments import grid
+from uaf_tf.experiments import reproduction
+from uaf_tf.experiments import tradeoff
+
+flags.DEFINE_string("data_dir", None, "Dataset directory (prepare_data.py).")
+flags.DEFINE_string(
+    "pretrained", None, "The pretraining run every cell starts from."
+)
+flags.DEFINE_string("out_dir", None, "Where the runs, logs and reports go.")
+flags.DEFINE_string(
+    "finetune_flagfile",
+    "launch/configs/finetune_quick.cfg",
+    "launch/finetune.py --flagfile of every cell.",
+)
+flags.DEFINE_list(
+    "cost_weights", ["0", "0.5", "1", "2"], "Block-cost weights w (paper: 1)."
+)
+flags.DEFINE_list("gammas", ["0.5", "1", "2"], "Miss penalties (paper: 1).")
+flags.DEFINE_list("seeds", ["0"], "Seeds of every setting (--seed).")
+flags.DEFINE_string(
+    "extra_finetune_flags",
+    "",
+    "More launch/finetune.py flags for every cell, one shell-quoted string.",
+)
+flags.DEFINE_bool("dry_run", False, "Print the cells and their state only.")
+flags.DEFINE_bool("report_only", False, "Run no cell; rewrite the report.")
+flags.DEFINE_bool("plots", True, "Draw tradeoff.png (needs matplotlib).")
+for _name in ("data_dir", "pretrained", "out_dir"):
+    flags.mark_flag_as_required(_name)
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    try:
+        sweep = tradeoff.settings(
+            [float(w) for w in FLAGS.cost_weights],
+            [float(g) for g in FLAGS.gammas],
+        )
+        seeds = [int(s) for s in FLAGS.seeds]
+    except ValueError as error:
+        raise app.UsageError(str(error)) from None
+    cells = tradeoff.plan(
+        data_dir=FLAGS.data_dir,
+        pretrained=FLAGS.pretrained,
+        out_dir=FLAGS.out_dir,
+        sweep=sweep,
+        seeds=seeds,
+        finetune_flagfile=FLAGS.finetune_flagfile,
+        extra_finetune_flags=shlex.split(FLAGS.extra_finetune_flags),
+    )
+    if FLAGS.dry_run:
+        print(reproduction.describe_plan(cells))
+        return
+    outcomes = []
+    if not FLAGS.report_only:
+        outcomes = grid.run_cells(
+            cells, FLAGS.out_dir, headline=reproduction.headline
+        )
+    rows = tradeoff.write_report(
+        cells,
+        sweep,
+        FLAGS.out_dir,
+        command="python " + shlex.join(sys.argv),
+        plots=FLAGS.plots,
+    )
+    print(tradeoff.markdown_table(rows))
+    print(f"Wrote {FLAGS.out_dir}/{tradeoff.TRADEOFF_MD}")
+    failed = [o for o in outcomes if o.status in ("failed", "blocked")]
+    for outcome in failed:
+        print(f"FAILED: {outcome.cell.name}; log {outcome.log}")
+    if failed:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    app.run(main)
