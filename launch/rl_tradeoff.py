@@ -40,6 +40,12 @@ flags.DEFINE_list(
     "cost_weights", ["0", "0.5", "1", "2"], "Block-cost weights w (paper: 1)."
 )
 flags.DEFINE_list("gammas", ["0.5", "1", "2"], "Miss penalties (paper: 1).")
+flags.DEFINE_list(
+    "settings",
+    [],
+    "Explicit (w, gamma) settings as w:gamma, e.g. 0:1,2:1,1:0.5; replaces "
+    "the cross product of --cost_weights and --gammas.",
+)
 flags.DEFINE_list("seeds", ["0"], "Seeds of every setting (--seed).")
 flags.DEFINE_string(
     "extra_finetune_flags",
@@ -58,10 +64,13 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     try:
-        sweep = tradeoff.settings(
-            [float(w) for w in FLAGS.cost_weights],
-            [float(g) for g in FLAGS.gammas],
-        )
+        if FLAGS.settings:
+            sweep = tradeoff.parse_settings(FLAGS.settings)
+        else:
+            sweep = tradeoff.settings(
+                [float(w) for w in FLAGS.cost_weights],
+                [float(g) for g in FLAGS.gammas],
+            )
         seeds = [int(s) for s in FLAGS.seeds]
     except ValueError as error:
         raise app.UsageError(str(error)) from None

@@ -64,6 +64,17 @@ def test_settings_are_the_cross_product_and_validated():
         tradeoff.settings([-1], [1])
 
 
+def test_explicit_settings_keep_their_order():
+    sweep = tradeoff.parse_settings(["2:1", "0:1", "1:0.5"])
+    assert [s.name for s in sweep] == ["w2_gamma1", "w0_gamma1", "w1_gamma0.5"]
+    with pytest.raises(ValueError, match="must be `w:gamma`"):
+        tradeoff.parse_settings(["1"])
+    with pytest.raises(ValueError, match="repeat"):
+        tradeoff.parse_settings(["1:1", "1.0:1"])
+    with pytest.raises(ValueError, match="Gammas must be > 0"):
+        tradeoff.parse_settings(["1:-1"])
+
+
 def test_cells_pass_the_reward_flags(tmp_path):
     sweep, cells = _plan(tmp_path)
     assert len(cells) == 8  # 2 seeds x 4 settings, seed outer.

@@ -86,6 +86,28 @@ def settings(
     return [Setting(float(w), float(g)) for w in cost_weights for g in gammas]
 
 
+def parse_settings(texts: Sequence[str]) -> list[Setting]:
+    """`["0:1", "2:1", "1:0.5"]` -> settings `(w, gamma)`, in that order.
+
+    Raises:
+        ValueError: a text is not `w:gamma`, or the values are invalid as
+            in `settings`.
+    """
+    sweep = []
+    for text in texts:
+        parts = text.split(":")
+        if len(parts) != 2:
+            raise ValueError(
+                f"A setting must be `w:gamma`, e.g. `0.5:1`. Received: {text!r}"
+            )
+        w, gamma = float(parts[0]), float(parts[1])
+        settings([w], [gamma])  # Validates the values.
+        sweep.append(Setting(w, gamma))
+    if len(set(sweep)) != len(sweep):
+        raise ValueError(f"Settings repeat. Received: {list(texts)}")
+    return sweep
+
+
 def plan(
     *,
     data_dir: str,
