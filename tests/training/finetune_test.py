@@ -427,12 +427,16 @@ def test_all_methods_beat_random_ranking(method, pretrained_run):
         assert os.path.exists(os.path.join(run_dir, name)), name
 
     # TensorBoard: learning curve and policy views of valid and test.
-    tags = set()
+    tags, layouts = set(), 0
     for path in glob.glob(
         os.path.join(run_dir, "tb", "**", "events.*"), recursive=True
     ):
         for event in tf.compat.v1.train.summary_iterator(path):
             tags.update(v.tag for v in event.summary.value)
+            layouts += sum(
+                v.tag == "custom_scalars__config__" for v in event.summary.value
+            )
+    assert layouts == 1  # The custom-scalars layout, once per run.
     for tag in (
         "valid/sampled/hr@5",
         "valid/policy/block_1",
