@@ -65,17 +65,22 @@ def test_both_ranks_match_a_numpy_loop_on_tied_integer_scores():
         assert full[b] == _numpy_rank(scores[b], positives[b], range(1, 12))
 
 
-def test_metrics_from_ranks_closed_form_at_5_and_20():
+def test_metrics_from_ranks_closed_form_at_5_10_and_20():
     ranks = tf.constant([0, 4, 5, 19, 20])
     values = metrics.metrics_from_ranks(ranks, metrics.SAMPLED)
     assert sorted(values) == sorted(
-        f"sampled/{name}@{k}" for name in ("hr", "mrr", "ndcg") for k in (5, 20)
+        f"sampled/{name}@{k}"
+        for name in ("hr", "mrr", "ndcg")
+        for k in (5, 10, 20)
     )
     log2 = math.log2
     expected = {
         "sampled/hr@5": [1, 1, 0, 0, 0],
         "sampled/mrr@5": [1, 1 / 5, 0, 0, 0],
         "sampled/ndcg@5": [1, 1 / log2(6), 0, 0, 0],
+        "sampled/hr@10": [1, 1, 1, 0, 0],
+        "sampled/mrr@10": [1, 1 / 5, 1 / 6, 0, 0],
+        "sampled/ndcg@10": [1, 1 / log2(6), 1 / log2(7), 0, 0],
         "sampled/hr@20": [1, 1, 1, 1, 0],
         "sampled/mrr@20": [1, 1 / 5, 1 / 6, 1 / 20, 0],
         "sampled/ndcg@20": [1, 1 / log2(6), 1 / log2(7), 1 / log2(21), 0],

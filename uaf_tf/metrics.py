@@ -11,7 +11,8 @@ metrics disagree and are easy to mix up:
   than the instance's target) are removed from the competitors, the
   "filtered" full-ranking protocol of most recommender papers.
 
-Names look like `sampled/mrr@5`, `full/hr@20`, `full_filtered/hr@20`.
+Names look like `sampled/mrr@5`, `full/hr@10`, `full_filtered/hr@20`
+(cut-offs `DEFAULT_CUTOFFS`: 5, 10 and 20).
 
 Tie policy: pessimistic. The rank of the positive is the number of other
 candidates scoring *greater than or equal* to it (0 = best), so a model that
@@ -30,7 +31,7 @@ SAMPLED = "sampled"
 FULL = "full"
 FULL_FILTERED = "full_filtered"
 PROTOCOLS = (SAMPLED, FULL, FULL_FILTERED)
-DEFAULT_CUTOFFS = (5, 20)
+DEFAULT_CUTOFFS = (5, 10, 20)
 
 
 def rank_among_candidates(scores):

@@ -1,5 +1,6 @@
 """Tests for UAF fine-tuning: train steps per method, gradients, end to end."""
 
+import csv
 import glob
 import json
 import os
@@ -426,21 +427,44 @@ def test_all_methods_beat_random_ranking(method, pretrained_run):
         assert os.path.exists(os.path.join(run_dir, name)), name
 
     # TensorBoard: learning curve and policy views of valid and test.
-    tags = set()
+    tags, layouts = set(), 0
     for path in glob.glob(
         os.path.join(run_dir, "tb", "**", "events.*"), recursive=True
     ):
         for event in tf.compat.v1.train.summary_iterator(path):
             tags.update(v.tag for v in event.summary.value)
+            layouts += sum(
+                v.tag == "custom_scalars__config__" for v in event.summary.value
+            )
+    assert layouts == 1  # The custom-scalars layout, once per run.
     for tag in (
         "valid/sampled/hr@5",
-        "policy/valid/block_1",
-        "policy/valid/utilisation_heatmap",
-        "policy/test/block_0",
-        "policy/test/sample_users",
-        "policy/valid/finetuned_blocks",
+        "valid/policy/block_1",
+        "valid/policy/utilisation_heatmap",
+        "valid/policy/finetuned_blocks",
+        "test/policy/sample_users",
+        "test/policy/users_by_length",
+        "custom_scalars__config__",
+        "test/policy/block_0",  # tb/final: the final metrics
+        "test/sampled/mrr@10",
     ):
         assert tag in tags, tag
+    # Each policy value is written once, under its split.
+    assert not [t for t in tags if t.startswith("policy/")]
+
+    # One row per test user, the policies the test metrics used.
+    with open(os.path.join(run_dir, "test_policies.csv")) as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == len(set(ranks["user"]))
+    for block in range(2):
+        np.testing.assert_allclose(
+            np.mean([float(r[f"block_{block}"]) for r in rows]),
+            results["test"][f"policy/block_{block}"],
+            err_msg=block,
+        )
+    assert all(
+        int(r["finetuned_blocks"]) == r["policy"].count("1") for r in rows
+    )
 
     # The saved model reproduces the evaluation deterministically.
     model = run_dir_lib.load_model(run_dir)

@@ -100,6 +100,12 @@ def test_fit_writes_results_checkpoints_and_tensorboard(tmp_path):
     assert [s for s, _ in scalars["valid/full/mrr@5"]] == [4, 8]
     assert scalars["train/learning_rate"][0][1] == pytest.approx(1e-2)
     assert "train/examples_per_sec" in scalars
+    # The final metrics, once, in tb/final; the environment in results.
+    final = summaries.read_scalars(os.path.join(run_dir, "tb", "final"))
+    assert final["best_valid/full/mrr@5"] == [
+        (8, pytest.approx(results["valid"]["full/mrr@5"]))
+    ]
+    assert results["environment"]["packages"]["tensorflow"] == tf.__version__
     # The model now holds the best epoch's weights.
     assert task.evaluate("valid")["full/mrr@5"] == pytest.approx(
         results["valid"]["full/mrr@5"]

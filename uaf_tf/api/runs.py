@@ -93,7 +93,7 @@ class Run:
         """The metrics training reports, on `split`, with the best weights.
 
         Computed by the training task itself, so on the run's test split
-        they reproduce `results["test"]`: `sampled/{hr,mrr,ndcg}@{5,20}`,
+        they reproduce `results["test"]`: `sampled/{hr,mrr,ndcg}@{5,10,20}`,
         `full/...`, `policy/...`, `num_examples` (pretraining runs:
         `full/...` and `loss`). A Gumbel run with `stochastic_eval` samples
         its policy and so differs from run to run.

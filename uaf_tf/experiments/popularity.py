@@ -102,7 +102,7 @@ def pretrain_popularity_results(
     The same quantities, over the same positions and with the same
     averaging, as `PretrainTask.evaluate` reports for a pretrained model:
 
-    - `full/{hr,mrr,ndcg}@{5,20}`: the last item of each held-out sequence
+    - `full/{hr,mrr,ndcg}@{5,10,20}`: the last item of each held-out sequence
       (`ids[:, -1]`) ranked by frequency among all source items.
     - `loss`: the next-item cross-entropy `-log p(ids[:, t + 1])` for
       t = 0..L-2, padding labels excluded (`mask_padding=True`, the

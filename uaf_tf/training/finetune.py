@@ -9,7 +9,9 @@ wraps it in the model of `method` (`model_for_method`: a `UAFRecommender`,
 or a baseline of paper sec. 4.2), trains it on the dataset's fine-tuning split
 with `trainer.fit` (selection on validation `sampled/mrr@5`, test once with
 the best weights) and writes, besides the trainer's files, `config.json`,
-`model.json`, the vocabularies and TensorBoard policy views.
+`model.json`, the vocabularies, TensorBoard policy views, the per-instance
+test ranks (`test_instances.tsv`) and the test users' policies
+(`test_policies.csv`).
 """
 
 import dataclasses
@@ -324,7 +326,7 @@ class FinetuneTask:
     def evaluate(self, split: str) -> dict:
         """Sampled + full-ranking metrics and policy utilisation on `split`.
 
-        Returns `sampled/{hr,mrr,ndcg}@{5,20}` (positive among its stored
+        Returns `sampled/{hr,mrr,ndcg}@{5,10,20}` (positive among its stored
         candidates), `full/...` (among all target items, unfiltered),
         `full_filtered/...` (among all target items but the user's other
         positives of the whole training split, see `training_positives`),
@@ -373,7 +375,9 @@ class FinetuneTask:
         return results
 
     def on_epoch_end(self, epoch: int, valid_results: dict, writer) -> None:
-        self.write_policy_summaries(VALID)
+        if epoch == 0:  # Once per run: epochs done are never redone.
+            policy_summaries.write_layout()
+        self.write_policy_summaries(VALID, label=epoch + 1)
 
     def test_split(self) -> str | None:
         return TEST
@@ -393,10 +397,29 @@ class FinetuneTask:
             run_dir, **self.last_ranks[TEST]
         )
 
-    def write_policy_summaries(self, split: str, step=None) -> None:
+    def write_test_policies(self, run_dir: str) -> str | None:
+        """`run_dir/test_policies.csv` of the last `evaluate(TEST)`: one row
+        per test user (`policy_summaries.write_policy_csv`). Returns the
+        path, or None when the test split was not evaluated."""
+        if TEST not in self.last_policies:
+            return None
+        return policy_summaries.write_policy_csv(
+            os.path.join(run_dir, policy_summaries.POLICY_CSV_FILE),
+            *self.last_policies[TEST],
+        )
+
+    def write_policy_summaries(
+        self, split: str, step=None, label=None, per_user_images=False
+    ) -> None:
         """TensorBoard policy views of the last `evaluate(split)`."""
         if split in self.last_policies:
-            self.summaries.write(split, *self.last_policies[split], step=step)
+            self.summaries.write(
+                split,
+                *self.last_policies[split],
+                label=label,
+                per_user_images=per_user_images,
+                step=step,
+            )
 
     def _eval_batch(self, source, target, candidates, users):
         if self._eval_fn is None:
@@ -569,7 +592,12 @@ def run_finetuning(
         os.path.join(run_dir, trainer.TENSORBOARD_DIR)
     )
     with writer.as_default(step=results["steps"]):
-        task.write_policy_summaries(TEST)
+        task.write_policy_summaries(
+            TEST,
+            label=f"best epoch {results['best_epoch']}",
+            per_user_images=True,
+        )
     writer.close()
     task.write_test_instances(run_dir)
+    task.write_test_policies(run_dir)
     return results

@@ -80,7 +80,7 @@ class PretrainTask:
 
     Trains a `SequencePretrainer` with Adam; validation ranks the last item
     of each held-out sequence given the items before it, among all source
-    items (`full/` metrics, MRR/HR/NDCG @5 and @20; padding id excluded),
+    items (`full/` metrics, MRR/HR/NDCG @5, @10, @20; padding id excluded),
     plus the mean next-item cross-entropy over all positions (`loss`).
 
     Args:

@@ -6,6 +6,7 @@ protocol; the loop owns everything else. A run directory holds:
 ```
 <run_dir>/ckpt/             tf.train.CheckpointManager checkpoints
 <run_dir>/tb/               TensorBoard events: train/*, valid/*
+<run_dir>/tb/final/         test/*, best_valid/*, HParams (once, at the end)
 <run_dir>/best.weights.h5   model weights of the best validation epoch
 <run_dir>/results.json      what `fit` returns
 ```
@@ -43,6 +44,7 @@ from uaf_tf.run_dir import BEST_WEIGHTS_FILE
 from uaf_tf.run_dir import CHECKPOINT_DIR
 from uaf_tf.run_dir import RESULTS_FILE
 from uaf_tf.run_dir import TENSORBOARD_DIR
+from uaf_tf.run_dir import describe_environment
 from uaf_tf.training import summaries
 
 _RESERVED_CHECKPOINT_KEYS = ("model", "step", "epoch", "loop")
@@ -222,7 +224,10 @@ def fit(
         best epoch), `test` (metrics of `task.test_split()` with the best
         weights, or None), `best_epoch` (1-based), `epochs_run`, `steps`,
         `wall_time_s`, `train_examples_per_sec`, `history` (per epoch:
-        `epoch`, `step`, `train_loss`, `valid`).
+        `epoch`, `step`, `train_loss`, `valid`), `environment`
+        (`run_dir.describe_environment()`: library versions, devices, git
+        commit). The final metrics and the run's hyperparameters also go
+        to TensorBoard (`run_dir/tb/final`, `summaries.write_final_summaries`).
     """
     if progress not in PROGRESS_MODES:
         raise ValueError(
@@ -608,9 +613,11 @@ class _Loop:
                 else 0.0
             ),
             "history": history,
+            "environment": describe_environment(),
         }
         with open(os.path.join(self.run_dir, RESULTS_FILE), "w") as f:
             json.dump(results, f, indent=2)
+        summaries.write_final_summaries(self.run_dir, results)
         if test is not None:
             logging.info(
                 "best epoch %s; %s: %s",
