@@ -18,6 +18,11 @@ python launch/prepare_data.py --dataset=interactions --source_log=a.tsv \
     --target_log=c.tsv --source_vocab=runs/pretrain --out_dir=data/z
 ```
 The layout of the directory is documented in `uaf_tf/data/dataset_info.py`.
+
+Bad input (a malformed line, a missing file, a flag out of range) prints
+one line, `error: <file>:<line>: <kind>: <reason>` or `error: --flag=...:
+<reason>`, and exits with status 2 (`uaf_tf.errors`); a traceback means a
+bug.
 """
 
 import os
@@ -27,6 +32,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from uaf_tf import errors
 from uaf_tf.cli import common_flags
 from uaf_tf.data import dataset_info
 from uaf_tf.data.preparation import builders
@@ -180,12 +186,14 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
     )
 
 
+class FlagError(errors.UserError, app.UsageError):
+    """A missing or invalid flag: one line naming it (exit status 2)."""
+
+
 def _required(fv: flags.FlagValues, *names: str) -> None:
     missing = [f"--{n}" for n in names if fv[n].value is None]
     if missing:
-        raise app.UsageError(
-            f"--dataset={fv.dataset} needs {', '.join(missing)}."
-        )
+        raise FlagError(f"--dataset={fv.dataset} needs {', '.join(missing)}.")
 
 
 def write_options(fv: flags.FlagValues) -> WriteOptions:

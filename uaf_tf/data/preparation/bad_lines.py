@@ -5,9 +5,18 @@ Every reader reports a bad line through `BadLines.report`. With
 the file, the 1-based line number and the reason; with `skip=True` the line
 is skipped and counted per kind, keeping the first few locations for
 `stats.json`. Nothing is dropped silently.
+
+The errors of bad input (`BadLineError`, `InputFileError`,
+`EmptyInputError`, `InputChangedError`, `OptionError`) are
+`uaf_tf.errors.UserError`s: a command prints them as one line
+(`file:line: kind: reason`) and exits with status 2. Each also subclasses
+the built-in error it used to be (`ValueError`, `OSError`, ...), so callers
+catching those keep working.
 """
 
 import collections
+
+from uaf_tf import errors
 
 # === Kinds of bad lines (the `kind` attribute and the stats keys) ===
 BLANK_LINE = "blank_line"
@@ -20,12 +29,14 @@ MISPLACED_PADDING = "misplaced_padding"  # "0" after a real item
 WRONG_COLUMN_COUNT = "wrong_column_count"
 BAD_RATING = "bad_rating"
 BAD_TIMESTAMP = "bad_timestamp"
+UNKNOWN_LAYOUT = "unknown_layout"  # a ratings file of no GroupLens layout
+BAD_PROFILE = "bad_profile"  # a GroupLens u.user / users.dat line
 
 _MAX_SHOWN_CHARS = 120
 
 
-class BadLineError(ValueError):
-    """A malformed input line.
+class BadLineError(errors.UserError, ValueError):
+    """A malformed input line: `path:line: kind: reason Received: '...'`.
 
     Attributes:
         path: the file the line is in.
@@ -45,10 +56,29 @@ class BadLineError(ValueError):
             else (line[:_MAX_SHOWN_CHARS] + "...")
         )
         super().__init__(
-            f"{path}:{line_number}: bad line ({kind}): {reason} "
+            f"{path}:{line_number}: {kind}: {reason} "
             f"Received: {shown!r}. Fix the file or pass "
             "`--skip_bad_lines` to skip and count such lines."
         )
+
+
+class InputFileError(errors.UserError, FileNotFoundError):
+    """An input file that cannot be opened or read (missing, a directory,
+    no permission); the message names the path."""
+
+
+class EmptyInputError(errors.UserError, ValueError):
+    """An input with too few usable lines to build a dataset from (an empty
+    file, or every line skipped as bad); the message names the file."""
+
+
+class InputChangedError(errors.UserError, RuntimeError):
+    """An input file changed between the two passes of a build."""
+
+
+class OptionError(errors.UserError, ValueError):
+    """A build option (flag) out of range or not fitting the data; the
+    message names the option and the received value."""
 
 
 class BadLines:
@@ -63,6 +93,7 @@ class BadLines:
         self.skip = skip
         self.max_examples = max_examples
         self.counts = collections.Counter()
+        self.per_path = collections.Counter()
         self.examples = collections.defaultdict(list)
 
     def report(
@@ -72,6 +103,7 @@ class BadLines:
         if not self.skip:
             raise BadLineError(path, line_number, kind, reason, line)
         self.counts[kind] += 1
+        self.per_path[path] += 1
         if len(self.examples[kind]) < self.max_examples:
             self.examples[kind].append(f"{path}:{line_number}")
 

@@ -16,6 +16,7 @@ import json
 import os
 
 from uaf_tf.data import dataset_info
+from uaf_tf.data.preparation import bad_lines as bl
 from uaf_tf.data.preparation import fetch
 from uaf_tf.data.preparation import user_profiles
 from uaf_tf.data.preparation.interactions import build_from_interactions
@@ -110,7 +111,7 @@ def build_dataset(
             `pretrain_file`, `num_users`...).
     """
     if kind not in BUILDERS:
-        raise ValueError(
+        raise bl.OptionError(
             f"`kind` must be one of {sorted(BUILDERS)}. Received: kind={kind!r}"
         )
     return BUILDERS[kind](out_dir, options=options, **inputs)

@@ -43,7 +43,7 @@ def parse_columns(columns: str | Sequence[str]) -> tuple[str, ...]:
     missing = [c for c in _REQUIRED_COLUMNS if c not in names]
     known = [c for c in names if c in (*_REQUIRED_COLUMNS, RATING)]
     if missing or len(set(known)) != len(known):
-        raise ValueError(
+        raise bl.OptionError(
             "`columns` must name each of user, item, timestamp once (and "
             f"optionally rating). Received: columns={columns!r}"
         )
@@ -58,7 +58,7 @@ def parse_delimiter(delimiter: str) -> str:
     if "\\" in delimiter:
         decoded = codecs.decode(delimiter, "unicode_escape")
     if not decoded or decoded in ("\n", "\r"):
-        raise ValueError(
+        raise bl.OptionError(
             "`delimiter` must be a non-empty string other than a line end. "
             f"Received: delimiter={delimiter!r}"
         )
@@ -158,7 +158,7 @@ class CrossDomainHistories:
 
     def __init__(self, seq_len: int):
         if seq_len < 1:
-            raise ValueError(
+            raise bl.OptionError(
                 f"`seq_len` must be >= 1. Received: seq_len={seq_len}"
             )
         self.seq_len = seq_len

@@ -18,6 +18,7 @@ import dataclasses
 
 from uaf_tf.data.preparation import bad_lines as bl
 from uaf_tf.data.preparation import interactions
+from uaf_tf.data.preparation import readers
 from uaf_tf.data.preparation import writer
 from uaf_tf.data.preparation.write_options import WriteOptions
 
@@ -43,20 +44,33 @@ ML_CSV = Layout("ratings.csv", ",", has_header=True)
 
 
 def detect_layout(path: str) -> Layout:
-    """Picks the layout from the file's first line."""
-    with open(path, encoding="utf-8", newline="") as f:
-        first = f.readline().rstrip("\r\n")
+    """Picks the layout from the file's first line.
+
+    Raises:
+        InputFileError: `path` cannot be read.
+        BadLineError: the first line fits no layout (`unknown_layout`).
+    """
+    try:
+        with open(path, "rb") as f:
+            raw = f.readline()
+    except OSError as error:
+        raise readers.open_error(path, error) from None
+    first = raw.removeprefix(readers.UTF8_BOM).rstrip(b"\r\n")
+    first = first.decode("utf-8", errors="backslashreplace")
     if first.replace('"', "").strip() == CSV_HEADER:
         return ML_CSV
     if "::" in first:
         return ML_1M
     if "\t" in first:
         return ML_100K
-    raise ValueError(
-        f"{path}: not a GroupLens ratings file. Expected a first line "
-        f"like '1\\t2\\t5\\t881250949' (u.data), '1::2::5::978300760' "
-        f"(ratings.dat) or the header '{CSV_HEADER}' (ratings.csv). "
-        f"Received: {first[:80]!r}"
+    raise bl.BadLineError(
+        path,
+        1,
+        bl.UNKNOWN_LAYOUT,
+        "not a GroupLens ratings file. Expected a first line like "
+        "'1\\t2\\t5\\t881250949' (u.data), '1::2::5::978300760' "
+        f"(ratings.dat) or the header '{CSV_HEADER}' (ratings.csv).",
+        first,
     )
 
 

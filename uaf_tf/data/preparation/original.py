@@ -37,7 +37,7 @@ class OriginalFilesStream:
         progress_every: int = 0,
     ):
         if seq_len is not None and seq_len < 1:
-            raise ValueError(
+            raise bl.OptionError(
                 f"`seq_len` must be >= 1. Received: seq_len={seq_len}"
             )
         self.pretrain_file = pretrain_file

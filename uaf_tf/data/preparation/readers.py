@@ -17,6 +17,7 @@ from absl import logging
 
 from uaf_tf.data.preparation import bad_lines as bl
 
+UTF8_BOM = b"\xef\xbb\xbf"
 PAD_TOKEN = "0"
 DELIMITER = ","
 TARGET_SEPARATOR = ",,"
@@ -26,13 +27,27 @@ def iter_lines(path: str, progress_every: int = 0) -> Iterator[tuple[int, str]]:
     """Yields `(line_number, line)` with 1-based numbers and no line end.
 
     A final newline does not make an extra (blank) line.
+
+    Raises:
+        InputFileError: `path` cannot be opened or read (missing, a
+            directory, no permission).
     """
-    with open(path, encoding="utf-8", newline="") as f:
+    try:
+        f = open(path, encoding="utf-8", newline="")
+    except OSError as error:
+        raise open_error(path, error) from None
+    with f:
         line_number = 0
         for line_number, line in enumerate(f, start=1):
             if progress_every and line_number % progress_every == 0:
                 logging.info("%s: %d lines read", path, line_number)
             yield line_number, line.rstrip("\r\n")
+
+
+def open_error(path: str, error: OSError) -> bl.InputFileError:
+    """`InputFileError` `path: cannot read: <reason>` for an `OSError`."""
+    reason = error.strerror or str(error)
+    return bl.InputFileError(f"{path}: cannot read: {reason}.")
 
 
 def source_items(tokens: list[str]) -> tuple[list[str], str | None, str]:

@@ -60,21 +60,21 @@ class WriteOptions:
 
     def __post_init__(self):
         if self.seq_len is not None and self.seq_len < 1:
-            raise ValueError(
+            raise bl.OptionError(
                 f"`seq_len` must be >= 1. Received: seq_len={self.seq_len}"
             )
         if self.num_shards < 1:
-            raise ValueError(
+            raise bl.OptionError(
                 "`num_shards` must be >= 1. "
                 f"Received: num_shards={self.num_shards}"
             )
         if not 0.0 < self.train_fraction <= 1.0:
-            raise ValueError(
+            raise bl.OptionError(
                 "`train_fraction` must be in (0, 1]. "
                 f"Received: train_fraction={self.train_fraction}"
             )
         if self.progress_every < 0:
-            raise ValueError(
+            raise bl.OptionError(
                 "`progress_every` must be >= 0. "
                 f"Received: progress_every={self.progress_every}"
             )
@@ -98,7 +98,7 @@ class WriteOptions:
         if os.path.isdir(path):
             path = os.path.join(path, di.SOURCE_VOCAB_FILE)
         if not os.path.isfile(path):
-            raise FileNotFoundError(
+            raise bl.InputFileError(
                 "`source_vocab` must be a source_vocab.txt or a directory "
                 "holding one (a pretraining run, a dataset). "
                 f"Received: source_vocab={self.source_vocab!r}"

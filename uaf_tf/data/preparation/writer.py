@@ -161,7 +161,7 @@ def _count(
 
 def _check_same_input(what: str, first: int, second: int) -> None:
     if first != second:
-        raise RuntimeError(
+        raise bl.InputChangedError(
             f"The input changed between the two passes: {first} {what} "
             f"counted, {second} read when writing. Rebuild from unchanging "
             "files."
