@@ -19,6 +19,7 @@ import collections
 from uaf_tf import errors
 
 # === Kinds of bad lines (the `kind` attribute and the stats keys) ===
+NOT_UTF8 = "not_utf8"  # invalid UTF-8 or a NUL byte (UTF-16, binary)
 BLANK_LINE = "blank_line"
 EMPTY_ID = "empty_id"
 MISSING_SEPARATOR = "missing_separator"  # finetune line without ",,"

@@ -96,7 +96,9 @@ def read_interactions(
     user_col, item_col = columns.index(USER), columns.index(ITEM)
     time_col = columns.index(TIMESTAMP)
     rating_col = columns.index(RATING) if RATING in columns else None
-    for line_number, line in readers.iter_lines(path, progress_every):
+    for line_number, line in readers.iter_lines(
+        path, progress_every, bad_lines
+    ):
         if has_header and line_number == 1:
             continue
         if not line.strip():

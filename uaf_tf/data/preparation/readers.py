@@ -23,25 +23,68 @@ DELIMITER = ","
 TARGET_SEPARATOR = ",,"
 
 
-def iter_lines(path: str, progress_every: int = 0) -> Iterator[tuple[int, str]]:
+def iter_lines(
+    path: str,
+    progress_every: int = 0,
+    bad_lines: bl.BadLines | None = None,
+) -> Iterator[tuple[int, str]]:
     """Yields `(line_number, line)` with 1-based numbers and no line end.
 
-    A final newline does not make an extra (blank) line.
+    Lines end at `"\\n"` (a `"\\r"` before it is dropped too). A final
+    newline does not make an extra (blank) line. A UTF-8 byte order mark at
+    the start of the file is dropped. A line that is not UTF-8 text (a
+    Latin-1 byte, a UTF-16 file, a binary file: invalid UTF-8 or a NUL
+    byte) is a `not_utf8` bad line, reported to `bad_lines` (raised when
+    it is `None`) and not yielded.
 
     Raises:
         InputFileError: `path` cannot be opened or read (missing, a
             directory, no permission).
+        BadLineError: a `not_utf8` line, unless `bad_lines` skips it.
     """
     try:
-        f = open(path, encoding="utf-8", newline="")
+        f = open(path, "rb")
     except OSError as error:
         raise open_error(path, error) from None
     with f:
         line_number = 0
-        for line_number, line in enumerate(f, start=1):
-            if progress_every and line_number % progress_every == 0:
-                logging.info("%s: %d lines read", path, line_number)
-            yield line_number, line.rstrip("\r\n")
+        try:
+            for line_number, raw in enumerate(f, start=1):
+                if progress_every and line_number % progress_every == 0:
+                    logging.info("%s: %d lines read", path, line_number)
+                raw = raw.rstrip(b"\r\n")
+                if line_number == 1:
+                    raw = raw.removeprefix(UTF8_BOM)
+                line, reason = decode_line(raw)
+                if reason:
+                    if bad_lines is None:
+                        bad_lines = bl.BadLines()  # Raises.
+                    bad_lines.report(
+                        path, line_number, bl.NOT_UTF8, reason, line
+                    )
+                    continue
+                yield line_number, line
+        except OSError as error:  # e.g. EIO, or a directory on some OSes
+            raise open_error(path, error) from None
+
+
+def decode_line(raw: bytes) -> tuple[str, str]:
+    """`(text, "")` for a UTF-8 line without NUL bytes, else
+    `(text with escapes, reason)`."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return raw.decode("utf-8", "backslashreplace"), (
+            f"byte 0x{raw[error.start]:02x} at byte {error.start + 1} is "
+            "not UTF-8 (a Latin-1 or UTF-16 file? Convert it with "
+            "`iconv -t utf-8`)."
+        )
+    if "\x00" in text:
+        return text, (
+            f"NUL byte at byte {raw.index(0) + 1}: not UTF-8 text (a "
+            "UTF-16 or binary file?)."
+        )
+    return text, ""
 
 
 def open_error(path: str, error: OSError) -> bl.InputFileError:
@@ -97,7 +140,7 @@ def read_pretrain_file(
         `(line_number, num_tokens, items)`: `num_tokens` counts padding too
         (the line's length), `items` are the raw ids without padding.
     """
-    for line_number, line in iter_lines(path, progress_every):
+    for line_number, line in iter_lines(path, progress_every, bad_lines):
         if not line.strip():
             bad_lines.report(
                 path, line_number, bl.BLANK_LINE, "blank line.", line
@@ -177,7 +220,7 @@ def read_finetune_file(
     Yields:
         `(line_number, source_items, target_items)`, raw ids, no padding.
     """
-    for line_number, line in iter_lines(path, progress_every):
+    for line_number, line in iter_lines(path, progress_every, bad_lines):
         source, targets, kind, reason = parse_finetune_line(line, seq_len)
         if kind is not None:
             bad_lines.report(path, line_number, kind, reason, line)
