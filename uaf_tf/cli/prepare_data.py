@@ -67,7 +67,10 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
         None,
         "Source sequence length L. Default: 30 for "
         "movielens/interactions (paper sec. 4.1), 20 for synthetic, the "
-        "longest pretraining line for original.",
+        "longest pretraining line for original, at most 200 "
+        "(original.MAX_INFERRED_SEQ_LEN). A line with more source items "
+        "is an over_long_sequence bad line (movielens/interactions keep "
+        "the most recent L instead).",
         **fv,
     )
     flags.DEFINE_bool(

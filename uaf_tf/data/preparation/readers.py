@@ -115,9 +115,11 @@ def source_items(tokens: list[str]) -> tuple[list[str], str | None, str]:
     return items, None, ""
 
 
-def _over_long(items: list[str], seq_len: int | None) -> str | None:
+def _over_long(
+    items: list[str], seq_len: int | None, note: str = ""
+) -> str | None:
     if seq_len is not None and len(items) > seq_len:
-        return f"{len(items)} source items, more than seq_len={seq_len}."
+        return f"{len(items)} source items, more than seq_len={seq_len}{note}."
     return None
 
 
@@ -127,6 +129,7 @@ def read_pretrain_file(
     bad_lines: bl.BadLines,
     seq_len: int | None = None,
     progress_every: int = 0,
+    seq_len_note: str = "",
 ) -> Iterator[tuple[int, int, list[str]]]:
     """Streams a pretraining file.
 
@@ -134,7 +137,10 @@ def read_pretrain_file(
         path: the pretraining CSV.
         bad_lines: raises on or counts malformed lines.
         seq_len: maximum number of (non-padding) items; `None` for no limit.
+            A longer line is an `over_long_sequence` bad line.
         progress_every: log progress every this many lines (0: never).
+        seq_len_note: appended to the `over_long_sequence` reason (where
+            `seq_len` came from).
 
     Yields:
         `(line_number, num_tokens, items)`: `num_tokens` counts padding too
@@ -148,7 +154,9 @@ def read_pretrain_file(
             continue
         tokens = line.split(DELIMITER)
         items, kind, reason = source_items(tokens)
-        if kind is None and (reason := _over_long(items, seq_len)):
+        if kind is None and (
+            reason := _over_long(items, seq_len, seq_len_note)
+        ):
             kind = bl.OVER_LONG_SEQUENCE
         if kind is not None:
             bad_lines.report(path, line_number, kind, reason, line)
@@ -157,7 +165,7 @@ def read_pretrain_file(
 
 
 def parse_finetune_line(
-    line: str, seq_len: int | None
+    line: str, seq_len: int | None, seq_len_note: str = ""
 ) -> tuple[list[str], list[str], str | None, str]:
     """Splits `s1,...,,t1,...`; returns `(source, targets, kind, reason)`.
 
@@ -179,7 +187,7 @@ def parse_finetune_line(
     source, kind, reason = source_items(source_part.split(DELIMITER))
     if kind is not None:
         return [], [], kind, reason
-    if reason := _over_long(source, seq_len):
+    if reason := _over_long(source, seq_len, seq_len_note):
         return [], [], bl.OVER_LONG_SEQUENCE, reason
     if not target_part:
         return (
@@ -207,6 +215,7 @@ def read_finetune_file(
     bad_lines: bl.BadLines,
     seq_len: int | None = None,
     progress_every: int = 0,
+    seq_len_note: str = "",
 ) -> Iterator[tuple[int, list[str], list[str]]]:
     """Streams a fine-tuning file.
 
@@ -216,12 +225,15 @@ def read_finetune_file(
         seq_len: a source with more items than this is an
             `over_long_sequence` bad line; `None` for no limit.
         progress_every: log progress every this many lines (0: never).
+        seq_len_note: appended to the `over_long_sequence` reason.
 
     Yields:
         `(line_number, source_items, target_items)`, raw ids, no padding.
     """
     for line_number, line in iter_lines(path, progress_every, bad_lines):
-        source, targets, kind, reason = parse_finetune_line(line, seq_len)
+        source, targets, kind, reason = parse_finetune_line(
+            line, seq_len, seq_len_note
+        )
         if kind is not None:
             bad_lines.report(path, line_number, kind, reason, line)
             continue

@@ -23,7 +23,8 @@ class WriteOptions:
     Attributes:
         seq_len: L, source items kept per user; `None` lets the builder
             choose (30 for ratings and logs, paper sec. 4.1; 20 for
-            synthetic; the longest pretraining line for original files).
+            synthetic; the longest pretraining line, at most
+            `original.MAX_INFERRED_SEQ_LEN`, for original files).
         seed: seeds the splits, shard order, evaluation candidates and
             synthetic data.
         num_shards: TFRecord files per split (fewer for smaller splits).
