@@ -80,6 +80,15 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
         "in stats.json) instead of failing on the first one.",
         **fv,
     )
+    flags.DEFINE_bool(
+        "drop_duplicate_lines",
+        False,
+        "Drop a line whose record (ids stripped of whitespace) repeats an "
+        "earlier line of the same file. Default: keep such lines (in the "
+        "original files two users may have identical histories) and count "
+        "them in stats.json (duplicate_lines).",
+        **fv,
+    )
     flags.DEFINE_string(
         "cache_dir",
         None,
@@ -208,6 +217,7 @@ def write_options(fv: flags.FlagValues) -> WriteOptions:
         num_eval_negatives=fv.num_eval_negatives,
         train_fraction=fv.train_fraction,
         skip_bad_lines=fv.skip_bad_lines,
+        drop_duplicate_lines=fv.drop_duplicate_lines,
         progress_every=fv.progress_every,
         source_vocab=fv.source_vocab,
     )
@@ -285,6 +295,12 @@ def summary(stats: dict) -> str:
         )
     bad = {k: v["count"] for k, v in stats["bad_lines"].items()}
     lines.append(f"bad lines skipped: {bad or 'none'}")
+    duplicates = stats.get("duplicate_lines")
+    if duplicates and duplicates["count"]:
+        lines.append(
+            f"duplicate lines {duplicates['action']}: {duplicates['count']} "
+            f"(first: {', '.join(duplicates['examples'][:2])})"
+        )
     return "\n".join(lines)
 
 

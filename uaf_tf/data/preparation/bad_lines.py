@@ -22,6 +22,7 @@ from uaf_tf import errors
 NOT_UTF8 = "not_utf8"  # invalid UTF-8 or a NUL byte (UTF-16, binary)
 BLANK_LINE = "blank_line"
 EMPTY_ID = "empty_id"
+OVER_LONG_ID = "over_long_id"  # an id longer than readers.MAX_ID_LENGTH
 MISSING_SEPARATOR = "missing_separator"  # finetune line without ",,"
 EMPTY_SEQUENCE = "empty_sequence"  # no non-padding source item
 EMPTY_TARGET = "empty_target"  # nothing after ",,"

@@ -20,6 +20,7 @@ from uaf_tf.data.preparation import bad_lines as bl
 from uaf_tf.data.preparation import interactions
 from uaf_tf.data.preparation import readers
 from uaf_tf.data.preparation import writer
+from uaf_tf.data.preparation.duplicates import DuplicateLines
 from uaf_tf.data.preparation.write_options import WriteOptions
 
 SOURCE_BELOW = 4.0  # Source domain: rating < 4.
@@ -80,12 +81,15 @@ def group_ratings(
     seq_len: int,
     bad_lines: bl.BadLines,
     progress_every: int = 0,
+    duplicates: DuplicateLines | None = None,
 ) -> interactions.HistoriesStream:
     """Streams the ratings into per-user source histories and targets."""
     layout = detect_layout(ratings_file)
     histories = interactions.CrossDomainHistories(seq_len)
-    for user, item, timestamp, rating in interactions.read_interactions(
+    duplicates = duplicates or DuplicateLines()
+    for user, item, timestamp, rating in interactions.read_log(
         ratings_file,
+        duplicates=duplicates,
         columns=layout.columns,
         delimiter=layout.delimiter,
         bad_lines=bad_lines,
@@ -98,7 +102,9 @@ def group_ratings(
             histories.add_target(user, item, timestamp)
         else:
             histories.see(user)
-    return histories.finish(ratings_file=ratings_file, layout=layout.name)
+    return histories.finish(
+        duplicates, ratings_file=ratings_file, layout=layout.name
+    )
 
 
 def build_from_movielens(
@@ -126,5 +132,6 @@ def build_from_movielens(
         seq_len=options.seq_len,
         bad_lines=bad_lines,
         progress_every=options.progress_every,
+        duplicates=options.new_duplicate_lines(),
     )
     return writer.write_dataset(out_dir, stream, options, bad_lines=bad_lines)

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from uaf_tf.data.preparation import bad_lines as bl
 from uaf_tf.data.preparation import readers
 from uaf_tf.data.preparation import writer
+from uaf_tf.data.preparation.duplicates import DuplicateLines
 from uaf_tf.data.preparation.write_options import WriteOptions
 
 # Largest L taken from the pretraining file when `seq_len` is not given: a
@@ -48,6 +49,7 @@ class OriginalFilesStream:
         *,
         seq_len: int | None = None,
         progress_every: int = 0,
+        duplicates: DuplicateLines | None = None,
     ):
         if seq_len is not None and seq_len < 1:
             raise bl.OptionError(
@@ -58,6 +60,7 @@ class OriginalFilesStream:
         self.seq_len = seq_len
         self.progress_every = progress_every
         self._inferred = seq_len is None
+        self.duplicates = duplicates or DuplicateLines()
 
     def _seq_len_note(self) -> str:
         if not self._inferred:
@@ -77,12 +80,23 @@ class OriginalFilesStream:
             )
         else:
             limit, note = self.seq_len, ""
-        for _, num_tokens, items in readers.read_pretrain_file(
+
+        def read(tracker):
+            for number, num_tokens, items in readers.read_pretrain_file(
+                self.pretrain_file,
+                bad_lines=tracker,
+                seq_len=limit,
+                progress_every=self.progress_every,
+                seq_len_note=note,
+            ):
+                yield number, (num_tokens, items)
+
+        for _, (num_tokens, items) in self.duplicates.filter(
             self.pretrain_file,
-            bad_lines=bad_lines,
-            seq_len=limit,
-            progress_every=self.progress_every,
-            seq_len_note=note,
+            read,
+            bad_lines,
+            key=lambda record: record[1],
+            stage="pretrain",
         ):
             # Padding beyond the cap is dropped, never stored.
             longest = max(longest, min(num_tokens, limit))
@@ -93,12 +107,18 @@ class OriginalFilesStream:
     def finetune_users(
         self, bad_lines: bl.BadLines
     ) -> Iterator[tuple[str, list[str], list[str]]]:
-        for line_number, source, targets in readers.read_finetune_file(
-            self.finetune_file,
-            bad_lines=bad_lines,
-            seq_len=self.seq_len,
-            progress_every=self.progress_every,
-            seq_len_note=self._seq_len_note(),
+        def read(tracker):
+            for number, source, targets in readers.read_finetune_file(
+                self.finetune_file,
+                bad_lines=tracker,
+                seq_len=self.seq_len,
+                progress_every=self.progress_every,
+                seq_len_note=self._seq_len_note(),
+            ):
+                yield number, (source, targets)
+
+        for line_number, (source, targets) in self.duplicates.filter(
+            self.finetune_file, read, bad_lines, stage="finetune"
         ):
             yield str(line_number), source, targets
 
@@ -107,7 +127,8 @@ class OriginalFilesStream:
             "inputs": {
                 "pretrain_file": self.pretrain_file,
                 "finetune_file": self.finetune_file,
-            }
+            },
+            "duplicate_lines": self.duplicates.to_json(),
         }
 
 
@@ -139,6 +160,7 @@ def build_from_original(
         finetune_file,
         seq_len=options.seq_len,
         progress_every=options.progress_every,
+        duplicates=options.new_duplicate_lines(),
     )
     return writer.write_dataset(
         out_dir, stream, options, bad_lines=options.new_bad_lines()

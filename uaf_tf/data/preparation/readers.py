@@ -7,10 +7,13 @@ layout); lines of varying length are accepted too. Fine-tuning file:
 target items (each target is one fine-tuning instance).
 
 Ids are opaque strings (`"13373"`, `"B00005N7P0"`); `"0"` is padding, never
-an item. Leading `"0"` tokens are stripped, so a sequence is returned without
+an item. Whitespace around an id is stripped (`" 17 "` is `"17"`); an id
+longer than `MAX_ID_LENGTH` characters is an `over_long_id` bad line.
+Leading `"0"` tokens are stripped, so a sequence is returned without
 padding. Files are read line by line: memory does not grow with file size.
 """
 
+import re
 from collections.abc import Iterator
 
 from absl import logging
@@ -18,6 +21,11 @@ from absl import logging
 from uaf_tf.data.preparation import bad_lines as bl
 
 UTF8_BOM = b"\xef\xbb\xbf"
+# Longest accepted id (characters), in every reader: an id is a short key
+# (a number, an ASIN), and a longer one (a 5 MB id once reached the
+# vocabulary) is an `over_long_id` bad line.
+MAX_ID_LENGTH = 256
+_HAS_SPACE = re.compile(r"\s").search
 PAD_TOKEN = "0"
 DELIMITER = ","
 TARGET_SEPARATOR = ",,"
@@ -93,10 +101,31 @@ def open_error(path: str, error: OSError) -> bl.InputFileError:
     return bl.InputFileError(f"{path}: cannot read: {reason}.")
 
 
+def split_ids(text: str, delimiter: str = DELIMITER) -> list[str]:
+    """`text.split(delimiter)`, whitespace stripped around each id."""
+    tokens = text.split(delimiter)
+    if _HAS_SPACE(text):
+        return [t.strip() for t in tokens]
+    return tokens
+
+
+def over_long_id(ids: list[str]) -> str | None:
+    """The reason an id of `ids` is too long, or `None`."""
+    if ids and max(map(len, ids)) > MAX_ID_LENGTH:
+        longest = max(map(len, ids))
+        return (
+            f"an id of {longest} characters, more than MAX_ID_LENGTH="
+            f"{MAX_ID_LENGTH}."
+        )
+    return None
+
+
 def source_items(tokens: list[str]) -> tuple[list[str], str | None, str]:
     """Strips left padding; returns `(items, bad_kind or None, reason)`."""
     if "" in tokens:
         return [], bl.EMPTY_ID, "an item id is empty."
+    if reason := over_long_id(tokens):
+        return [], bl.OVER_LONG_ID, reason
     start = 0
     while start < len(tokens) and tokens[start] == PAD_TOKEN:
         start += 1
@@ -152,7 +181,7 @@ def read_pretrain_file(
                 path, line_number, bl.BLANK_LINE, "blank line.", line
             )
             continue
-        tokens = line.split(DELIMITER)
+        tokens = split_ids(line)
         items, kind, reason = source_items(tokens)
         if kind is None and (
             reason := _over_long(items, seq_len, seq_len_note)
@@ -184,7 +213,7 @@ def parse_finetune_line(
     source_part, target_part = line[:cut], line[cut + 2 :]
     if not source_part:
         return [], [], bl.EMPTY_SEQUENCE, "no source item."
-    source, kind, reason = source_items(source_part.split(DELIMITER))
+    source, kind, reason = source_items(split_ids(source_part))
     if kind is not None:
         return [], [], kind, reason
     if reason := _over_long(source, seq_len, seq_len_note):
@@ -196,9 +225,11 @@ def parse_finetune_line(
             bl.EMPTY_TARGET,
             (f"no target item after {TARGET_SEPARATOR!r}."),
         )
-    targets = target_part.split(DELIMITER)
+    targets = split_ids(target_part)
     if "" in targets:
         return [], [], bl.EMPTY_ID, "a target item id is empty."
+    if reason := over_long_id(targets):
+        return [], [], bl.OVER_LONG_ID, reason
     if PAD_TOKEN in targets:
         return (
             [],

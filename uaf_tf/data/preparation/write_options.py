@@ -11,6 +11,7 @@ import os
 
 from uaf_tf.data import dataset_info as di
 from uaf_tf.data.preparation import bad_lines as bl
+from uaf_tf.data.preparation.duplicates import DuplicateLines
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,6 +35,9 @@ class WriteOptions:
             (paper sec. 5.4); valid and test are unchanged.
         skip_bad_lines: count and skip malformed lines instead of raising
             on the first one.
+        drop_duplicate_lines: drop a line whose record repeats an earlier
+            line of the same file; by default such lines are kept and only
+            counted (`duplicates.py` says why).
         progress_every: log every this many lines or instances (0: never).
         source_vocab: a `source_vocab.txt`, or a directory holding one (a
             pretraining run or another dataset): source items are looked up
@@ -55,6 +59,7 @@ class WriteOptions:
     num_eval_negatives: int = 99
     train_fraction: float = 1.0
     skip_bad_lines: bool = False
+    drop_duplicate_lines: bool = False
     progress_every: int = 1_000_000
     source_vocab: str | None = None
     name: str | None = None
@@ -90,6 +95,10 @@ class WriteOptions:
     def new_bad_lines(self) -> bl.BadLines:
         """A bad-line tracker that raises or skips per `skip_bad_lines`."""
         return bl.BadLines(skip=self.skip_bad_lines)
+
+    def new_duplicate_lines(self) -> DuplicateLines:
+        """A repeat finder that drops or keeps per `drop_duplicate_lines`."""
+        return DuplicateLines(drop=self.drop_duplicate_lines)
 
     def source_vocab_file(self) -> str | None:
         """The `source_vocab.txt` path `source_vocab` names, or `None`."""
