@@ -258,3 +258,40 @@ def test_over_long_finetune_line_names_where_seq_len_came_from(tmp_path):
         f"6 source items, more than seq_len=5, the longest line of {pre} "
         "(pass --seq_len to allow longer)."
     ) in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "pretrain, finetune, skip, message",
+    [
+        ("", FINETUNE, False, "{pre}: no usable line (the file is empty); "),
+        ("\n\n", FINETUNE, True, "{pre}: no usable line (2 bad lines "),
+        ("1,2\n", "1,,a\n2,,b\n", False, "{pre}: one usable line; "),
+        (PRETRAIN, "", False, "{fine}: no usable line (the file is empty); "),
+        (PRETRAIN, "x\n1,,\n", True, "{fine}: no usable line (2 bad lines "),
+        (PRETRAIN, "1,,a\n2,,a\n", False, "{fine}: 1 distinct target item;"),
+    ],
+)
+def test_empty_or_all_skipped_input_names_the_file(
+    tmp_path, pretrain, finetune, skip, message
+):
+    pre, fine = _files(tmp_path, pretrain, finetune)
+    with pytest.raises(bl.EmptyInputError) as info:
+        original.build_from_original(
+            str(tmp_path / "out"),
+            pre,
+            fine,
+            WriteOptions(num_eval_negatives=0, skip_bad_lines=skip),
+        )
+    assert str(info.value).startswith(message.format(pre=pre, fine=fine))
+    assert not os.path.exists(tmp_path / "out")
+
+
+def test_wrong_delimiter_in_pretraining_file_names_that_file(tmp_path):
+    pre, fine = _files(tmp_path, "0 0 12 7\n5 6 7 8\n", "12,7,,t1\n")
+    with pytest.raises(bl.InputFormatError) as info:
+        original.build_from_original(
+            str(tmp_path / "out"), pre, fine, WriteOptions(num_eval_negatives=0)
+        )
+    assert str(info.value).startswith(
+        f"{pre}: every pretraining line is a single item, so L = 1"
+    )

@@ -15,6 +15,7 @@ catching those keep working.
 """
 
 import collections
+import os
 
 from uaf_tf import errors
 
@@ -74,6 +75,11 @@ class EmptyInputError(errors.UserError, ValueError):
     file, or every line skipped as bad); the message names the file."""
 
 
+class InputFormatError(errors.UserError, ValueError):
+    """An input whose lines parse but cannot be the documented layout (e.g.
+    a pretraining file whose every line is one item: a wrong delimiter)."""
+
+
 class InputChangedError(errors.UserError, RuntimeError):
     """An input file changed between the two passes of a build."""
 
@@ -112,6 +118,16 @@ class BadLines:
     @property
     def total(self) -> int:
         return sum(self.counts.values())
+
+    def skipped_in(self, path: str) -> str:
+        """Why `path` gave no record, for error messages: empty, every line
+        skipped as bad, or no line usable for this purpose."""
+        n = self.per_path.get(path, 0)
+        if n:
+            return f"no usable line ({n} bad lines skipped)"
+        if os.path.isfile(path) and os.path.getsize(path) == 0:
+            return "no usable line (the file is empty)"
+        return "no usable line"
 
     def to_json(self) -> dict:
         """`{kind: {"count": n, "examples": ["path:line", ...]}}`."""

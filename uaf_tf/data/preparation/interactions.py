@@ -306,6 +306,12 @@ class HistoriesStream:
         self._sources = sources
         self._targets = targets
         self._stats = stats
+        inputs = stats["inputs"]
+        ratings = inputs.get("ratings_file")
+        self.input_files = {
+            "pretrain": inputs.get("source_log", ratings),
+            "finetune": inputs.get("target_log", ratings),
+        }
 
     def pretrain_sequences(self, bad_lines: bl.BadLines) -> Iterator[list]:
         del bad_lines  # The logs were validated while grouping.

@@ -61,6 +61,10 @@ class OriginalFilesStream:
         self.progress_every = progress_every
         self._inferred = seq_len is None
         self.duplicates = duplicates or DuplicateLines()
+        self.input_files = {
+            "pretrain": pretrain_file,
+            "finetune": finetune_file,
+        }
 
     def _seq_len_note(self) -> str:
         if not self._inferred:
@@ -102,6 +106,13 @@ class OriginalFilesStream:
             longest = max(longest, min(num_tokens, limit))
             yield items
         if self._inferred and longest:
+            if longest == 1:
+                raise bl.InputFormatError(
+                    f"{self.pretrain_file}: every pretraining line is a "
+                    "single item, so L = 1 and nothing is left to predict. "
+                    f"Is the file separated by {readers.DELIMITER!r}? "
+                    "(Pass --seq_len to use it anyway.)"
+                )
             self.seq_len = longest
 
     def finetune_users(

@@ -159,6 +159,48 @@ def _count(
     )
 
 
+def _check_enough_data(
+    stream: UserStream,
+    counts: _Counts,
+    bad_lines: bl.BadLines,
+    num_eval_negatives: int,
+) -> None:
+    """Raises a one-line `UserError` naming the input file when the data
+    read cannot make a dataset (empty files, every line skipped)."""
+    files = getattr(stream, "input_files", {})
+    pretrain = files.get("pretrain", "the pretraining input")
+    finetune = files.get("finetune", "the fine-tuning input")
+    if counts.num_pretrain < 2:
+        what = (
+            bad_lines.skipped_in(pretrain)
+            if counts.num_pretrain == 0
+            else "one usable line"
+        )
+        raise bl.EmptyInputError(
+            f"{pretrain}: {what}; pretraining needs at least 2 users (one "
+            "is held out for validation)."
+        )
+    if counts.num_instances == 0:
+        raise bl.EmptyInputError(
+            f"{finetune}: {bad_lines.skipped_in(finetune)}; no fine-tuning "
+            "instance to build."
+        )
+    num_targets = len(counts.target_vocab)
+    if num_targets < 2:
+        raise bl.EmptyInputError(
+            f"{finetune}: {num_targets} distinct target item; negative "
+            "sampling needs at least 2."
+        )
+    if num_eval_negatives > num_targets - 1:
+        raise bl.OptionError(
+            f"--num_eval_negatives={num_eval_negatives}: {finetune} has "
+            f"{num_targets} distinct target items, so at most "
+            f"{num_targets - 1} distinct negatives per positive. Lower "
+            "`num_eval_negatives`. "
+            f"Received: num_eval_negatives={num_eval_negatives}"
+        )
+
+
 def _check_same_input(what: str, first: int, second: int) -> None:
     if first != second:
         raise bl.InputChangedError(
@@ -325,6 +367,7 @@ def write_dataset(
     vocab_file = options.source_vocab_file()
     counts = _count(stream, bad_lines, vocab_file and Vocab.load(vocab_file))
     # Fail before writing anything when the inputs cannot make a dataset.
+    _check_enough_data(stream, counts, bad_lines, num_eval_negatives)
     negatives.EvalCandidateSampler(
         counts.target_vocab.num_ids, num_eval_negatives, seed
     )
