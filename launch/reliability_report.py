@@ -458,6 +458,7 @@ def kill_cases() -> list[Case]:
                 "--finetune_file={work}/fine.csv",
                 "--out_dir={work}/out",
                 "--num_shards=8",
+                "--num_eval_negatives=20",
             ),
             _check_killed,
             "old dataset intact after the kill; rerun completes; no leftovers",
