@@ -42,7 +42,12 @@ setuptools.setup(
         ],
     },
     extras_require={
-        "dev": ["pytest>=8", "pytest-timeout>=2.3", "ruff>=0.6"],
+        "dev": [
+            "pytest>=8",
+            "pytest-timeout>=2.3",
+            "ruff>=0.6",
+            "hypothesis>=6.100",
+        ],
         # Warm-up requests for TF Serving are PredictionLog protos.
         "serving": ["tensorflow-serving-api>=2.21,<2.22"],
         # Figures of launch/reproduce.py (learning curves, utilisation).

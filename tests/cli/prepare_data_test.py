@@ -2,23 +2,46 @@
 
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 from absl import app
 from absl import flags
 
+from uaf_tf import errors
 from uaf_tf.cli import prepare_data
 from uaf_tf.data import dataset_info as di
 from uaf_tf.data import pipelines
 from uaf_tf.data.vocab import Vocab
 from uaf_tf.training import finetune
 
+_REPO_ROOT = os.path.dirname(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+)
 
-def _run(argv: list[str]) -> flags.FlagValues:
-    """Parses `argv` into fresh flags (no global state) and runs main."""
+
+def _subprocess_env() -> dict:
+    """This checkout first on the path (not an installed copy)."""
+    path = os.environ.get("PYTHONPATH")
+    return {
+        **os.environ,
+        "PYTHONPATH": _REPO_ROOT + (os.pathsep + path if path else ""),
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+    }
+
+
+def _flags(argv: list[str]) -> flags.FlagValues:
+    """`argv` parsed into fresh flags (no global state)."""
     flag_values = flags.FlagValues()
     prepare_data.define_flags(flag_values)
     flag_values(["prepare_data.py", *argv])
+    return flag_values
+
+
+def _run(argv: list[str]) -> flags.FlagValues:
+    """Parses `argv` into fresh flags and runs main."""
+    flag_values = _flags(argv)
     prepare_data.main(["prepare_data.py"], flag_values)
     return flag_values
 
@@ -198,11 +221,98 @@ def test_source_vocab_reuses_a_pretraining_vocabulary(tmp_path, capsys):
         finetune.check_source_vocabulary(own, pretrained)
 
 
-def test_missing_inputs_are_usage_errors(tmp_path):
-    with pytest.raises(app.UsageError, match="--ratings_file"):
-        _run(["--dataset=movielens", f"--out_dir={tmp_path}"])
-    with pytest.raises(app.UsageError, match="--out_dir"):
-        _run(["--dataset=synthetic"])
+def _error_line(argv: list[str], capsys) -> str:
+    """Runs main on `argv`; asserts exit status 2 and one stderr line."""
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as info:
+        _run(argv)
+    assert info.value.code == errors.EXIT_STATUS
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert err.startswith("error: "), err
+    return err.rstrip("\n")
+
+
+def test_missing_inputs_are_usage_errors(tmp_path, capsys):
+    line = _error_line(["--dataset=movielens", f"--out_dir={tmp_path}"], capsys)
+    assert line == "error: --dataset=movielens needs --ratings_file."
+    line = _error_line(["--dataset=synthetic"], capsys)
+    assert line == "error: --dataset=synthetic needs --out_dir."
+    with pytest.raises(app.UsageError):  # Also a UsageError for callers.
+        prepare_data.builder_inputs(_flags(["--dataset=synthetic"]))
+
+
+def test_bad_line_is_one_line_with_file_line_and_kind(tmp_path, capsys):
+    pre, fine = tmp_path / "pre.csv", tmp_path / "fine.csv"
+    pre.write_text("1,2,3\n4,5,6\n")
+    fine.write_text("1,2,,a\n3,4,,b\nno separator\n")
+    line = _error_line(
+        [
+            "--dataset=original",
+            f"--pretrain_file={pre}",
+            f"--finetune_file={fine}",
+            f"--out_dir={tmp_path / 'out'}",
+        ],
+        capsys,
+    )
+    assert line.startswith(f"error: {fine}:3: missing_separator: no ',,'")
+    assert "Received: 'no separator'" in line and "--skip_bad_lines" in line
+    assert not os.path.exists(tmp_path / "out")
+
+
+def test_missing_file_and_bad_option_are_one_line(tmp_path, capsys):
+    pre = tmp_path / "pre.csv"
+    pre.write_text("1,2,3\n4,5,6\n")
+    common = [
+        "--dataset=original",
+        f"--pretrain_file={pre}",
+        f"--out_dir={tmp_path / 'out'}",
+    ]
+    missing = tmp_path / "nonexistent.csv"
+    line = _error_line([*common, f"--finetune_file={missing}"], capsys)
+    assert line == (
+        f"error: {missing}: cannot read: No such file or directory."
+    )
+    line = _error_line([*common, f"--finetune_file={tmp_path}"], capsys)
+    assert line == f"error: {tmp_path}: cannot read: Is a directory."
+    line = _error_line(
+        [*common, f"--finetune_file={pre}", "--num_shards=0"], capsys
+    )
+    assert line == ("error: `num_shards` must be >= 1. Received: num_shards=0")
+    line = _error_line(
+        [*common, f"--finetune_file={pre}", "--train_fraction=1.5"], capsys
+    )
+    assert "train_fraction=1.5" in line
+
+
+def test_the_command_prints_one_line_and_exits_2(tmp_path):
+    # The real entry point in a subprocess: absl's app.run, no traceback.
+    pre, fine = tmp_path / "pre.csv", tmp_path / "fine.csv"
+    pre.write_text("1,2,3\n4,5,6\n")
+    fine.write_text("1,2,,a\n3,4,,\n")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "launch/prepare_data.py",
+            "--dataset=original",
+            f"--pretrain_file={pre}",
+            f"--finetune_file={fine}",
+            f"--out_dir={tmp_path / 'out'}",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=_REPO_ROOT,
+        env=_subprocess_env(),
+        timeout=300,
+    )
+    assert done.returncode == 2, done.stderr
+    *logged, last = done.stderr.splitlines()
+    assert all(line.startswith("I ") for line in logged), logged  # INFO
+    assert [last] == [
+        f"error: {fine}:2: empty_target: no target item after ',,'. "
+        "Received: '3,4,,'. Fix the file or pass `--skip_bad_lines` to "
+        "skip and count such lines."
+    ]
 
 
 def test_every_flag_has_help_text():

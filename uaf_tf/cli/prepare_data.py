@@ -18,6 +18,11 @@ python launch/prepare_data.py --dataset=interactions --source_log=a.tsv \
     --target_log=c.tsv --source_vocab=runs/pretrain --out_dir=data/z
 ```
 The layout of the directory is documented in `uaf_tf/data/dataset_info.py`.
+
+Bad input (a malformed line, a missing file, a flag out of range) prints
+one line, `error: <file>:<line>: <kind>: <reason>` or `error: --flag=...:
+<reason>`, and exits with status 2 (`uaf_tf.errors`); a traceback means a
+bug.
 """
 
 import os
@@ -27,6 +32,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from uaf_tf import errors
 from uaf_tf.cli import common_flags
 from uaf_tf.data import dataset_info
 from uaf_tf.data.preparation import builders
@@ -61,7 +67,10 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
         None,
         "Source sequence length L. Default: 30 for "
         "movielens/interactions (paper sec. 4.1), 20 for synthetic, the "
-        "longest pretraining line for original.",
+        "longest pretraining line for original, at most 200 "
+        "(original.MAX_INFERRED_SEQ_LEN). A line with more source items "
+        "is an over_long_sequence bad line (movielens/interactions keep "
+        "the most recent L instead).",
         **fv,
     )
     flags.DEFINE_bool(
@@ -69,6 +78,15 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
         False,
         "Skip and count malformed lines (reported "
         "in stats.json) instead of failing on the first one.",
+        **fv,
+    )
+    flags.DEFINE_bool(
+        "drop_duplicate_lines",
+        False,
+        "Drop a line whose record (ids stripped of whitespace) repeats an "
+        "earlier line of the same file. Default: keep such lines (in the "
+        "original files two users may have identical histories) and count "
+        "them in stats.json (duplicate_lines).",
         **fv,
     )
     flags.DEFINE_string(
@@ -180,12 +198,14 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
     )
 
 
+class FlagError(errors.UserError, app.UsageError):
+    """A missing or invalid flag: one line naming it (exit status 2)."""
+
+
 def _required(fv: flags.FlagValues, *names: str) -> None:
     missing = [f"--{n}" for n in names if fv[n].value is None]
     if missing:
-        raise app.UsageError(
-            f"--dataset={fv.dataset} needs {', '.join(missing)}."
-        )
+        raise FlagError(f"--dataset={fv.dataset} needs {', '.join(missing)}.")
 
 
 def write_options(fv: flags.FlagValues) -> WriteOptions:
@@ -197,6 +217,7 @@ def write_options(fv: flags.FlagValues) -> WriteOptions:
         num_eval_negatives=fv.num_eval_negatives,
         train_fraction=fv.train_fraction,
         skip_bad_lines=fv.skip_bad_lines,
+        drop_duplicate_lines=fv.drop_duplicate_lines,
         progress_every=fv.progress_every,
         source_vocab=fv.source_vocab,
     )
@@ -274,6 +295,12 @@ def summary(stats: dict) -> str:
         )
     bad = {k: v["count"] for k, v in stats["bad_lines"].items()}
     lines.append(f"bad lines skipped: {bad or 'none'}")
+    duplicates = stats.get("duplicate_lines")
+    if duplicates and duplicates["count"]:
+        lines.append(
+            f"duplicate lines {duplicates['action']}: {duplicates['count']} "
+            f"(first: {', '.join(duplicates['examples'][:2])})"
+        )
     return "\n".join(lines)
 
 

@@ -79,9 +79,13 @@ class DatasetInfo:
     format_version: int = FORMAT_VERSION
 
     def save(self, data_dir: str) -> None:
+        """Writes `dataset.json` atomically (a temporary file renamed over
+        it), so a reader never sees half of it."""
         path = os.path.join(data_dir, DATASET_INFO_FILE)
-        with tf.io.gfile.GFile(path, "w") as f:
+        tmp = f"{path}.tmp-{os.getpid()}"
+        with tf.io.gfile.GFile(tmp, "w") as f:
             json.dump(dataclasses.asdict(self), f, indent=2, sort_keys=True)
+        tf.io.gfile.rename(tmp, path, overwrite=True)
 
     @classmethod
     def load(cls, data_dir: str) -> "DatasetInfo":

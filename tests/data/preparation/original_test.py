@@ -213,3 +213,85 @@ def test_rebuild_replaces_old_shards(tmp_path):
     np.testing.assert_equal(
         di.DatasetInfo.load(out).split_sizes["pretrain/train"], 3
     )
+
+
+def test_inferred_seq_len_is_capped_and_longer_lines_are_bad(tmp_path):
+    cap = original.MAX_INFERRED_SEQ_LEN
+    over_long = ",".join(str(i) for i in range(1, cap + 2))  # cap + 1
+    padded = ",".join(["0"] * (5 * cap) + ["12", "7"])  # 2 items
+    pre, fine = _files(tmp_path, pretrain=PRETRAIN + over_long + "\n")
+    with pytest.raises(bl.BadLineError) as info:
+        original.build_from_original(
+            str(tmp_path / "a"), pre, fine, WriteOptions(num_eval_negatives=1)
+        )
+    assert (info.value.path, info.value.line_number) == (pre, 5)
+    assert info.value.kind == bl.OVER_LONG_SEQUENCE
+    assert f"{cap + 1} source items, more than seq_len={cap}, the cap" in (
+        str(info.value)
+    )
+    # Skipped, the over-long line sets nothing: L stays the longest good
+    # line (5), so nothing is padded to its length.
+    stats = original.build_from_original(
+        str(tmp_path / "b"),
+        pre,
+        fine,
+        WriteOptions(num_eval_negatives=1, skip_bad_lines=True),
+    )
+    assert stats["seq_len"] == 5
+    assert stats["bad_lines"][bl.OVER_LONG_SEQUENCE]["count"] == 1
+    # A line padded far beyond the cap counts as cap tokens long.
+    pre, fine = _files(tmp_path, pretrain=PRETRAIN + padded + "\n")
+    stats = original.build_from_original(
+        str(tmp_path / "c"), pre, fine, WriteOptions(num_eval_negatives=1)
+    )
+    assert stats["seq_len"] == cap and stats["pretrain_users"] == 5
+
+
+def test_over_long_finetune_line_names_where_seq_len_came_from(tmp_path):
+    pre, fine = _files(tmp_path, finetune=FINETUNE + "1,2,3,4,5,6,,t1\n")
+    with pytest.raises(bl.BadLineError) as info:
+        original.build_from_original(
+            str(tmp_path / "a"), pre, fine, WriteOptions(num_eval_negatives=1)
+        )
+    assert (info.value.path, info.value.line_number) == (fine, 4)
+    assert (
+        f"6 source items, more than seq_len=5, the longest line of {pre} "
+        "(pass --seq_len to allow longer)."
+    ) in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "pretrain, finetune, skip, message",
+    [
+        ("", FINETUNE, False, "{pre}: no usable line (the file is empty); "),
+        ("\n\n", FINETUNE, True, "{pre}: no usable line (2 bad lines "),
+        ("1,2\n", "1,,a\n2,,b\n", False, "{pre}: one usable line; "),
+        (PRETRAIN, "", False, "{fine}: no usable line (the file is empty); "),
+        (PRETRAIN, "x\n1,,\n", True, "{fine}: no usable line (2 bad lines "),
+        (PRETRAIN, "1,,a\n2,,a\n", False, "{fine}: 1 distinct target item;"),
+    ],
+)
+def test_empty_or_all_skipped_input_names_the_file(
+    tmp_path, pretrain, finetune, skip, message
+):
+    pre, fine = _files(tmp_path, pretrain, finetune)
+    with pytest.raises(bl.EmptyInputError) as info:
+        original.build_from_original(
+            str(tmp_path / "out"),
+            pre,
+            fine,
+            WriteOptions(num_eval_negatives=0, skip_bad_lines=skip),
+        )
+    assert str(info.value).startswith(message.format(pre=pre, fine=fine))
+    assert not os.path.exists(tmp_path / "out")
+
+
+def test_wrong_delimiter_in_pretraining_file_names_that_file(tmp_path):
+    pre, fine = _files(tmp_path, "0 0 12 7\n5 6 7 8\n", "12,7,,t1\n")
+    with pytest.raises(bl.InputFormatError) as info:
+        original.build_from_original(
+            str(tmp_path / "out"), pre, fine, WriteOptions(num_eval_negatives=0)
+        )
+    assert str(info.value).startswith(
+        f"{pre}: every pretraining line is a single item, so L = 1"
+    )

@@ -145,3 +145,52 @@ def test_examples_are_capped_but_counts_are_not(tmp_path):
         f"{path}:2",
         f"{path}:3",
     ]
+
+
+@pytest.mark.parametrize(
+    "raw, column, shown",
+    [
+        (b"1,caf\xe9\n", "byte 0xe9 at byte 6", r"'1,caf\\xe9'"),  # Latin-1
+        (b"\xff\xfe1\x00,\x002\x00\n", "byte 0xff at byte 1", r"'\\xff\\xfe1"),
+        (b"1,2\x00\x01\n", "NUL byte at byte 4", r"'1,2\x00\x01'"),  # binary
+    ],
+)
+def test_non_utf8_line_is_a_bad_line_with_file_and_line(
+    tmp_path, raw, column, shown
+):
+    path = tmp_path / "pre.csv"
+    path.write_bytes(b"1,2\n" + raw + b"3,4\n")
+    with pytest.raises(bl.BadLineError) as info:
+        _pretrain(str(path))
+    error = info.value
+    assert (error.line_number, error.kind) == (2, bl.NOT_UTF8)
+    message = str(error)
+    assert message.startswith(f"{path}:2: not_utf8: {column}")
+    assert shown in message
+    rows, tracker = _pretrain(str(path), skip=True)
+    assert [r[2] for r in rows] == [["1", "2"], ["3", "4"]]
+    assert tracker.to_json() == {
+        bl.NOT_UTF8: {"count": 1, "examples": [f"{path}:2"]}
+    }
+
+
+def test_utf16_and_binary_files_skip_every_line(tmp_path):
+    utf16 = tmp_path / "utf16.csv"
+    utf16.write_text("1,2\n3,4\n5,6\n", encoding="utf-16")
+    binary = tmp_path / "binary.csv"
+    binary.write_bytes(bytes(range(256)) * 4)
+    # UTF-16-LE splits at b"\\n" into 3 lines plus the lone NUL byte that
+    # ends the last "\\n\\0"; 4 copies of bytes 0..255 hold 4 b"\\n".
+    for path, lines in ((utf16, 4), (binary, 5)):
+        rows, tracker = _finetune(str(path), skip=True)
+        assert rows == []
+        assert tracker.counts == {bl.NOT_UTF8: lines}
+
+
+def test_utf8_byte_order_mark_is_dropped_at_the_start_only(tmp_path):
+    path = tmp_path / "pre.csv"
+    path.write_bytes(b"\xef\xbb\xbf0,1,2\n3,\xef\xbb\xbf4\n")
+    rows, tracker = _pretrain(str(path), skip=True)
+    # Line 1: "0" is padding, not "\ufeff0" (was misplaced_padding).
+    assert [r[2] for r in rows] == [["1", "2"], ["3", "\ufeff4"]]
+    assert tracker.total == 0

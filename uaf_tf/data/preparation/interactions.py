@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from uaf_tf.data.preparation import bad_lines as bl
 from uaf_tf.data.preparation import readers
 from uaf_tf.data.preparation import writer
+from uaf_tf.data.preparation.duplicates import DuplicateLines
 from uaf_tf.data.preparation.write_options import WriteOptions
 
 USER, ITEM, TIMESTAMP, RATING = "user", "item", "timestamp", "rating"
@@ -43,7 +44,7 @@ def parse_columns(columns: str | Sequence[str]) -> tuple[str, ...]:
     missing = [c for c in _REQUIRED_COLUMNS if c not in names]
     known = [c for c in names if c in (*_REQUIRED_COLUMNS, RATING)]
     if missing or len(set(known)) != len(known):
-        raise ValueError(
+        raise bl.OptionError(
             "`columns` must name each of user, item, timestamp once (and "
             f"optionally rating). Received: columns={columns!r}"
         )
@@ -58,7 +59,7 @@ def parse_delimiter(delimiter: str) -> str:
     if "\\" in delimiter:
         decoded = codecs.decode(delimiter, "unicode_escape")
     if not decoded or decoded in ("\n", "\r"):
-        raise ValueError(
+        raise bl.OptionError(
             "`delimiter` must be a non-empty string other than a line end. "
             f"Received: delimiter={delimiter!r}"
         )
@@ -84,6 +85,9 @@ def read_interactions(
 ) -> Iterator[tuple[str, str, float, float | None]]:
     """Streams `(user, item, timestamp, rating or None)` from one log.
 
+    Whitespace around the user and item ids is stripped; an id longer than
+    `readers.MAX_ID_LENGTH` is an `over_long_id` bad line.
+
     Args:
         path: the log file.
         columns: column names from `parse_columns`.
@@ -92,11 +96,51 @@ def read_interactions(
         has_header: the first line is a header and is skipped.
         progress_every: log every this many lines (0: never).
     """
+    for _, record in read_numbered_interactions(
+        path,
+        columns=columns,
+        delimiter=delimiter,
+        bad_lines=bad_lines,
+        has_header=has_header,
+        progress_every=progress_every,
+    ):
+        yield record
+
+
+def read_log(
+    path: str,
+    *,
+    duplicates: DuplicateLines,
+    bad_lines: bl.BadLines,
+    **kwargs,
+) -> Iterator[tuple[str, str, float, float | None]]:
+    """`read_interactions` with repeated records counted (and dropped if
+    `duplicates.drop`); `kwargs` are `read_interactions`'s."""
+
+    def read(tracker):
+        return read_numbered_interactions(path, bad_lines=tracker, **kwargs)
+
+    for _, record in duplicates.filter(path, read, bad_lines):
+        yield record
+
+
+def read_numbered_interactions(
+    path: str,
+    *,
+    columns: Sequence[str],
+    delimiter: str,
+    bad_lines: bl.BadLines,
+    has_header: bool = False,
+    progress_every: int = 0,
+) -> Iterator[tuple[int, tuple[str, str, float, float | None]]]:
+    """`read_interactions` as `(line_number, record)` pairs."""
     width = len(columns)
     user_col, item_col = columns.index(USER), columns.index(ITEM)
     time_col = columns.index(TIMESTAMP)
     rating_col = columns.index(RATING) if RATING in columns else None
-    for line_number, line in readers.iter_lines(path, progress_every):
+    for line_number, line in readers.iter_lines(
+        path, progress_every, bad_lines
+    ):
         if has_header and line_number == 1:
             continue
         if not line.strip():
@@ -115,11 +159,14 @@ def read_interactions(
                 line,
             )
             continue
-        user, item = fields[user_col], fields[item_col]
+        user, item = fields[user_col].strip(), fields[item_col].strip()
         if not user or not item:
             bad_lines.report(
                 path, line_number, bl.EMPTY_ID, "empty user or item id.", line
             )
+            continue
+        if reason := readers.over_long_id([user, item]):
+            bad_lines.report(path, line_number, bl.OVER_LONG_ID, reason, line)
             continue
         timestamp = _finite(fields[time_col])
         if timestamp is None:
@@ -143,7 +190,7 @@ def read_interactions(
                     line,
                 )
                 continue
-        yield user, item, timestamp, rating
+        yield line_number, (user, item, timestamp, rating)
 
 
 class CrossDomainHistories:
@@ -158,7 +205,7 @@ class CrossDomainHistories:
 
     def __init__(self, seq_len: int):
         if seq_len < 1:
-            raise ValueError(
+            raise bl.OptionError(
                 f"`seq_len` must be >= 1. Received: seq_len={seq_len}"
             )
         self.seq_len = seq_len
@@ -196,10 +243,13 @@ class CrossDomainHistories:
         self._order += 1
         self.num_target_interactions += 1
 
-    def finish(self, **inputs) -> "HistoriesStream":
+    def finish(
+        self, duplicates: DuplicateLines | None = None, **inputs
+    ) -> "HistoriesStream":
         """Sorts histories; returns the stream `writer.write_dataset` reads.
 
         Args:
+            duplicates: the repeated lines of the logs, for the stats.
             **inputs: input file names etc., recorded in the stats.
         """
         sources = {
@@ -243,6 +293,8 @@ class CrossDomainHistories:
                 },
             },
         }
+        if duplicates is not None:
+            stats["duplicate_lines"] = duplicates.to_json()
         return HistoriesStream(self.seq_len, sources, targets, stats)
 
 
@@ -254,6 +306,12 @@ class HistoriesStream:
         self._sources = sources
         self._targets = targets
         self._stats = stats
+        inputs = stats["inputs"]
+        ratings = inputs.get("ratings_file")
+        self.input_files = {
+            "pretrain": inputs.get("source_log", ratings),
+            "finetune": inputs.get("target_log", ratings),
+        }
 
     def pretrain_sequences(self, bad_lines: bl.BadLines) -> Iterator[list]:
         del bad_lines  # The logs were validated while grouping.
@@ -306,13 +364,15 @@ def build_from_interactions(
     options = options.resolve(seq_len=30, name="interactions")
     names = parse_columns(columns)
     bad_lines = options.new_bad_lines()
+    duplicates = options.new_duplicate_lines()
     histories = CrossDomainHistories(options.seq_len)
     for path, add in (
         (source_log, histories.add_source),
         (target_log, histories.add_target),
     ):
-        for user, item, timestamp, _ in read_interactions(
+        for user, item, timestamp, _ in read_log(
             path,
+            duplicates=duplicates,
             columns=names,
             delimiter=delimiter,
             bad_lines=bad_lines,
@@ -320,5 +380,7 @@ def build_from_interactions(
             progress_every=options.progress_every,
         ):
             add(user, item, timestamp)
-    stream = histories.finish(source_log=source_log, target_log=target_log)
+    stream = histories.finish(
+        duplicates, source_log=source_log, target_log=target_log
+    )
     return writer.write_dataset(out_dir, stream, options, bad_lines=bad_lines)

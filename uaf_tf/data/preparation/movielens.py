@@ -18,7 +18,9 @@ import dataclasses
 
 from uaf_tf.data.preparation import bad_lines as bl
 from uaf_tf.data.preparation import interactions
+from uaf_tf.data.preparation import readers
 from uaf_tf.data.preparation import writer
+from uaf_tf.data.preparation.duplicates import DuplicateLines
 from uaf_tf.data.preparation.write_options import WriteOptions
 
 SOURCE_BELOW = 4.0  # Source domain: rating < 4.
@@ -43,20 +45,33 @@ ML_CSV = Layout("ratings.csv", ",", has_header=True)
 
 
 def detect_layout(path: str) -> Layout:
-    """Picks the layout from the file's first line."""
-    with open(path, encoding="utf-8", newline="") as f:
-        first = f.readline().rstrip("\r\n")
+    """Picks the layout from the file's first line.
+
+    Raises:
+        InputFileError: `path` cannot be read.
+        BadLineError: the first line fits no layout (`unknown_layout`).
+    """
+    try:
+        with open(path, "rb") as f:
+            raw = f.readline()
+    except OSError as error:
+        raise readers.open_error(path, error) from None
+    first = raw.removeprefix(readers.UTF8_BOM).rstrip(b"\r\n")
+    first = first.decode("utf-8", errors="backslashreplace")
     if first.replace('"', "").strip() == CSV_HEADER:
         return ML_CSV
     if "::" in first:
         return ML_1M
     if "\t" in first:
         return ML_100K
-    raise ValueError(
-        f"{path}: not a GroupLens ratings file. Expected a first line "
-        f"like '1\\t2\\t5\\t881250949' (u.data), '1::2::5::978300760' "
-        f"(ratings.dat) or the header '{CSV_HEADER}' (ratings.csv). "
-        f"Received: {first[:80]!r}"
+    raise bl.BadLineError(
+        path,
+        1,
+        bl.UNKNOWN_LAYOUT,
+        "not a GroupLens ratings file. Expected a first line like "
+        "'1\\t2\\t5\\t881250949' (u.data), '1::2::5::978300760' "
+        f"(ratings.dat) or the header '{CSV_HEADER}' (ratings.csv).",
+        first,
     )
 
 
@@ -66,12 +81,15 @@ def group_ratings(
     seq_len: int,
     bad_lines: bl.BadLines,
     progress_every: int = 0,
+    duplicates: DuplicateLines | None = None,
 ) -> interactions.HistoriesStream:
     """Streams the ratings into per-user source histories and targets."""
     layout = detect_layout(ratings_file)
     histories = interactions.CrossDomainHistories(seq_len)
-    for user, item, timestamp, rating in interactions.read_interactions(
+    duplicates = duplicates or DuplicateLines()
+    for user, item, timestamp, rating in interactions.read_log(
         ratings_file,
+        duplicates=duplicates,
         columns=layout.columns,
         delimiter=layout.delimiter,
         bad_lines=bad_lines,
@@ -84,7 +102,9 @@ def group_ratings(
             histories.add_target(user, item, timestamp)
         else:
             histories.see(user)
-    return histories.finish(ratings_file=ratings_file, layout=layout.name)
+    return histories.finish(
+        duplicates, ratings_file=ratings_file, layout=layout.name
+    )
 
 
 def build_from_movielens(
@@ -112,5 +132,6 @@ def build_from_movielens(
         seq_len=options.seq_len,
         bad_lines=bad_lines,
         progress_every=options.progress_every,
+        duplicates=options.new_duplicate_lines(),
     )
     return writer.write_dataset(out_dir, stream, options, bad_lines=bad_lines)

@@ -61,14 +61,14 @@ class PlantedConfig:
     def __post_init__(self):
         for name in ("num_users", "seq_len", "targets_per_user", "num_groups"):
             if getattr(self, name) < 1:
-                raise ValueError(
+                raise bl.OptionError(
                     f"`{name}` must be >= 1. Received: "
                     f"{name}={getattr(self, name)}"
                 )
         if min(self.num_source_items, self.num_target_items) < max(
             self.num_groups, 2
         ):
-            raise ValueError(
+            raise bl.OptionError(
                 "Each group needs its own items: `num_source_items` and "
                 "`num_target_items` must be >= max(num_groups, 2). Received: "
                 f"num_source_items={self.num_source_items}, "
@@ -76,12 +76,12 @@ class PlantedConfig:
                 f"num_groups={self.num_groups}"
             )
         if not 1 <= self.lowest_seq_len <= self.seq_len:
-            raise ValueError(
+            raise bl.OptionError(
                 "`min_seq_len` must be in [1, seq_len]. Received: "
                 f"min_seq_len={self.min_seq_len}, seq_len={self.seq_len}"
             )
         if not 0.0 <= self.noise <= 1.0:
-            raise ValueError(
+            raise bl.OptionError(
                 f"`noise` must be in [0, 1]. Received: noise={self.noise}"
             )
 

@@ -14,6 +14,8 @@ fine-tuning examples. Per release:
 import os
 from typing import NamedTuple
 
+from uaf_tf.data.preparation import bad_lines as bl
+
 USER_PROFILES_FILE = "user_profiles.tsv"
 HEADER = ("user", "gender", "age_bracket", "occupation")
 
@@ -39,9 +41,12 @@ def read_u_user(path: str) -> dict[str, UserProfile]:
         for line_number, line in enumerate(f, start=1):
             fields = line.rstrip("\r\n").split("|")
             if len(fields) != 5 or not fields[1].isdigit():
-                raise ValueError(
-                    f"{path}:{line_number}: expected "
-                    f"'user|age|gender|occupation|zip'. Received: {line!r}"
+                raise bl.BadLineError(
+                    path,
+                    line_number,
+                    bl.BAD_PROFILE,
+                    "expected 'user|age|gender|occupation|zip'.",
+                    line.rstrip("\r\n"),
                 )
             user, age, gender, occupation, _ = fields
             profiles[user] = UserProfile(
@@ -98,10 +103,13 @@ def read_users_dat(path: str) -> dict[str, UserProfile]:
                 and int(fields[3]) < len(ML_1M_OCCUPATIONS)
             )
             if not valid:
-                raise ValueError(
-                    f"{path}:{line_number}: expected "
-                    "'user::gender::age::occupation::zip' with the ML-1M "
-                    f"age and occupation codes. Received: {line!r}"
+                raise bl.BadLineError(
+                    path,
+                    line_number,
+                    bl.BAD_PROFILE,
+                    "expected 'user::gender::age::occupation::zip' with the "
+                    "ML-1M age and occupation codes.",
+                    line.rstrip("\r\n"),
                 )
             user, gender, age, occupation, _ = fields
             profiles[user] = UserProfile(

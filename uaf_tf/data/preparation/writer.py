@@ -20,8 +20,6 @@ pass 1 gets the real `BadLines` tracker, pass 2 one that ignores lines.
 
 import collections
 import dataclasses
-import glob
-import json
 import os
 from collections.abc import Iterable
 from typing import Protocol
@@ -34,6 +32,7 @@ from uaf_tf.data import examples
 from uaf_tf.data import negatives
 from uaf_tf.data import splits
 from uaf_tf.data.preparation import bad_lines as bl
+from uaf_tf.data.preparation import staging
 from uaf_tf.data.preparation.write_options import WriteOptions
 from uaf_tf.data.vocab import Vocab
 
@@ -93,12 +92,9 @@ def _histogram(counter: collections.Counter) -> dict[str, int]:
     return {str(k): counter[k] for k in sorted(counter)}
 
 
-def _remove_old_shards(data_dir: str) -> None:
+def _make_stage_dirs(data_dir: str) -> None:
     for stage in ("pretrain", "finetune"):
-        stage_dir = os.path.join(data_dir, stage)
-        os.makedirs(stage_dir, exist_ok=True)
-        for path in glob.glob(os.path.join(stage_dir, "*-of-*.tfrecord")):
-            os.remove(path)
+        os.makedirs(os.path.join(data_dir, stage), exist_ok=True)
 
 
 @dataclasses.dataclass
@@ -159,9 +155,51 @@ def _count(
     )
 
 
+def _check_enough_data(
+    stream: UserStream,
+    counts: _Counts,
+    bad_lines: bl.BadLines,
+    num_eval_negatives: int,
+) -> None:
+    """Raises a one-line `UserError` naming the input file when the data
+    read cannot make a dataset (empty files, every line skipped)."""
+    files = getattr(stream, "input_files", {})
+    pretrain = files.get("pretrain", "the pretraining input")
+    finetune = files.get("finetune", "the fine-tuning input")
+    if counts.num_pretrain < 2:
+        what = (
+            bad_lines.skipped_in(pretrain)
+            if counts.num_pretrain == 0
+            else "one usable line"
+        )
+        raise bl.EmptyInputError(
+            f"{pretrain}: {what}; pretraining needs at least 2 users (one "
+            "is held out for validation)."
+        )
+    if counts.num_instances == 0:
+        raise bl.EmptyInputError(
+            f"{finetune}: {bad_lines.skipped_in(finetune)}; no fine-tuning "
+            "instance to build."
+        )
+    num_targets = len(counts.target_vocab)
+    if num_targets < 2:
+        raise bl.EmptyInputError(
+            f"{finetune}: {num_targets} distinct target item; negative "
+            "sampling needs at least 2."
+        )
+    if num_eval_negatives > num_targets - 1:
+        raise bl.OptionError(
+            f"--num_eval_negatives={num_eval_negatives}: {finetune} has "
+            f"{num_targets} distinct target items, so at most "
+            f"{num_targets - 1} distinct negatives per positive. Lower "
+            "`num_eval_negatives`. "
+            f"Received: num_eval_negatives={num_eval_negatives}"
+        )
+
+
 def _check_same_input(what: str, first: int, second: int) -> None:
     if first != second:
-        raise RuntimeError(
+        raise bl.InputChangedError(
             f"The input changed between the two passes: {first} {what} "
             f"counted, {second} read when writing. Rebuild from unchanging "
             "files."
@@ -309,7 +347,9 @@ def write_dataset(
     """Builds vocabularies, splits and shards of `stream` into `out_dir`.
 
     Args:
-        out_dir: dataset directory (created; old shards are replaced).
+        out_dir: dataset directory: built in a sibling temporary
+            directory and renamed into place when complete, replacing an
+            earlier dataset there (`staging.py`).
         stream: the users, see the module docstring.
         options: seed, shards, negatives, train fraction... resolved by the
             builder (`options.name` is recorded in `dataset.json`; the
@@ -320,72 +360,76 @@ def write_dataset(
         The statistics written to `stats.json`.
     """
     name, seed = options.name or "", options.seed
+    staging.check_replaceable(out_dir)  # Before the reading, not after.
     num_eval_negatives = options.num_eval_negatives
     logging.info("Pass 1/2: counting items and instances.")
     vocab_file = options.source_vocab_file()
     counts = _count(stream, bad_lines, vocab_file and Vocab.load(vocab_file))
     # Fail before writing anything when the inputs cannot make a dataset.
+    _check_enough_data(stream, counts, bad_lines, num_eval_negatives)
     negatives.EvalCandidateSampler(
         counts.target_vocab.num_ids, num_eval_negatives, seed
     )
     splits.pretrain_valid_mask(counts.num_pretrain, seed)
     splits.finetune_split_codes(counts.num_instances, seed)
 
-    os.makedirs(out_dir, exist_ok=True)
-    _remove_old_shards(out_dir)
-    counts.source_vocab.save(os.path.join(out_dir, di.SOURCE_VOCAB_FILE))
-    counts.target_vocab.save(os.path.join(out_dir, di.TARGET_VOCAB_FILE))
-    logging.info("Pass 2/2: writing shards.")
-    writers = {
-        f"pretrain/{split}": writer
-        for split, writer in _write_pretrain(
-            out_dir, stream, counts, options.num_shards, seed
-        ).items()
-    }
-    finetune_writers, finetune_stats = _write_finetune(
-        out_dir, stream, counts, options
-    )
-    for split, writer in finetune_writers.items():
-        writers[f"finetune/{split}"] = writer
+    # Written beside `out_dir`, renamed into place when complete.
+    with staging.staged_directory(out_dir) as data_dir:
+        _make_stage_dirs(data_dir)
+        counts.source_vocab.save(os.path.join(data_dir, di.SOURCE_VOCAB_FILE))
+        counts.target_vocab.save(os.path.join(data_dir, di.TARGET_VOCAB_FILE))
+        logging.info("Pass 2/2: writing shards.")
+        writers = {
+            f"pretrain/{split}": writer
+            for split, writer in _write_pretrain(
+                data_dir, stream, counts, options.num_shards, seed
+            ).items()
+        }
+        finetune_writers, finetune_stats = _write_finetune(
+            data_dir, stream, counts, options
+        )
+        for split, writer in finetune_writers.items():
+            writers[f"finetune/{split}"] = writer
 
-    info = di.DatasetInfo(
-        seq_len=counts.seq_len,
-        num_source_ids=counts.source_vocab.num_ids,
-        num_target_ids=counts.target_vocab.num_ids,
-        num_eval_negatives=num_eval_negatives,
-        split_files={k: w.files for k, w in writers.items()},
-        split_sizes={k: w.count for k, w in writers.items()},
-        name=name,
-        seed=seed,
-    )
-    stats = {
-        "name": name,
-        "seed": seed,
-        "seq_len": counts.seq_len,
-        "pretrain_users": counts.num_pretrain,
-        "finetune_users": sum(counts.finetune_lengths.values()),
-        "finetune_instances": counts.num_instances,
-        "split_sizes": info.split_sizes,
-        "train_fraction": options.train_fraction,
-        "source_vocab_size": len(counts.source_vocab),
-        "target_vocab_size": len(counts.target_vocab),
-        "num_source_ids": info.num_source_ids,
-        "num_target_ids": info.num_target_ids,
-        "num_eval_negatives": num_eval_negatives,
-        **finetune_stats,
-        # Where source ids come from (`None`: counted from this data) and
-        # the source items that map to the unknown id 0.
-        "source_vocab_file": vocab_file,
-        "unknown_source": counts.unknown_source,
-        "seq_len_histogram": {
-            "pretrain": _histogram(counts.pretrain_lengths),
-            "finetune": _histogram(counts.finetune_lengths),
-        },
-        "bad_lines": bad_lines.to_json(),
-        "excluded_users": {},  # Builders that drop users override this.
-        **stream.stats(),
-    }
-    with open(os.path.join(out_dir, di.STATS_FILE), "w") as f:
-        json.dump(stats, f, indent=2)
-    info.save(out_dir)  # Last: a directory with dataset.json is complete.
+        info = di.DatasetInfo(
+            seq_len=counts.seq_len,
+            num_source_ids=counts.source_vocab.num_ids,
+            num_target_ids=counts.target_vocab.num_ids,
+            num_eval_negatives=num_eval_negatives,
+            split_files={k: w.files for k, w in writers.items()},
+            split_sizes={k: w.count for k, w in writers.items()},
+            name=name,
+            seed=seed,
+        )
+        stats = {
+            "name": name,
+            "seed": seed,
+            "seq_len": counts.seq_len,
+            "pretrain_users": counts.num_pretrain,
+            "finetune_users": sum(counts.finetune_lengths.values()),
+            "finetune_instances": counts.num_instances,
+            "split_sizes": info.split_sizes,
+            "train_fraction": options.train_fraction,
+            "source_vocab_size": len(counts.source_vocab),
+            "target_vocab_size": len(counts.target_vocab),
+            "num_source_ids": info.num_source_ids,
+            "num_target_ids": info.num_target_ids,
+            "num_eval_negatives": num_eval_negatives,
+            **finetune_stats,
+            # Where source ids come from (`None`: counted from this data) and
+            # the source items that map to the unknown id 0.
+            "source_vocab_file": vocab_file,
+            "unknown_source": counts.unknown_source,
+            "seq_len_histogram": {
+                "pretrain": _histogram(counts.pretrain_lengths),
+                "finetune": _histogram(counts.finetune_lengths),
+            },
+            "bad_lines": bad_lines.to_json(),
+            "excluded_users": {},  # Builders that drop users override this.
+            **stream.stats(),
+        }
+        staging.write_json_atomically(
+            os.path.join(data_dir, di.STATS_FILE), stats
+        )
+        info.save(data_dir)  # Last: a directory with dataset.json is complete.
     return stats
