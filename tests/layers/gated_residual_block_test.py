@@ -140,3 +140,174 @@ def test_layer_contract():
     # GatedResidualBlock.__init__, for a block deserialised from config).
     assert not any(v.trainable for v in restored.frozen.weights)
     assert all(v.trainable for v in restored.finetuned.weights)
+
+
+# === Conditional computation (hard gate at inference) ===
+
+
+@keras.saving.register_keras_serializable(package="uaf_tf_test")
+class _CountingResidual(keras.layers.Layer):
+    """E + tanh(E W) that counts its calls and the rows it saw.
+
+    The counters are variables updated in the graph, so they count what
+    runs (inside `tf.function` and a taken `switch_case` branch too), not
+    what was traced.
+    """
+
+    def __init__(self, units, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(
+            shape=(self.units, self.units), initializer="glorot_uniform"
+        )
+        self.calls = self.add_weight(
+            shape=(), initializer="zeros", trainable=False, name="calls"
+        )
+        self.rows = self.add_weight(
+            shape=(), initializer="zeros", trainable=False, name="rows"
+        )
+
+    def call(self, x):
+        self.calls.assign_add(1.0)
+        self.rows.assign_add(tf.cast(tf.shape(x)[0], "float32"))
+        return x + tf.tanh(tf.einsum("blc,cd->bld", x, self.kernel))
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units}
+
+
+def _counting_gated():
+    keras.utils.set_random_seed(0)
+    block = _CountingResidual(C, name="counting")
+    block.build((None, None, C))
+    gated = GatedResidualBlock.from_pretrained(block)
+    _perturb(gated.finetuned)
+    return gated
+
+
+def _counts(gated):
+    """(frozen calls, frozen rows, fine-tuned calls, fine-tuned rows)."""
+    counts = [
+        float(v.numpy())
+        for layer in (gated.frozen, gated.finetuned)
+        for v in (layer.calls, layer.rows)
+    ]
+    for layer in (gated.frozen, gated.finetuned):
+        layer.calls.assign(0.0)
+        layer.rows.assign(0.0)
+    return tuple(counts)
+
+
+_HARD_GATES = {
+    "mixed": [0.0, 1.0, 1.0, 0.0, 1.0, 0.0, 0.0],
+    "all_frozen": [0.0] * 5,
+    "all_finetuned": [1.0] * 5,
+    "one_frozen_row": [0.0, 1.0, 1.0],
+    "batch1_frozen": [0.0],
+    "batch1_finetuned": [1.0],
+}
+
+
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "graph"])
+@pytest.mark.parametrize("gate", list(_HARD_GATES), ids=list(_HARD_GATES))
+def test_hard_gate_inference_equals_both_branches(gate, compiled):
+    block = _pretrained_block()
+    gated = GatedResidualBlock.from_pretrained(block)
+    _perturb(gated.finetuned)
+    gate = tf.constant(_HARD_GATES[gate])
+    hidden = tf.random.normal([gate.shape[0], 6, C], seed=8)
+    expected = gated(hidden, gate)  # both branches, Eq. (6)
+    call = lambda h, g: gated(h, g, hard=True)  # noqa: E731
+    if compiled:
+        call = tf.function(
+            call,
+            input_signature=[
+                tf.TensorSpec([None, None, C]),
+                tf.TensorSpec([None]),
+            ],
+        )
+    out = call(hidden, gate)
+    assert out.shape == hidden.shape
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)
+    # Row by row the output is the branch its gate picks.
+    frozen, finetuned = block(hidden), gated.finetuned(hidden)
+    picked = tf.where(gate[:, None, None] > 0.5, finetuned, frozen)
+    np.testing.assert_allclose(out, picked, rtol=1e-5, atol=1e-5)
+
+
+def test_hard_gate_compiles_with_xla():
+    block = _pretrained_block()
+    gated = GatedResidualBlock.from_pretrained(block)
+    _perturb(gated.finetuned)
+    gate = tf.constant(_HARD_GATES["mixed"])
+    hidden = tf.random.normal([gate.shape[0], 6, C], seed=12)
+    call = tf.function(lambda h, g: gated(h, g, hard=True), jit_compile=True)
+    np.testing.assert_allclose(
+        call(hidden, gate), gated(hidden, gate), rtol=1e-5, atol=1e-5
+    )
+
+
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "graph"])
+def test_hard_gate_on_an_empty_batch(compiled):
+    gated = GatedResidualBlock.from_pretrained(_pretrained_block())
+    call = lambda h, g: gated(h, g, hard=True)  # noqa: E731
+    if compiled:
+        call = tf.function(
+            call,
+            input_signature=[
+                tf.TensorSpec([None, 6, C]),
+                tf.TensorSpec([None]),
+            ],
+        )
+    out = call(tf.zeros([0, 6, C]), tf.zeros([0]))
+    assert tuple(out.shape) == (0, 6, C)
+
+
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "graph"])
+def test_hard_gate_runs_only_the_chosen_branch_per_row(compiled):
+    gated = _counting_gated()
+    call = lambda h, g, training: gated(  # noqa: E731
+        h, g, training=training, hard=True
+    )
+    if compiled:
+        call = tf.function(call)
+    hidden = tf.random.normal([7, 4, C], seed=9)
+    gate = tf.constant(_HARD_GATES["mixed"])  # 3 fine-tuned, 4 frozen rows
+    _counts(gated)  # clears the calls of the test's set-up
+    call(hidden, gate, False)
+    assert _counts(gated) == (1.0, 4.0, 1.0, 3.0)
+    for value, counts in ((0.0, (1.0, 1.0, 0.0, 0.0)), (1.0, (0, 0, 1, 1))):
+        call(hidden[:1], tf.constant([value]), False)  # batch 1
+        assert _counts(gated) == counts
+    call(hidden[:0], tf.zeros([0]), False)  # empty: no branch runs
+    assert _counts(gated) == (0.0, 0.0, 0.0, 0.0)
+    # Training keeps both branches on every row.
+    call(hidden, gate, True)
+    assert _counts(gated) == (1.0, 7.0, 1.0, 7.0)
+
+
+def test_soft_gate_and_the_default_run_both_branches():
+    gated = _counting_gated()
+    hidden = tf.random.normal([3, 4, C], seed=10)
+    _counts(gated)
+    gated(hidden, tf.constant([0.0, 0.0, 0.0]))  # hard=False by default
+    assert _counts(gated) == (1.0, 3.0, 1.0, 3.0)
+
+
+def test_training_keeps_the_gradient_with_respect_to_the_gate():
+    gated = GatedResidualBlock.from_pretrained(_pretrained_block())
+    _perturb(gated.finetuned)
+    hidden = tf.random.normal([2, 5, C], seed=11)
+    gate = tf.Variable([1.0, 0.0])
+    with tf.GradientTape() as tape:
+        out = gated(hidden, gate, training=True, hard=True)
+        loss = tf.reduce_sum(out)
+    grad = tape.gradient(loss, gate).numpy()
+    # d out / d a = finetuned(E) - frozen(E), summed: needs both branches.
+    expected = tf.reduce_sum(
+        gated.finetuned(hidden) - gated.frozen(hidden), axis=[1, 2]
+    )
+    np.testing.assert_allclose(grad, expected, rtol=1e-4, atol=1e-4)
+    assert np.abs(grad).min() > 1e-3

@@ -245,3 +245,93 @@ def test_keras_file_round_trip(method):
     for gated in model.gated_blocks:
         _perturb(gated.finetuned)
     testing.run_model_saving_test(model, _ids())
+
+
+# === Conditional computation at inference ===
+
+
+def _both_branches(model, ids):
+    """Today's Eq. (6) path: both branches of every block for every user."""
+    policy = model.choose_policy(model.policy_logits(ids), ids)
+    return model.encode(ids, policy, hard_policy=False), policy
+
+
+def _force_policy(model, finetune):
+    """Sets the policy head's bias so every action is `finetune` (bool)."""
+    head = model.policy_network.head
+    bias = np.zeros([model.num_blocks, 2], "float32")
+    bias[:, int(finetune)] = 100.0
+    head.bias.assign(bias.reshape(-1))
+
+
+@pytest.mark.parametrize(
+    "method, hard",
+    [("gumbel", True), ("rl", True), ("random", True), ("soft", False)],
+)
+def test_hardness_is_decided_by_the_sampler(method, hard):
+    assert _model(method).hard_policy is hard
+
+
+@pytest.mark.parametrize("policy", ["learned", "all_frozen", "all_finetuned"])
+@pytest.mark.parametrize("batch", [1, 6, 32])
+def test_conditional_inference_equals_both_branches(policy, batch):
+    model = _model("gumbel")
+    for gated in model.gated_blocks:
+        _perturb(gated.finetuned)
+    if policy != "learned":
+        _force_policy(model, policy == "all_finetuned")
+    ids = _ids(batch=batch)
+    expected, expected_policy = _both_branches(model, ids)
+    for call in (model, tf.function(lambda x: model(x, training=False))):
+        out = call(ids)
+        np.testing.assert_array_equal(out[POLICY], expected_policy)
+        np.testing.assert_allclose(
+            out[USER_EMBEDDING], expected, rtol=1e-5, atol=1e-6
+        )
+    if policy == "learned" and batch == 32:
+        # The untrained policy mixes actions within a block's batch.
+        fractions = expected_policy.numpy().mean(axis=0)
+        assert ((fractions > 0) & (fractions < 1)).any()
+    if policy != "learned":
+        assert set(np.unique(expected_policy)) == {
+            float(policy != "all_frozen")
+        }
+
+
+def test_conditional_inference_of_an_empty_batch():
+    # UAF-Random has no policy network (whose convolutions would need rows).
+    model = _model("random")
+    out = model(tf.zeros([0, L], tf.int32))
+    assert out[USER_EMBEDDING].shape == (0, C)
+    assert out[POLICY].shape == (0, 3)
+
+
+def test_conditional_inference_through_a_saved_model(tmp_path):
+    model = _model("random")
+    for gated in model.gated_blocks:
+        _perturb(gated.finetuned)
+
+    class Serving(tf.Module):
+        def __init__(self, model):
+            super().__init__()
+            self.model = model
+
+        @tf.function(input_signature=[tf.TensorSpec([None, L], tf.int32)])
+        def serve(self, ids):
+            return self.model(ids, training=False)
+
+    path = str(tmp_path / "saved")
+    tf.saved_model.save(Serving(model), path)
+    loaded = tf.saved_model.load(path)  # keeps the variables alive
+    serve = loaded.serve
+    for batch in (1, 6, 32):
+        ids = _ids(batch=batch, seed=batch)
+        expected, policy = _both_branches(model, ids)
+        out = serve(ids)
+        np.testing.assert_array_equal(out[POLICY], policy)
+        np.testing.assert_allclose(
+            out[USER_EMBEDDING], expected, rtol=1e-5, atol=1e-6
+        )
+    # UAF-Random's per-user hash mixes the actions of a 32-user batch.
+    assert 0 < policy.numpy().mean() < 1
+    assert serve(tf.zeros([0, L], tf.int32))[USER_EMBEDDING].shape == (0, C)

@@ -1,7 +1,14 @@
 """A frozen pretrained block beside its trainable copy, mixed per user."""
 
 import keras
+import tensorflow as tf
 from keras import ops
+
+# `tf.switch_case` branch indices of the conditional (hard-gate) path.
+_ALL_FROZEN = 0
+_ALL_FINETUNED = 1
+_MIXED = 2
+_EMPTY = 3
 
 
 @keras.saving.register_keras_serializable(package="uaf_tf")
@@ -23,9 +30,31 @@ class GatedResidualBlock(keras.layers.Layer):
     rebuilt with `block.__class__.from_config(block.get_config())` and
     initialised with the pretrained weights. Any block layer with a
     `get_config()` works (NextItNet's dilated convolutions, a self-attention
-    block), because nothing here looks inside it. Both branches are always
-    computed (the original does the same); a hard policy could skip one at
-    serving time.
+    block), because nothing here looks inside it.
+
+    Conditional computation (inference with a hard policy): when the caller
+    says the gate is hard (`hard=True`: every value exactly 0 or 1, as the
+    UAF-Gumbel, -RL and -Random samplers give at inference) and
+    `training` is falsy, each branch runs only on its own rows. A
+    `tf.switch_case` on the batch picks one of: no rows -> `E` unchanged
+    (no branch runs); all rows frozen -> `frozen(E)` only; all fine-tuned
+    -> `finetuned(E)` only; a mix -> the rows are split with
+    `tf.dynamic_partition`, each branch runs on its rows, and
+    `tf.dynamic_stitch` puts them back in order. So a batch-1 request
+    pays for exactly one branch per block, and a mixed batch for each
+    row's own branch plus a gather and a scatter.
+    The outputs equal Eq. (6)'s to float tolerance (a branch run on a
+    subset of rows may round differently). These are standard graph ops:
+    a SavedModel (TF Serving) runs them, and XLA compiles them
+    (`jit_compile=True`, tested on CPU; the row split then has bounded
+    dynamic shapes).
+
+    Training (and any call with a soft gate, UAF-Soft's) computes both
+    branches and mixes them as Eq. (6) is written: the straight-through
+    Gumbel estimator and UAF-Soft differentiate the output with respect to
+    the gate, `d out / d a = finetuned(E) - frozen(E)`, which needs both
+    branches for every row; the fine-tuned copy's weights also get their
+    gradient through `a * finetuned(E)`.
 
     Args:
         block: the pretrained block, a layer `[B, L, C] -> [B, L, C]` (or its
@@ -36,6 +65,11 @@ class GatedResidualBlock(keras.layers.Layer):
     Call arguments:
         hidden: float `[B, L, C]`, the previous block's output `E_{l-1}`.
         gate: float `[B]`, the policy value `I_l(E^u)` per example.
+        training: bool or None; a truthy value always computes both
+            branches.
+        hard: bool, static: True promises every `gate` value is 0 or 1
+            (values above 0.5 are read as 1), which lets inference skip the
+            branch a row does not use. Default False (both branches).
 
     Returns:
         float `[B, L, C]`, `E_l`.
@@ -101,13 +135,60 @@ class GatedResidualBlock(keras.layers.Layer):
             self.finetuned.build_from_config(self.frozen.get_build_config())
         self.finetuned.set_weights(self.frozen.get_weights())
 
-    def call(self, hidden, gate, training=None):
+    def call(self, hidden, gate, training=None, hard=False):
+        if hard and not training:
+            return self._conditional_call(hidden, gate)
+        return self._mixed_call(hidden, gate, training)
+
+    def _mixed_call(self, hidden, gate, training):
         frozen_out = self.frozen(hidden, training=training)
         finetuned_out = self.finetuned(hidden, training=training)
         gate = ops.cast(gate, frozen_out.dtype)[:, None, None]  # [B, 1, 1]
         # Eq. (6) as written: for a = 0 (a = 1) the output is bit-identical
         # to the frozen (fine-tuned) path, which the tests rely on.
         return gate * finetuned_out + (1.0 - gate) * frozen_out
+
+    def _conditional_call(self, hidden, gate):
+        """Eq. (6) for a hard gate, running each branch on its rows only."""
+        tuned = ops.cast(gate > 0.5, "int32")  # [B], 1 = fine-tuned copy
+        num_tuned = ops.sum(tuned)
+        batch = ops.shape(tuned)[0]
+        index = tf.where(
+            batch == 0,
+            _EMPTY,
+            tf.where(
+                num_tuned == 0,
+                _ALL_FROZEN,
+                tf.where(num_tuned == batch, _ALL_FINETUNED, _MIXED),
+            ),
+        )
+
+        def mixed():
+            rows = tf.range(batch)
+            frozen_rows, tuned_rows = tf.dynamic_partition(rows, tuned, 2)
+            frozen_out = self.frozen(
+                tf.gather(hidden, frozen_rows), training=False
+            )
+            tuned_out = self.finetuned(
+                tf.gather(hidden, tuned_rows), training=False
+            )
+            return tf.dynamic_stitch(
+                [frozen_rows, tuned_rows], [frozen_out, tuned_out]
+            )
+
+        out = tf.switch_case(
+            index,
+            {
+                _ALL_FROZEN: lambda: self.frozen(hidden, training=False),
+                _ALL_FINETUNED: lambda: self.finetuned(hidden, training=False),
+                _MIXED: mixed,
+                # No rows: nothing to compute (a dilated convolution run on
+                # 0 rows returns a wrongly shaped result in TF 2.21).
+                _EMPTY: lambda: hidden,
+            },
+        )
+        # dynamic_stitch and the case op lose the static shape; restore it.
+        return tf.ensure_shape(out, hidden.shape)
 
     def compute_output_shape(self, hidden_shape, gate_shape=None):
         return hidden_shape

@@ -22,6 +22,15 @@ from uaf_tf.models.policy_network import PolicyNetwork
 # Output key of `UAFRecommender.call` (besides `USER_EMBEDDING`, `POLICY`).
 POLICY_LOGITS = "policy_logits"
 
+# Samplers whose inference policy is exactly 0/1 (an argmax, or UAF-Random's
+# thresholded hash): `encode` may then skip each block's unused branch.
+# UAF-Soft's gates lie in (0, 1); an unknown sampler is assumed soft.
+_HARD_AT_INFERENCE = (
+    samplers.GumbelSampler,
+    samplers.SelfCriticalSampler,
+    samplers.RandomSampler,
+)
+
 # Extra scalars of `compute_loss_and_logs` for a self-critical sampler.
 SELF_CRITICAL_LOG_NAMES = (
     "policy_loss",
@@ -56,7 +65,12 @@ class UAFRecommender(FinetuneRecommender):
 
     Inference (`training=False`) is deterministic: argmax for `gumbel`
     (unless `stochastic_eval`) and `rl`, the gate value for `soft`, a fixed
-    per-user hash for `random`.
+    per-user hash for `random`. With a hard policy (every method but
+    `soft`, `hard_policy`) `call` runs each block's frozen half only for
+    the users whose action is 0 and its fine-tuned copy only for those
+    whose action is 1 (`GatedResidualBlock`'s conditional computation), so
+    a frozen block costs a served user nothing extra; training always
+    computes both.
 
     Training objective (`compute_loss`, see `FinetuneRecommender`, which
     also holds the target head and makes `model.fit` work): the ranking loss
@@ -203,11 +217,23 @@ class UAFRecommender(FinetuneRecommender):
             training=training,
         )
 
-    def encode(self, source_ids, policy, training=False):
-        """User representation `h [B, C]` under a given policy `[B, N]`."""
+    @property
+    def hard_policy(self) -> bool:
+        """Whether the sampler's inference policy is exactly 0/1 (static)."""
+        return isinstance(self.sampler, _HARD_AT_INFERENCE)
+
+    def encode(self, source_ids, policy, training=False, hard_policy=False):
+        """User representation `h [B, C]` under a given policy `[B, N]`.
+
+        `hard_policy=True` promises that `policy` is 0/1; at inference each
+        block then computes only the branch each user takes. The default
+        computes both branches, which any policy (a soft one too) allows.
+        """
         hidden = self.backbone.embed(source_ids, training=training)
         for index, gated in enumerate(self.gated_blocks):
-            hidden = gated(hidden, policy[:, index], training=training)
+            hidden = gated(
+                hidden, policy[:, index], training=training, hard=hard_policy
+            )
         return ops.mean(hidden, axis=1)
 
     def call(self, source_ids, training=False):
@@ -215,10 +241,10 @@ class UAFRecommender(FinetuneRecommender):
             source_ids = source_ids[SOURCE]
         logits = self.policy_logits(source_ids, training=training)
         policy = self.choose_policy(logits, source_ids, training=training)
-        outputs = {
-            USER_EMBEDDING: self.encode(source_ids, policy, training=training),
-            POLICY: policy,
-        }
+        user = self.encode(
+            source_ids, policy, training=training, hard_policy=self.hard_policy
+        )
+        outputs = {USER_EMBEDDING: user, POLICY: policy}
         if logits is not None:
             outputs[POLICY_LOGITS] = logits
         return outputs

@@ -1,0 +1,51 @@
+"""conditional_serving times the four inference variants, interleaved."""
+
+import json
+
+from absl import flags
+
+from launch.benchmarks import conditional_serving as bench
+
+
+def test_tiny_run_writes_every_variant(tmp_path):
+    fv = flags.FlagValues()
+    bench.define_flags(fv)
+    out = tmp_path / "serving.json"
+    fv(
+        [
+            "conditional_serving",
+            "--channels=8",
+            "--num_blocks=2",
+            "--seq_len=5",
+            "--num_source_items=50",
+            "--num_target_items=20",
+            "--top_k=3",
+            "--rounds=2",
+            "--latency_requests=3",
+            "--batch_size=4",
+            "--throughput_batches=1",
+            f"--out={out}",
+        ]
+    )
+    bench.main(["conditional_serving"], flag_values=fv)
+    results = json.loads(out.read_text())
+    assert [(r["name"], r["policy"]) for r in results] == [
+        ("serving_conditional", "all_frozen"),
+        ("serving_conditional", "all_finetuned"),
+        ("serving_conditional", "learned"),
+        ("serving_both_branches", "learned"),
+    ]
+    for r in results:
+        assert r["latency_requests"] == 2 * 3  # rounds x requests
+        assert 0 < r["p50_ms"] <= r["p99_ms"]
+        assert r["examples_per_sec"] > 0 and r["examples_per_cpu_sec"] > 0
+        assert r["cpu_p50_ms"] >= 0
+    # The forcing bias decides every action; the learned policy is the
+    # same network's argmax under both paths.
+    assert results[0]["finetune_fraction"] == 0.0
+    assert results[1]["finetune_fraction"] == 1.0
+    assert results[2]["finetune_fraction"] == results[3]["finetune_fraction"]
+    ratios = bench.ratios(results)
+    assert ratios["all_frozen / all_finetuned"]["p50"] == (
+        results[0]["p50_ms"] / results[1]["p50_ms"]
+    )
