@@ -99,7 +99,7 @@ import numpy as np
 import tensorflow as tf
 
 cases = json.load(open(sys.argv[1]))
-loaded, results = {}, {}
+loaded, results, shapes = {}, {}, {}
 for name, case in cases.items():
     if case["export"] not in loaded:
         loaded[case["export"]] = tf.saved_model.load(case["export"])
@@ -120,6 +120,10 @@ for name, case in cases.items():
             v.numpy()).tolist() if v.dtype == tf.string else v.numpy().tolist()
         for k, v in out.items()
     }
+    shapes[name] = {
+        k: [v.shape.as_list(), v.dtype.name] for k, v in out.items()
+    }
+results["__shapes__"] = shapes
 results["__modules__"] = {"uaf_tf_imported": "uaf_tf" in sys.modules}
 json.dump(results, open(sys.argv[2], "w"))
 """
@@ -208,6 +212,20 @@ def _cases(exports):
             "export": path,
             "signature": keys.SERVE,
             "inputs": {keys.SOURCE_ITEMS: value},
+        }
+    for name, width in (("batch_0", 2 * SEQ_LEN), ("batch_0_width_0", 0)):
+        cases[name] = {
+            "export": path,
+            "signature": keys.SERVE,
+            "inputs": {keys.SOURCE_ITEMS: _strings([], shape=[0, width])},
+        }
+        cases[f"score_{name}"] = {
+            "export": path,
+            "signature": keys.SCORE_ITEMS,
+            "inputs": {
+                keys.SOURCE_ITEMS: _strings([], shape=[0, width]),
+                keys.CANDIDATE_ITEMS: _strings([], shape=[0, 3]),
+            },
         }
     cases["score_batch_mismatch"] = {
         "export": path,
@@ -333,6 +351,20 @@ def test_empty_and_unknown_histories_are_all_padding(served):
     # Every row of an all-padding batch gets the same answer.
     items = results["all_empty"][keys.TOP_K_ITEMS]
     assert items[0] == items[1]
+
+
+@pytest.mark.parametrize("width", ["", "_width_0"])
+def test_batch_of_zero_rows_returns_empty_outputs(served, width):
+    """Issue 12 item 5: was `Incompatible shapes: [0,12,8] vs. [0,6,8]`."""
+    _, _, results, _ = served
+    shapes = results["__shapes__"]
+    assert shapes[f"batch_0{width}"] == {
+        keys.TOP_K_ITEMS: [[0, TOP_K], "string"],
+        keys.TOP_K_SCORES: [[0, TOP_K], "float32"],
+        keys.POLICY: [[0, NUM_BLOCKS], "float32"],
+        keys.USER_EMBEDDING: [[0, 8], "float32"],
+    }
+    assert shapes[f"score_batch_0{width}"] == {keys.SCORES: [[0, 3], "float32"]}
 
 
 @pytest.mark.parametrize("name", ["int64", "float"])

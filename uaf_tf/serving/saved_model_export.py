@@ -46,7 +46,18 @@ class _Signatures:
         source_ids = encode_history(
             source_items, self.source_lookup.to_ids, self.seq_len
         )
-        return self.model(source_ids, training=False)
+        # A batch of 0 rows must give empty outputs, but TF's conv1d
+        # returns the padded length for an empty batch ([0, L + pad, C]
+        # instead of [0, L, C]), so the residual add fails. Run one
+        # all-padding row instead and keep the first 0 rows of its outputs.
+        batch_size = tf.shape(source_ids)[0]
+        source_ids = tf.cond(
+            batch_size > 0,
+            lambda: source_ids,
+            lambda: tf.zeros([1, self.seq_len], source_ids.dtype),
+        )
+        outputs = self.model(source_ids, training=False)
+        return {key: value[:batch_size] for key, value in outputs.items()}
 
     def serve(self, source_items):
         outputs = self._user_outputs(source_items)
