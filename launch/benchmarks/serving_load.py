@@ -199,6 +199,7 @@ def main(argv, flag_values: flags.FlagValues = flags.FLAGS):
         if fv.saved_model_dir:
             export_dir = fv.saved_model_dir
         else:
+            os.makedirs(os.path.join(tmp, MODEL_NAME))
             export_dir = serving_latency.export_random_model(
                 fv, os.path.join(tmp, MODEL_NAME)
             )
