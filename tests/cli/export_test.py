@@ -1,6 +1,7 @@
 """`uaf-export` (uaf_tf.cli.export) end to end on a tiny fine-tuned run."""
 
 import os
+import re
 import shutil
 import time
 
@@ -10,6 +11,7 @@ import tensorflow as tf
 from absl import app
 from absl import flags
 
+from uaf_tf import errors
 from uaf_tf import run_dir as run_dir_lib
 from uaf_tf import testing
 from uaf_tf.cli import export
@@ -118,14 +120,18 @@ def test_exported_run_serves_without_the_run_dir(finetuned_run, tmp_path):
     records = tf.data.TFRecordDataset(
         str(version_dir / "assets.extra" / "tf_serving_warmup_requests")
     )
-    assert sum(1 for _ in records) == 3
+    # One request per signature and batching batch size (1, 8, 32, 128, 256).
+    assert sum(1 for _ in records) == 2 * 5
 
     source = _vocab(finetuned_run, "source_vocab.txt")
     target = _vocab(finetuned_run, "target_vocab.txt")
     seq_len = 12
     history = source[5 : 5 + seq_len + 2]  # two more than L: oldest dropped
     serve = tf.saved_model.load(str(version_dir)).signatures[keys.SERVE]
-    out = serve(source_items=tf.constant([history, history[-3:] + [""] * 11]))
+    out = serve(
+        source_items=tf.constant([history, history[-3:] + [""] * 11]),
+        exclude_history=tf.constant([False]),  # plain top K, as below
+    )
 
     model = run_dir_lib.load_model(finetuned_run)
     ids = np.zeros([2, seq_len], np.int32)
@@ -143,13 +149,20 @@ def test_exported_run_serves_without_the_run_dir(finetuned_run, tmp_path):
     assert set(np.unique(out[keys.POLICY].numpy())) <= {0.0, 1.0}
 
 
-def test_existing_version_is_refused_unless_overwrite(finetuned_run, tmp_path):
+def test_existing_version_is_refused_unless_overwrite(
+    finetuned_run, tmp_path, capsys
+):
     base = tmp_path / "exports"
     _main(tmp_path, run_dir=finetuned_run, export_base=base, version=7)
     pb = base / "uaf" / "7" / "saved_model.pb"
     first_mtime = os.stat(pb).st_mtime_ns
-    with pytest.raises(SystemExit, match="already exists.*--overwrite"):
-        _main(tmp_path, run_dir=finetuned_run, export_base=base, version=7)
+    _assert_user_error(
+        capsys,
+        r"already exists; choose another --version or pass --overwrite",
+        run_dir=finetuned_run,
+        export_base=base,
+        version=7,
+    )
     assert os.stat(pb).st_mtime_ns == first_mtime
     _main(
         tmp_path,
@@ -175,7 +188,7 @@ def test_failure_mid_export_leaves_no_version(
     base = tmp_path / "exports"
     with pytest.raises(RuntimeError, match="crash during export"):
         _main(tmp_path, run_dir=finetuned_run, export_base=base, version=2)
-    assert os.listdir(base / "uaf") == []
+    assert not os.path.exists(base)  # nothing created, not even exports/
 
 
 def test_default_version_is_a_timestamp(finetuned_run, tmp_path):
@@ -188,9 +201,44 @@ def test_default_version_is_a_timestamp(finetuned_run, tmp_path):
     assert before <= int(version) <= int(time.time())
 
 
-def test_bad_requests_are_clear_errors(finetuned_run, tmp_path):
-    with pytest.raises(SystemExit, match=r"top_k.*\[1, 40\]"):
-        _main(tmp_path, run_dir=finetuned_run, export_base=tmp_path, top_k=41)
+def _assert_user_error(capsys, pattern, **flag_overrides):
+    """`export.main` exits with 2 and prints one line matching `pattern`."""
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        _main(None, **flag_overrides)
+    assert exit_info.value.code == errors.EXIT_STATUS
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: "), err
+    assert re.search(pattern, err), err
+    return err
+
+
+def test_bad_requests_are_clear_errors(finetuned_run, tmp_path, capsys):
+    _assert_user_error(
+        capsys,
+        r"--top_k=41: .*\[1, 40\]",
+        run_dir=finetuned_run,
+        export_base=tmp_path,
+        top_k=41,
+    )
     with pytest.raises(app.UsageError, match="--export_base"):
         _main(tmp_path, run_dir=finetuned_run)
     assert not os.path.exists(tmp_path / "uaf")
+
+
+def test_non_finetuned_runs_are_one_line_errors_creating_nothing(
+    finetuned_run, tmp_path, capsys
+):
+    """Issue 12 item 8: a pretraining run raised `TypeError: Tensor is
+    unhashable` and left an empty exports/uaf/."""
+    root = os.path.dirname(finetuned_run)
+    base = tmp_path / "exports"
+    cases = {
+        os.path.join(root, "pretrain"): r"a 'pretrain' run, not a fine-tuned",
+        os.path.join(root, "data"): r"not a run directory \(config.json",
+        str(tmp_path / "typo"): r"no such directory",
+    }
+    for run_dir, why in cases.items():
+        err = _assert_user_error(capsys, why, run_dir=run_dir, export_base=base)
+        assert f"--run_dir={run_dir}: " in err
+    assert not base.exists()

@@ -13,67 +13,20 @@ import shutil
 import subprocess
 import sys
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from tensorflow.python.tools import saved_model_utils
 
+from tests.serving.tiny_run import SEQ_LEN
+from tests.serving.tiny_run import SOURCE_VOCAB
+from tests.serving.tiny_run import TARGET_VOCAB
+from tests.serving.tiny_run import write_run_dir
+from uaf_tf import errors
 from uaf_tf import run_dir as run_dir_lib
-from uaf_tf.data import dataset_info
-from uaf_tf.layers import samplers
-from uaf_tf.models.nextitnet_backbone import NextItNetBackbone
-from uaf_tf.models.uaf_recommender import UAFRecommender
 from uaf_tf.serving import export_run
 from uaf_tf.serving import signature_keys as keys
 from uaf_tf.serving.saved_model_export import build_export_archive
-from uaf_tf.training import trainer
-
-SEQ_LEN = 6
-# Raw ids as in data files; a space and a non-ASCII id included.
-SOURCE_VOCAB = [f"s{n:03d}" for n in range(1, 28)] + ["item 7", "é9", "0"]
-TARGET_VOCAB = [f"t{n:03d}" for n in range(1, 15)] + ["ü 1"]
-
-
-def write_run_dir(path: str, method: str, seed: int = 0) -> None:
-    """A run directory as `run_finetuning` writes it, without the training.
-
-    Holds `config.json`, `model.json`, `best.weights.h5`, the vocabularies
-    and `dataset.json` of a tiny randomly initialised `UAFRecommender`
-    (target table re-drawn from N(0, 1) so that scores are well separated).
-    """
-    os.makedirs(path, exist_ok=True)
-    for name, vocab in (
-        (dataset_info.SOURCE_VOCAB_FILE, SOURCE_VOCAB),
-        (dataset_info.TARGET_VOCAB_FILE, TARGET_VOCAB),
-    ):
-        with open(os.path.join(path, name), "w", encoding="utf-8") as f:
-            f.write("".join(f"{raw}\n" for raw in vocab))
-    dataset_info.DatasetInfo(
-        seq_len=SEQ_LEN,
-        num_source_ids=len(SOURCE_VOCAB) + 1,
-        num_target_ids=len(TARGET_VOCAB) + 1,
-        num_eval_negatives=0,
-        split_files={},
-        split_sizes={},
-    ).save(path)
-    keras.utils.set_random_seed(seed)
-    backbone = NextItNetBackbone(
-        len(SOURCE_VOCAB) + 1, channels=8, dilations=(1, 2)
-    )
-    backbone.build((None, SEQ_LEN))
-    model = UAFRecommender.from_pretrained(
-        backbone,
-        len(TARGET_VOCAB) + 1,
-        seq_len=SEQ_LEN,
-        sampler=samplers.from_options(method, seed=seed),
-        policy_dilations=(1, 2),
-    )
-    rng = np.random.default_rng(seed)
-    table = model.target_embedding.embeddings
-    table.assign(rng.normal(size=table.shape).astype("float32"))
-    run_dir_lib.write_config(path, {"task": "finetune", "method": method})
-    run_dir_lib.save_model_spec(model, path)
-    model.save_weights(os.path.join(path, trainer.BEST_WEIGHTS_FILE))
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +52,7 @@ import numpy as np
 import tensorflow as tf
 
 cases = json.load(open(sys.argv[1]))
-loaded, results = {}, {}
+loaded, results, shapes = {}, {}, {}
 for name, case in cases.items():
     if case["export"] not in loaded:
         loaded[case["export"]] = tf.saved_model.load(case["export"])
@@ -120,6 +73,10 @@ for name, case in cases.items():
             v.numpy()).tolist() if v.dtype == tf.string else v.numpy().tolist()
         for k, v in out.items()
     }
+    shapes[name] = {
+        k: [v.shape.as_list(), v.dtype.name] for k, v in out.items()
+    }
+results["__shapes__"] = shapes
 results["__modules__"] = {"uaf_tf_imported": "uaf_tf" in sys.modules}
 json.dump(results, open(sys.argv[2], "w"))
 """
@@ -138,18 +95,44 @@ def reference_ids(rows):
     return out
 
 
-def reference_serve(model, rows):
-    """What `serving_default` must return, from the Keras model."""
+LOWEST = float(np.finfo(np.float32).min)
+
+
+def reference_serve(model, rows, exclude=True, top_k=TOP_K):
+    """What `serving_default` must return, from the Keras model.
+
+    With `exclude` (one bool, or one per row), target items whose raw id is
+    anywhere in the row are ranked last with the score LOWEST and returned
+    as "" (only reached when fewer than K items remain).
+    """
     outputs = model(reference_ids(rows), training=False)
     user = np.asarray(outputs["user_embedding"])
-    scores = np.asarray(model.score_all_items(user))[:, 1:]
-    order = np.argsort(-scores, axis=1, kind="stable")[:, :TOP_K]
+    scores = np.array(model.score_all_items(user), np.float32)[:, 1:]
+    excludes = np.broadcast_to(np.asarray(exclude), [len(rows)])
+    for b, row in enumerate(rows):
+        for item in row:
+            if excludes[b] and item in TARGET_INDEX:
+                scores[b, TARGET_INDEX[item] - 1] = LOWEST
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :top_k]
+    top_scores = np.take_along_axis(scores, order, axis=1)
+    items = [[TARGET_VOCAB[c] for c in row] for row in order]
+    items = [
+        [item if score != LOWEST else "" for item, score in zip(r, s)]
+        for r, s in zip(items, top_scores)
+    ]
     return {
-        keys.TOP_K_ITEMS: [[TARGET_VOCAB[c] for c in row] for row in order],
-        keys.TOP_K_SCORES: np.take_along_axis(scores, order, axis=1),
+        keys.TOP_K_ITEMS: items,
+        keys.TOP_K_SCORES: top_scores,
         keys.POLICY: np.asarray(outputs["policy"]),
         keys.USER_EMBEDDING: user,
     }
+
+
+def _bools(values):
+    return {"value": values, "dtype": "bool", "shape": [len(values)]}
+
+
+ON = _bools([True])  # what TF Serving fills in from the SignatureDef default
 
 
 def _strings(rows, shape=None):
@@ -183,7 +166,10 @@ def _cases(exports):
         cases[f"{method}/mixed"] = {
             "export": path,
             "signature": keys.SERVE,
-            "inputs": {keys.SOURCE_ITEMS: _strings(MIXED_ROWS)},
+            "inputs": {
+                keys.SOURCE_ITEMS: _strings(MIXED_ROWS),
+                keys.EXCLUDE_HISTORY: ON,
+            },
         }
         cases[f"{method}/score"] = {
             "export": path,
@@ -207,7 +193,42 @@ def _cases(exports):
         cases[name] = {
             "export": path,
             "signature": keys.SERVE,
-            "inputs": {keys.SOURCE_ITEMS: value},
+            "inputs": {keys.SOURCE_ITEMS: value, keys.EXCLUDE_HISTORY: ON},
+        }
+    for name, width in (("batch_0", 2 * SEQ_LEN), ("batch_0_width_0", 0)):
+        cases[name] = {
+            "export": path,
+            "signature": keys.SERVE,
+            "inputs": {
+                keys.SOURCE_ITEMS: _strings([], shape=[0, width]),
+                keys.EXCLUDE_HISTORY: ON,
+            },
+        }
+        cases[f"score_{name}"] = {
+            "export": path,
+            "signature": keys.SCORE_ITEMS,
+            "inputs": {
+                keys.SOURCE_ITEMS: _strings([], shape=[0, width]),
+                keys.CANDIDATE_ITEMS: _strings([], shape=[0, 3]),
+            },
+        }
+    # exclude_history: one value for all rows, one per row, a wrong count.
+    # The "all" export ranks every target item (K = T), so each excluded
+    # item shows as a missing item and a "" slot.
+    history = [["s003", "item 7", "s010"], ["s003", "item 7", "s010"]]
+    for name, exclude in (
+        ("exclude_on", [True]),
+        ("exclude_off", [False]),
+        ("exclude_per_row", [False, True]),
+        ("exclude_bad_count", [True, False, True]),
+    ):
+        cases[name] = {
+            "export": exports["all"],
+            "signature": keys.SERVE,
+            "inputs": {
+                keys.SOURCE_ITEMS: _strings(history),
+                keys.EXCLUDE_HISTORY: _bools(exclude),
+            },
         }
     cases["score_batch_mismatch"] = {
         "export": path,
@@ -232,6 +253,13 @@ def served(make_run_dir, tmp_path_factory):
             run_dir, base, model_name=method, version=1, top_k=TOP_K
         )
         shutil.rmtree(run_dir)  # the export must not need the run's files
+    run_dir = make_run_dir("gumbel")
+    exports["all"] = export_run(
+        run_dir, base, model_name="all", version=1, top_k=len(TARGET_VOCAB)
+    )
+    exports["off_by_default"] = export_run(
+        run_dir, base, model_name="off", version=1, exclude_history=False
+    )
     cases = _cases(exports)
     work = tmp_path_factory.mktemp("loader")
     script, case_file, out_file = (
@@ -335,6 +363,74 @@ def test_empty_and_unknown_histories_are_all_padding(served):
     assert items[0] == items[1]
 
 
+@pytest.mark.parametrize(
+    "name, exclude",
+    [
+        ("exclude_on", True),
+        ("exclude_off", False),
+        ("exclude_per_row", [False, True]),
+    ],
+)
+def test_exclude_history_leaves_seen_items_out(served, name, exclude):
+    models, cases, results, _ = served
+    rows = _rows(cases[name])
+    result = results[name]
+    expected = reference_serve(
+        models["gumbel"], rows, exclude, top_k=len(TARGET_VOCAB)
+    )
+    _assert_serve_matches(result, expected)
+    excludes = np.broadcast_to(exclude, [len(rows)])
+    for items, excluded in zip(result[keys.TOP_K_ITEMS], excludes):
+        # Both shared ids of the history ("s003", "item 7") are target
+        # items: excluded, they are missing and the last 2 slots are "".
+        if excluded:
+            assert "s003" not in items and "item 7" not in items
+            assert items[-2:] == ["", ""] and "" not in items[:-2]
+        else:
+            assert sorted(items) == sorted(TARGET_VOCAB)
+
+
+def test_exclude_history_is_on_by_default_in_the_signature_def(served):
+    """TF Serving >= 2.14 fills an omitted input from SignatureDef.defaults
+    (`saved_model::GetInputValues`): that is the default clients get."""
+    _, _, _, exports = served
+    for export, expected in (
+        (exports["gumbel"], [True]),
+        (exports["off_by_default"], [False]),
+    ):
+        meta_graph = saved_model_utils.get_meta_graph_def(export, "serve")
+        signature = meta_graph.signature_def[keys.SERVE]
+        assert set(signature.inputs) == {
+            keys.SOURCE_ITEMS,
+            keys.EXCLUDE_HISTORY,
+        }
+        (name,) = signature.defaults
+        assert name == keys.EXCLUDE_HISTORY
+        default = tf.make_ndarray(signature.defaults[name])
+        assert default.tolist() == expected
+        assert not meta_graph.signature_def[keys.SCORE_ITEMS].defaults
+
+
+def test_exclude_history_with_a_wrong_count_is_a_clear_error(served):
+    _, _, results, _ = served
+    error = results["exclude_bad_count"]["error"]
+    assert "one value for the whole request or one per row" in error, error
+
+
+@pytest.mark.parametrize("width", ["", "_width_0"])
+def test_batch_of_zero_rows_returns_empty_outputs(served, width):
+    """Issue 12 item 5: was `Incompatible shapes: [0,12,8] vs. [0,6,8]`."""
+    _, _, results, _ = served
+    shapes = results["__shapes__"]
+    assert shapes[f"batch_0{width}"] == {
+        keys.TOP_K_ITEMS: [[0, TOP_K], "string"],
+        keys.TOP_K_SCORES: [[0, TOP_K], "float32"],
+        keys.POLICY: [[0, NUM_BLOCKS], "float32"],
+        keys.USER_EMBEDDING: [[0, 8], "float32"],
+    }
+    assert shapes[f"score_batch_0{width}"] == {keys.SCORES: [[0, 3], "float32"]}
+
+
 @pytest.mark.parametrize("name", ["int64", "float"])
 def test_non_string_input_is_a_clear_error(served, name):
     _, _, results, _ = served
@@ -385,7 +481,8 @@ def test_saved_model_cli_run(served):
             "--signature_def",
             keys.SERVE,
             "--input_exprs",
-            f"{keys.SOURCE_ITEMS}={json.dumps([history])}",
+            f"{keys.SOURCE_ITEMS}={json.dumps([history])};"
+            f"{keys.EXCLUDE_HISTORY}=[True]",
         ],
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
         capture_output=True,
@@ -407,8 +504,8 @@ def test_saved_model_cli_run(served):
 
 def test_top_k_larger_than_target_items_is_rejected(make_run_dir, tmp_path):
     run_dir = make_run_dir("soft")
-    with pytest.raises(ValueError, match=r"top_k.*\[1, 15\]"):
-        export_run(run_dir, str(tmp_path), version=1, top_k=16)
+    with pytest.raises(errors.UserError, match=r"top_k.*\[1, 17\]"):
+        export_run(run_dir, str(tmp_path), version=1, top_k=18)
     assert not os.path.exists(tmp_path / "uaf" / "1")
 
 
@@ -426,7 +523,7 @@ def test_vocabulary_model_mismatch_is_rejected(make_run_dir, tmp_path):
     model = run_dir_lib.load_model(run_dir)
     short_vocab = tmp_path / "target_vocab.txt"
     short_vocab.write_text("".join(f"{t}\n" for t in TARGET_VOCAB[:-1]))
-    with pytest.raises(ValueError, match="should score 15 columns"):
+    with pytest.raises(ValueError, match="should score 17 columns"):
         build_export_archive(
             model, _vocab_paths(run_dir)[0], str(short_vocab), SEQ_LEN
         )
@@ -444,8 +541,12 @@ def test_tf_function_signature_is_string_typed(served):
     _, _, _, exports = served
     loaded = tf.saved_model.load(exports["soft"])
     serve = loaded.signatures[keys.SERVE]
-    (spec,) = serve.structured_input_signature[1].values()
+    specs = serve.structured_input_signature[1]
+    spec = specs[keys.SOURCE_ITEMS]
     assert spec.dtype == tf.string and spec.shape.as_list() == [None, None]
+    spec = specs[keys.EXCLUDE_HISTORY]
+    assert spec.dtype == tf.bool and spec.shape.as_list() == [None]
+    assert len(specs) == 2
     assert set(serve.structured_outputs) == {
         keys.TOP_K_ITEMS,
         keys.TOP_K_SCORES,

@@ -36,7 +36,7 @@ def test_failure_leaves_no_version_and_no_temp_dir(tmp_path):
         with versioned_dir.atomic_version_dir(str(tmp_path), "m", 7) as tmp_dir:
             _write_complete(tmp_dir)
             raise RuntimeError("boom")
-    assert _children(tmp_path / "m") == []
+    assert _children(tmp_path) == []  # nor the model dir it had to create
 
 
 def test_refuses_existing_version_unless_overwrite(tmp_path):
@@ -73,3 +73,106 @@ def test_rejects_bad_names(tmp_path, model_name, version):
 
 def test_timestamp_version_is_int():
     assert isinstance(versioned_dir.timestamp_version(), int)
+
+
+# === Leftovers of killed exports (issue 12 item 6) ===
+
+
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("7", True),
+        ("0", True),
+        (" 7\n", True),  # SimpleAtoi allows surrounding whitespace
+        ("+7", True),
+        ("-7", True),
+        ("9223372036854775807", True),
+        ("9223372036854775808", False),  # over int64
+        ("007a", False),
+        ("", False),
+        ("+", False),
+        (".tmp-7-abc", False),
+        (".old-7-abc", False),
+        ("7.tmp", False),
+    ],
+)
+def test_parses_as_version_mirrors_tf_serving(name, expected):
+    assert versioned_dir.parses_as_version(name) is expected
+
+
+def test_next_export_deletes_leftovers_of_killed_exports(tmp_path):
+    model_dir = tmp_path / "m"
+    # What killed exports leave: a half-written temporary version and the
+    # moved-aside old version of an interrupted overwrite.
+    (model_dir / ".tmp-5-x1y2" / "variables").mkdir(parents=True)
+    (model_dir / ".old-3-z9" / "replaced").mkdir(parents=True)
+    (model_dir / "3").mkdir()
+    _write_complete(str(model_dir / "3"))
+    for name in _children(model_dir):
+        assert versioned_dir.parses_as_version(name) is (name == "3")
+    with versioned_dir.atomic_version_dir(str(tmp_path), "m", 5) as tmp_dir:
+        # Cleaned before the new temporary directory is made.
+        assert _children(model_dir) == [os.path.basename(tmp_dir), "3"]
+        _write_complete(tmp_dir)
+    assert _children(model_dir) == ["3", "5"]
+
+
+def test_clean_stale_dirs_returns_what_it_deleted(tmp_path):
+    for name in (".tmp-1-a", ".old-2-b", "4", ".hidden", "notes.txt"):
+        (tmp_path / name).mkdir()
+    assert versioned_dir.clean_stale_dirs(str(tmp_path)) == [
+        ".old-2-b",
+        ".tmp-1-a",
+    ]
+    assert _children(tmp_path) == [".hidden", "4", "notes.txt"]
+
+
+def test_a_second_export_waits_for_the_first(tmp_path):
+    """Concurrent exports of one model are serialised by the lock, so the
+    second never deletes the first one's live temporary directory."""
+    import threading
+
+    events = []
+    first_inside = threading.Event()
+    release_first = threading.Event()
+
+    def first():
+        with versioned_dir.atomic_version_dir(str(tmp_path), "m", 1) as d:
+            events.append("first in")
+            first_inside.set()
+            release_first.wait(timeout=30)
+            _write_complete(d)
+            events.append("first out")
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    assert first_inside.wait(timeout=30)
+
+    def second():
+        with versioned_dir.atomic_version_dir(str(tmp_path), "m", 2) as d:
+            events.append("second in")
+            _write_complete(d)
+
+    second_thread = threading.Thread(target=second)
+    second_thread.start()
+    second_thread.join(timeout=0.5)
+    assert second_thread.is_alive()  # blocked on the lock
+    release_first.set()
+    thread.join(timeout=30)
+    second_thread.join(timeout=30)
+    assert events == ["first in", "first out", "second in"]
+    assert _children(tmp_path / "m") == ["1", "2"]
+
+
+def test_failed_first_export_leaves_no_empty_directories(tmp_path):
+    base = tmp_path / "exports"
+    with pytest.raises(RuntimeError):
+        with versioned_dir.atomic_version_dir(str(base), "m", 1):
+            raise RuntimeError("boom")
+    assert not base.exists()
+    # An existing export base (and model dir) is left in place.
+    (base / "m").mkdir(parents=True)
+    with pytest.raises(RuntimeError):
+        with versioned_dir.atomic_version_dir(str(base), "m", 1):
+            raise RuntimeError("boom")
+    assert _children(base) == ["m"]

@@ -25,24 +25,47 @@ def vocabs(tmp_path):
     return str(source), str(target)
 
 
-def test_examples_use_real_vocabulary_ids(vocabs):
-    examples = warmup.warmup_examples(*vocabs, seq_len=SEQ_LEN)
-    assert [name for name, _ in examples] == [
-        keys.SERVE,
-        keys.SERVE,
-        keys.SCORE_ITEMS,
+def test_examples_cover_every_batch_size_with_real_ids(vocabs):
+    sizes = (1, 3, 8)
+    examples = warmup.warmup_examples(*vocabs, SEQ_LEN, batch_sizes=sizes)
+    assert [
+        (name, len(inputs[keys.SOURCE_ITEMS])) for name, inputs in examples
+    ] == [
+        (keys.SERVE, 1),
+        (keys.SCORE_ITEMS, 1),
+        (keys.SERVE, 3),
+        (keys.SCORE_ITEMS, 3),
+        (keys.SERVE, 8),
+        (keys.SCORE_ITEMS, 8),
     ]
-    assert examples[0][1][keys.SOURCE_ITEMS].tolist() == [SOURCE[:SEQ_LEN]]
-    # The batch of two pads its short row with "" to the same length.
-    assert examples[1][1][keys.SOURCE_ITEMS].tolist() == [
-        SOURCE[:SEQ_LEN],
-        SOURCE[:2] + ["", ""],
-    ]
-    assert examples[2][1][keys.CANDIDATE_ITEMS].tolist() == [TARGET[:5]]
+    for name, inputs in examples:
+        rows = inputs[keys.SOURCE_ITEMS]
+        # Exactly L entries per row (what a batching server needs), real
+        # ids or the padding token.
+        assert rows.shape == (len(rows), SEQ_LEN)
+        assert set(rows.ravel()) <= set(SOURCE) | {""}
+        for input_name, array in inputs.items():
+            assert len(array) == len(rows), input_name  # one row per user
+    _, serve_3 = examples[2]
+    assert (
+        serve_3[keys.SOURCE_ITEMS].tolist()
+        == [
+            SOURCE[0:4],
+            ["", ""] + SOURCE[1:3],  # odd rows: half padding
+            SOURCE[2:6],
+        ]
+    )
+    assert serve_3[keys.EXCLUDE_HISTORY].tolist() == [True, False, True]
+    assert examples[3][1][keys.CANDIDATE_ITEMS].tolist() == [TARGET[:5]] * 3
+
+
+def test_bad_batch_sizes_are_rejected(vocabs):
+    with pytest.raises(ValueError, match="batch_sizes"):
+        warmup.warmup_examples(*vocabs, SEQ_LEN, batch_sizes=(0, 4))
 
 
 def test_records_are_prediction_logs(vocabs, tmp_path):
-    examples = warmup.warmup_examples(*vocabs, seq_len=SEQ_LEN)
+    examples = warmup.warmup_examples(*vocabs, SEQ_LEN, batch_sizes=(1, 2))
     path = warmup.write_warmup_requests(str(tmp_path), "uaf", examples)
     assert path == str(tmp_path / "assets.extra" / "tf_serving_warmup_requests")
     records = list(tf.data.TFRecordDataset(path).as_numpy_iterator())
@@ -55,9 +78,13 @@ def test_records_are_prediction_logs(vocabs, tmp_path):
         assert set(request.inputs) == set(inputs)
         for name, array in inputs.items():
             decoded = tf.make_ndarray(request.inputs[name])
-            np.testing.assert_array_equal(
-                decoded, np.vectorize(str.encode)(array.astype(str))
-            )
+            if array.dtype == bool:
+                assert decoded.dtype == bool
+                np.testing.assert_array_equal(decoded, array)
+            else:
+                np.testing.assert_array_equal(
+                    decoded, np.vectorize(str.encode)(array.astype(str))
+                )
 
 
 def test_missing_serving_api_skips_with_warning(vocabs, tmp_path, monkeypatch):

@@ -256,7 +256,9 @@ def test_serving_export_scores_like_keras_bias_included(method, tmp_path):
     )
     serve = tf.saved_model.load(export_dir).signatures["serving_default"]
     history = [[f"s{i}" for i in range(1, L + 1)]]
-    out = serve(source_items=tf.constant(history))
+    out = serve(
+        source_items=tf.constant(history), exclude_history=tf.constant([True])
+    )
     ids = tf.constant([list(range(1, L + 1))], tf.int32)
     keras_out = model(ids)
     expected = tf.math.top_k(

@@ -4,24 +4,30 @@
 
 writes `exports/uaf/<timestamp>/` atomically: a SavedModel with signatures
 `serving_default` (raw source-item id strings -> top-K target item ids,
-scores, policy, user embedding) and `score_items`, the vocabularies as
-assets and TF Serving warm-up requests. Serve it with
+scores, policy, user embedding; items of the request's history left out
+unless `exclude_history` is false) and `score_items`, the vocabularies as
+assets and TF Serving warm-up requests for every batch size of
+`--batch_sizes`. Beside it: `exports/uaf.models.config`,
+`exports/uaf.batching.config` and `exports/uaf.serve.sh`, which runs
 
-    docker run -p 8501:8501 \
-      --mount type=bind,source=$PWD/exports/uaf,target=/models/uaf \
-      -e MODEL_NAME=uaf tensorflow/serving
+    tensorflow_model_server --port=8500 --rest_api_port=8501 \
+      --model_config_file=exports/uaf.models.config --enable_batching=true \
+      --batching_parameters_file=exports/uaf.batching.config
 
-(see the README section "Serving with TF Serving").
+(docs/serving.md: request formats, batching, a real request and response).
 """
 
+import shlex
 import sys
 
 from absl import app
 from absl import flags
 
+from uaf_tf import errors
 from uaf_tf.cli import common_flags
 from uaf_tf.serving import run_export
 from uaf_tf.serving import saved_model_export
+from uaf_tf.serving import server_config
 
 
 def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
@@ -78,6 +84,44 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
         "best",
         "Weights of the run to export: 'best' or a .weights.h5 path.",
     )
+    define(
+        "bool",
+        "exclude_history",
+        True,
+        "Default of serving_default's `exclude_history` input: leave target "
+        "items whose raw id is in the request's history out of the top K. "
+        "Turn off when the two domains' raw ids name unrelated items.",
+    )
+    defaults = server_config.BatchingConfig()
+    define(
+        "list",
+        "batch_sizes",
+        [str(b) for b in defaults.batch_sizes],
+        "TF Serving allowed batch sizes (increasing; the last is "
+        "max_batch_size), written to <model_name>.batching.config; the "
+        "warm-up requests cover each.",
+    )
+    define(
+        "integer",
+        "batch_timeout_micros",
+        defaults.batch_timeout_micros,
+        "TF Serving batching: longest wait for a batch to fill.",
+    )
+    define(
+        "integer",
+        "num_batch_threads",
+        defaults.num_batch_threads,
+        "TF Serving batching: batches run in parallel (about the server's "
+        "CPU cores).",
+    )
+    define(
+        "string",
+        "server_base_path",
+        None,
+        "The model directory as the server sees it, written into "
+        "<model_name>.models.config (e.g. /models/uaf in a container). "
+        "Default: the absolute local path.",
+    )
 
 
 def run(flag_values: flags.FlagValues = flags.FLAGS) -> str:
@@ -85,6 +129,14 @@ def run(flag_values: flags.FlagValues = flags.FLAGS) -> str:
     fv = flag_values
     if not fv.run_dir or not fv.export_base:
         raise app.UsageError("--run_dir and --export_base are required.")
+    try:
+        batching = server_config.BatchingConfig(
+            batch_sizes=tuple(int(b) for b in fv.batch_sizes),
+            batch_timeout_micros=fv.batch_timeout_micros,
+            num_batch_threads=fv.num_batch_threads,
+        )
+    except ValueError as error:
+        raise errors.UserError(f"--batch_sizes/--batch_*: {error}") from error
     version_dir = run_export.export_run(
         fv.run_dir,
         fv.export_base,
@@ -93,21 +145,24 @@ def run(flag_values: flags.FlagValues = flags.FLAGS) -> str:
         top_k=fv.top_k,
         overwrite=fv.overwrite,
         weights=fv.weights,
+        exclude_history=fv.exclude_history,
+        batching=batching,
+        server_base_path=fv.server_base_path,
+    )
+    paths = server_config.server_file_paths(fv.export_base, fv.model_name)
+    command = server_config.server_command(
+        paths["model_config"], paths["batching_config"]
     )
     print(f"Exported {fv.run_dir} -> {version_dir}")
     print(f"Inspect: saved_model_cli show --dir {version_dir} --all")
+    print(f"Serve (TF Serving >= 2.14): {shlex.join(command)}")
+    print(f"  (the same command: {paths['serve_script']})")
     return version_dir
 
 
-def main(argv: list[str], flag_values: flags.FlagValues = flags.FLAGS) -> None:
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    try:
-        run(flag_values)
-    except (FileExistsError, FileNotFoundError, ValueError) as error:
-        # A refused export (existing version, bad K, ...) is a user error:
-        # one clear line and exit status 1, not a traceback.
-        raise SystemExit(f"export.py: error: {error}") from error
+# Positional arguments are a usage error; a `UserError` (wrong run, bad
+# --top_k, an existing version, ...) prints one line and exits with 2.
+main = common_flags.main_for(run)
 
 
 def entry_point() -> None:

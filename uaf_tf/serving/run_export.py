@@ -7,8 +7,10 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from uaf_tf import errors
 from uaf_tf import run_dir as run_dir_lib
 from uaf_tf.data import dataset_info
+from uaf_tf.serving import server_config
 from uaf_tf.serving import signature_keys as keys
 from uaf_tf.serving import versioned_dir
 from uaf_tf.serving import warmup
@@ -48,19 +50,74 @@ def read_run_dataset_info(run_dir: str) -> dataset_info.DatasetInfo:
     return info
 
 
+FINETUNE_TASK = "finetune"  # config.json "task" of a fine-tuned run
+
+
+def check_exportable_run(run_dir: str, weights: str = "best") -> None:
+    """Raises `UserError` unless `run_dir` is a finished fine-tuned run.
+
+    Checked before anything is loaded or created, so a wrong `--run_dir`
+    (a pretraining run, a dataset directory, a typo) is one line naming
+    the run and why, and leaves no `exports/<model_name>/` behind.
+    """
+    where = f"--run_dir={run_dir}"
+    if not os.path.isdir(run_dir):
+        raise errors.UserError(f"{where}: no such directory.")
+    config_path = os.path.join(run_dir, run_dir_lib.CONFIG_FILE)
+    if not os.path.isfile(config_path):
+        raise errors.UserError(
+            f"{where}: not a run directory ({run_dir_lib.CONFIG_FILE} is "
+            "missing); pass a fine-tuned run (launch/finetune.py writes one)."
+        )
+    task = run_dir_lib.read_config(run_dir).get("task")
+    if task != FINETUNE_TASK:
+        raise errors.UserError(
+            f"{where}: a {task!r} run, not a fine-tuned one; only fine-tuned "
+            "runs export (they hold the target vocabulary and scoring "
+            "head). Fine-tune it first: launch/finetune.py "
+            f"--pretrained={run_dir}"
+        )
+    needed = [
+        run_dir_lib.MODEL_FILE,
+        *run_dir_lib.VOCABULARY_FILES,
+    ]
+    if weights == "best":
+        needed.append(run_dir_lib.BEST_WEIGHTS_FILE)
+    missing = [n for n in needed if not os.path.isfile(f"{run_dir}/{n}")]
+    if weights != "best" and not os.path.isfile(weights):
+        missing.append(f"--weights={weights}")
+    if missing:
+        raise errors.UserError(
+            f"{where}: not a finished fine-tuned run: missing "
+            f"{', '.join(missing)}."
+        )
+
+
 def check_export(export_dir: str, examples) -> None:
     """Loads the SavedModel and runs every example request through it.
 
-    Raises if a signature fails or returns a padding id in `top_k_items`,
-    so a broken export is never published.
+    Raises if a signature fails, returns the wrong number of rows, or
+    returns the padding id "" in `top_k_items` anywhere but in the slots
+    left over when fewer than K unseen items remain, so a broken export is
+    never published.
     """
     loaded = tf.saved_model.load(export_dir)
     for signature_name, inputs in examples:
         fn = loaded.signatures[signature_name]
         outputs = fn(**{k: tf.constant(v) for k, v in inputs.items()})
+        rows = len(inputs[keys.SOURCE_ITEMS])
+        for name, value in outputs.items():
+            if value.shape[0] != rows:
+                raise ValueError(
+                    f"Exported {signature_name} returned {value.shape[0]} "
+                    f"rows of {name} for {rows} rows of input."
+                )
         if keys.TOP_K_ITEMS in outputs:
             top_items = outputs[keys.TOP_K_ITEMS].numpy()
-            if np.any(top_items == b""):
+            left_over = (
+                outputs[keys.TOP_K_SCORES].numpy() == keys.UNKNOWN_ITEM_SCORE
+            )
+            if np.any((top_items == b"") & ~left_over):
                 raise ValueError(
                     f"Exported {signature_name} returned the padding id in "
                     f"{keys.TOP_K_ITEMS}: {top_items}"
@@ -76,6 +133,9 @@ def export_run(
     overwrite: bool = False,
     weights: str = "best",
     model=None,
+    exclude_history: bool = True,
+    batching: server_config.BatchingConfig | None = None,
+    server_base_path: str | None = None,
 ) -> str:
     """Exports a fine-tuned run to `<export_base>/<model_name>/<version>/`.
 
@@ -83,7 +143,10 @@ def export_run(
     SavedModel (`saved_model_export`) with the run's vocabularies as assets,
     the warm-up requests and `assets.extra/uaf_export.json`, replays the
     warm-up requests against the written SavedModel, and only then publishes
-    the version by an atomic rename (`versioned_dir`).
+    the version by an atomic rename (`versioned_dir`). Then it writes the
+    TF Serving model config, batching parameters and serve script beside
+    the model directory (`server_config`); the warm-up requests cover the
+    batching configuration's batch sizes.
 
     Args:
         run_dir: str, a fine-tuned run directory (any method or backbone).
@@ -94,40 +157,69 @@ def export_run(
         overwrite: bool, replace an existing version.
         weights: str, which checkpoint of the run to load ("best").
         model: optional already-loaded model of this run (skips loading).
+        exclude_history: bool, default of `serving_default`'s
+            `exclude_history` input (see `saved_model_export`).
+        batching: `server_config.BatchingConfig`; default: its defaults.
+        server_base_path: the model directory as the server will see it,
+            written into the model config; default: the local path.
 
     Returns:
         str, the published version directory.
     """
+    # Every check a user can fail comes before anything is created.
+    check_exportable_run(run_dir, weights)
     if version is None:
         version = versioned_dir.timestamp_version()
-    final_dir = versioned_dir.version_dir(export_base, model_name, version)
+    try:
+        final_dir = versioned_dir.version_dir(export_base, model_name, version)
+    except ValueError as error:
+        raise errors.UserError(f"--model_name/--version: {error}") from error
     if os.path.exists(final_dir) and not overwrite:
-        raise FileExistsError(
+        raise errors.UserError(
             f"Version directory {final_dir} already exists; choose another "
-            "`--version` or pass `--overwrite`."
+            "--version or pass --overwrite."
         )
     info = read_run_dataset_info(run_dir)
-    check_top_k(top_k, info.num_target_ids - 1)  # before any loading
+    try:
+        check_top_k(top_k, info.num_target_ids - 1)  # before any loading
+    except ValueError as error:
+        raise errors.UserError(f"--top_k={top_k}: {error}") from error
     source_vocab = os.path.join(run_dir, dataset_info.SOURCE_VOCAB_FILE)
     target_vocab = os.path.join(run_dir, dataset_info.TARGET_VOCAB_FILE)
     if model is None:
         model = run_dir_lib.load_model(run_dir, weights=weights)
-    examples = warmup.warmup_examples(source_vocab, target_vocab, info.seq_len)
+    batching = batching or server_config.BatchingConfig()
+    examples = warmup.warmup_examples(
+        source_vocab, target_vocab, info.seq_len, batching.batch_sizes
+    )
 
     with versioned_dir.atomic_version_dir(
         export_base, model_name, version, overwrite=overwrite
     ) as tmp_dir:
         export_saved_model(
-            model, tmp_dir, source_vocab, target_vocab, info.seq_len, top_k
+            model,
+            tmp_dir,
+            source_vocab,
+            target_vocab,
+            info.seq_len,
+            top_k,
+            exclude_history,
         )
         warmup.write_warmup_requests(tmp_dir, model_name, examples)
-        _write_export_info(tmp_dir, run_dir, weights, top_k, info)
+        _write_export_info(
+            tmp_dir, run_dir, weights, top_k, info, exclude_history, batching
+        )
         check_export(tmp_dir, examples)
+    server_config.write_server_files(
+        export_base, model_name, batching, server_base_path
+    )
     logging.info("Exported %s to %s", run_dir, final_dir)
     return final_dir
 
 
-def _write_export_info(export_dir, run_dir, weights, top_k, info):
+def _write_export_info(
+    export_dir, run_dir, weights, top_k, info, exclude_history, batching
+):
     method = None
     if os.path.exists(os.path.join(run_dir, run_dir_lib.CONFIG_FILE)):
         method = run_dir_lib.read_config(run_dir).get("method")
@@ -136,6 +228,8 @@ def _write_export_info(export_dir, run_dir, weights, top_k, info):
         "weights": weights,
         "method": method,
         "top_k": top_k,
+        "exclude_history_default": bool(exclude_history),
+        "warmup_batch_sizes": list(batching.batch_sizes),
         "signatures": [keys.SERVE, keys.SCORE_ITEMS],
         "unknown_item_score": keys.UNKNOWN_ITEM_SCORE,
         "seq_len": info.seq_len,

@@ -8,10 +8,19 @@ client's view.
 
 Signatures (names in `signature_keys`):
 
-- `serving_default`: `source_items` string `[B, None]` ->
-  `top_k_items` string `[B, K]` (best first, never padding),
-  `top_k_scores` float32 `[B, K]`, `policy` float32 `[B, N]`,
-  `user_embedding` float32 `[B, C]`.
+- `serving_default`: `source_items` string `[B, None]`, optional
+  `exclude_history` bool `[B]` or `[1]` (default `[True]`, or the
+  export's `exclude_history` setting) -> `top_k_items` string `[B, K]`
+  (best first, never padding), `top_k_scores` float32 `[B, K]`,
+  `policy` float32 `[B, N]`, `user_embedding` float32 `[B, C]`.
+  With `exclude_history` on for a row, every target item whose raw id is
+  in that row's `source_items` (the whole request, not only the last L)
+  is left out of its top K: in MovieLens one movie id is a source item
+  when rated below 4 and a target item when rated 5, so an item in the
+  history can never be a hit. Should fewer than K items remain, the last
+  slots hold "" with score `signature_keys.UNKNOWN_ITEM_SCORE`. The
+  default is a SignatureDef default, which TF Serving >= 2.14 fills for a
+  request that omits the input; `tf.saved_model.load` needs it passed.
 - `score_items`: `source_items` string `[B, None]`, `candidate_items` string
   `[B, M]` -> `scores` float32 `[B, M]`; unknown candidates (and "") score
   `signature_keys.UNKNOWN_ITEM_SCORE`, the lowest float32, so they rank last.
@@ -35,29 +44,58 @@ DEFAULT_TOP_K = 10
 class _Signatures:
     """The two serving functions, closed over the model and the lookups."""
 
-    def __init__(self, model, source_lookup, target_lookup, seq_len, top_k):
+    def __init__(
+        self,
+        model,
+        source_lookup,
+        target_lookup,
+        seq_len,
+        top_k,
+        exclude_history=True,
+    ):
         self.model = model
         self.source_lookup = source_lookup
         self.target_lookup = target_lookup
         self.seq_len = seq_len
         self.top_k = top_k
+        self.exclude_history = exclude_history
 
     def _user_outputs(self, source_items):
         source_ids = encode_history(
             source_items, self.source_lookup.to_ids, self.seq_len
         )
-        return self.model(source_ids, training=False)
+        # A batch of 0 rows must give empty outputs, but TF's conv1d
+        # returns the padded length for an empty batch ([0, L + pad, C]
+        # instead of [0, L, C]), so the residual add fails. Run one
+        # all-padding row instead and keep the first 0 rows of its outputs.
+        batch_size = tf.shape(source_ids)[0]
+        source_ids = tf.cond(
+            batch_size > 0,
+            lambda: source_ids,
+            lambda: tf.zeros([1, self.seq_len], source_ids.dtype),
+        )
+        outputs = self.model(source_ids, training=False)
+        return {key: value[:batch_size] for key, value in outputs.items()}
 
-    def serve(self, source_items):
+    def serve(self, source_items, exclude_history):
         outputs = self._user_outputs(source_items)
         user_embedding = outputs["user_embedding"]
-        scores = self.model.score_all_items(user_embedding)  # [B, T]
+        scores = tf.cast(
+            self.model.score_all_items(user_embedding), tf.float32
+        )  # [B, T]
+        exclude = _one_per_row(exclude_history, tf.shape(source_items)[0])
+        seen = self.target_lookup.to_ids(source_items)  # [B, W], 0 unknown
+        seen = tf.where(exclude[:, None], seen, tf.zeros_like(seen))
+        scores = _set_columns(scores, seen, keys.UNKNOWN_ITEM_SCORE)
         # Column 0 is padding/unknown: rank items 1..T-1 only. Ties go to
         # the lower id (top_k is stable), so answers are deterministic.
         top_scores, top_columns = tf.math.top_k(scores[:, 1:], k=self.top_k)
+        top_items = self.target_lookup.to_raw(top_columns + 1)
+        # Only when fewer than K unseen items are left.
+        excluded = tf.equal(top_scores, keys.UNKNOWN_ITEM_SCORE)
         return {
-            keys.TOP_K_ITEMS: self.target_lookup.to_raw(top_columns + 1),
-            keys.TOP_K_SCORES: tf.cast(top_scores, tf.float32),
+            keys.TOP_K_ITEMS: tf.where(excluded, keys.PADDING_TOKEN, top_items),
+            keys.TOP_K_SCORES: top_scores,
             keys.POLICY: tf.cast(outputs["policy"], tf.float32),
             keys.USER_EMBEDDING: tf.cast(user_embedding, tf.float32),
         }
@@ -84,6 +122,33 @@ class _Signatures:
                 unknown, tf.constant(keys.UNKNOWN_ITEM_SCORE), scores
             )
         }
+
+
+def _one_per_row(flags, batch_size):
+    """`[1]` or `[B]` bools -> `[B]` (a `[1]` value applies to every row)."""
+    flags = tf.reshape(flags, [-1])
+    size = tf.size(flags)
+    check = tf.debugging.assert_equal(
+        tf.logical_or(tf.equal(size, 1), tf.equal(size, batch_size)),
+        True,
+        message=(
+            f"`{keys.EXCLUDE_HISTORY}` must hold one value for the whole "
+            f"request or one per row of `{keys.SOURCE_ITEMS}`"
+        ),
+    )
+    with tf.control_dependencies([check]):
+        return tf.broadcast_to(flags, [batch_size])
+
+
+def _set_columns(scores, columns, value):
+    """`scores [B, T]` with `scores[b, columns[b, j]] = value` for all j."""
+    columns = tf.cast(columns, tf.int32)
+    rows = tf.broadcast_to(
+        tf.range(tf.shape(columns)[0])[:, None], tf.shape(columns)
+    )
+    indices = tf.reshape(tf.stack([rows, columns], axis=-1), [-1, 2])
+    updates = tf.fill(tf.shape(indices)[:1], tf.constant(value, scores.dtype))
+    return tf.tensor_scatter_nd_update(scores, indices, updates)
 
 
 def check_top_k(top_k: int, num_target_items: int) -> None:
@@ -128,6 +193,7 @@ def build_export_archive(
     target_vocab_path: str,
     seq_len: int,
     top_k: int = DEFAULT_TOP_K,
+    exclude_history: bool = True,
 ) -> keras.export.ExportArchive:
     """An `ExportArchive` with signatures `serving_default` and `score_items`.
 
@@ -145,6 +211,9 @@ def build_export_archive(
         seq_len: int, L, the history length the model was trained on.
         top_k: int, K, items returned by `serving_default`; at most the
             number of target items.
+        exclude_history: bool, the default of `serving_default`'s
+            `exclude_history` input. Turn it off when source and target
+            raw ids name unrelated things (the same string, two items).
 
     Returns:
         The archive; call `write_out(path)` on it.
@@ -155,8 +224,13 @@ def build_export_archive(
     source_lookup = IdLookup(source_vocab_path, name="source_lookup")
     target_lookup = IdLookup(target_vocab_path, name="target_lookup")
     signatures = _Signatures(
-        model, source_lookup, target_lookup, seq_len, top_k
+        model, source_lookup, target_lookup, seq_len, top_k, exclude_history
     )
+    default_exclude = tf.constant([bool(exclude_history)])
+
+    # The default becomes the SignatureDef's `defaults` entry.
+    def serve(source_items, exclude_history=default_exclude):
+        return signatures.serve(source_items, exclude_history)
 
     archive = keras.export.ExportArchive()
     archive.track(model)
@@ -169,7 +243,12 @@ def build_export_archive(
         [None, None], tf.string, name=keys.SOURCE_ITEMS
     )
     archive.add_endpoint(
-        keys.SERVE, signatures.serve, input_signature=[history_spec]
+        keys.SERVE,
+        serve,
+        input_signature=[
+            history_spec,
+            tf.TensorSpec([None], tf.bool, name=keys.EXCLUDE_HISTORY),
+        ],
     )
     archive.add_endpoint(
         keys.SCORE_ITEMS,
@@ -189,6 +268,7 @@ def export_saved_model(
     target_vocab_path: str,
     seq_len: int,
     top_k: int = DEFAULT_TOP_K,
+    exclude_history: bool = True,
 ) -> None:
     """Writes the SavedModel of `build_export_archive(...)` to `export_dir`.
 
@@ -197,6 +277,11 @@ def export_saved_model(
     publish a version a server is watching.
     """
     archive = build_export_archive(
-        model, source_vocab_path, target_vocab_path, seq_len, top_k
+        model,
+        source_vocab_path,
+        target_vocab_path,
+        seq_len,
+        top_k,
+        exclude_history,
     )
     archive.write_out(export_dir, verbose=False)

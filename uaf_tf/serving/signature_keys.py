@@ -13,6 +13,9 @@ SCORE_ITEMS = "score_items"  # history + candidate items -> their scores
 # === Inputs (string tensors of raw ids, exactly as in the data files) ===
 SOURCE_ITEMS = "source_items"  # [B, None] source history, oldest first
 CANDIDATE_ITEMS = "candidate_items"  # [B, M] target items to score
+# bool [B] (or [1] for all rows), optional, default True: leave the items
+# of the request's history out of serving_default's top K.
+EXCLUDE_HISTORY = "exclude_history"
 
 # === Outputs ===
 TOP_K_ITEMS = "top_k_items"  # string [B, K], best first

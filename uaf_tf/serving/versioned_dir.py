@@ -6,13 +6,29 @@ is built in a dot-prefixed sibling (`.tmp-<version>-XXXX`, same filesystem,
 never an integer name) and `os.rename`d into place once complete: a watching
 server sees the whole version or nothing. The export base must be a local
 (POSIX) path; object stores have no atomic directory rename.
+
+An export that is killed (SIGKILL, power loss) cannot delete its temporary
+directory. Every export therefore holds an exclusive `flock` on the model
+directory while it writes, and the next export, once it holds the lock,
+deletes every `.tmp-*` and `.old-*` child: no live export can own one. The
+lock also serialises concurrent exports of one model name. A leftover is
+never taken for a version: TF Serving parses a child's whole name as an
+integer (`absl::SimpleAtoi`, in `file_system_storage_path_source.cc`), and
+a name starting with "." never parses (`parses_as_version`).
 """
 
 import contextlib
+import fcntl
 import os
 import shutil
 import tempfile
 import time
+
+from absl import logging
+
+# Prefixes of the hidden children an export writes beside the versions.
+TMP_PREFIX = ".tmp-"
+OLD_PREFIX = ".old-"
 
 
 def timestamp_version() -> int:
@@ -63,8 +79,23 @@ def atomic_version_dir(
             "`--version` or pass `--overwrite`."
         )
     model_dir = os.path.dirname(final_dir)
+    created = _first_missing_ancestor(model_dir)
     os.makedirs(model_dir, exist_ok=True)
-    tmp_dir = tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=model_dir)
+    try:
+        with _model_dir_lock(model_dir):
+            clean_stale_dirs(model_dir)
+            with _publish(model_dir, final_dir, version, overwrite) as tmp:
+                yield tmp
+    except BaseException:
+        # A failed first export leaves no empty <export_base>/<model>/.
+        _remove_empty_dirs(model_dir, created)
+        raise
+
+
+@contextlib.contextmanager
+def _publish(model_dir, final_dir, version, overwrite):
+    """The temporary directory, renamed to `final_dir` on success."""
+    tmp_dir = tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{version}-", dir=model_dir)
     # mkdtemp makes 0700; a server running as another user must read it.
     os.chmod(tmp_dir, 0o755)
     try:
@@ -75,7 +106,9 @@ def atomic_version_dir(
                     f"Version directory {final_dir} appeared during the "
                     "export; not overwriting it."
                 )
-            old_dir = tempfile.mkdtemp(prefix=f".old-{version}-", dir=model_dir)
+            old_dir = tempfile.mkdtemp(
+                prefix=f"{OLD_PREFIX}{version}-", dir=model_dir
+            )
             os.rename(final_dir, os.path.join(old_dir, "replaced"))
             os.rename(tmp_dir, final_dir)
             shutil.rmtree(old_dir, ignore_errors=True)
@@ -84,3 +117,89 @@ def atomic_version_dir(
     except BaseException:
         shutil.rmtree(tmp_dir, ignore_errors=True)
         raise
+
+
+def parses_as_version(name: str) -> bool:
+    """Whether TF Serving would load a child named `name` as a version.
+
+    Mirrors `absl::SimpleAtoi` into int64, which TF Serving applies to the
+    whole name: ASCII whitespace around it is allowed, then an optional
+    sign and one or more decimal digits.
+    """
+    body = name.strip(" \t\n\v\f\r")
+    if body[:1] in ("+", "-"):
+        body = body[1:]
+    if not body or not all("0" <= c <= "9" for c in body):
+        return False
+    return -(2**63) <= int(name.strip(" \t\n\v\f\r")) < 2**63
+
+
+def clean_stale_dirs(model_dir: str) -> list[str]:
+    """Deletes the `.tmp-*` and `.old-*` children of `model_dir`.
+
+    Only safe while holding the model directory's lock (as
+    `atomic_version_dir` does): then no live export owns one, and each is
+    the leftover of a killed export.
+
+    Returns:
+        The names deleted, sorted.
+    """
+    stale = sorted(
+        name
+        for name in os.listdir(model_dir)
+        if name.startswith((TMP_PREFIX, OLD_PREFIX))
+    )
+    for name in stale:
+        shutil.rmtree(os.path.join(model_dir, name), ignore_errors=True)
+    if stale:
+        logging.warning(
+            "Deleted %d leftover(s) of killed exports in %s: %s",
+            len(stale),
+            model_dir,
+            ", ".join(stale),
+        )
+    return stale
+
+
+@contextlib.contextmanager
+def _model_dir_lock(model_dir: str):
+    """Holds an exclusive `flock` on `model_dir` (released at exit, and by
+    the kernel when the process dies, however it dies)."""
+    fd = os.open(model_dir, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            logging.info("Waiting for another export of %s...", model_dir)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _first_missing_ancestor(path: str) -> str | None:
+    """The top-most directory of `path` that does not exist yet, if any."""
+    path = os.path.abspath(path)
+    missing = None
+    while not os.path.exists(path):
+        missing = path
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    return missing
+
+
+def _remove_empty_dirs(model_dir: str, created: str | None) -> None:
+    """Removes `model_dir` and its parents up to `created` while empty."""
+    if created is None:
+        return
+    path = os.path.abspath(model_dir)
+    while True:
+        try:
+            os.rmdir(path)  # only succeeds on an empty directory
+        except OSError:
+            return
+        if path == created:
+            return
+        path = os.path.dirname(path)

@@ -21,33 +21,67 @@ WARMUP_DIR = "assets.extra"
 WARMUP_FILE = "tf_serving_warmup_requests"
 
 
-def warmup_examples(
-    source_vocab_path: str, target_vocab_path: str, seq_len: int
-) -> list[tuple[str, dict[str, np.ndarray]]]:
-    """A few realistic requests: `(signature_name, {input_name: array})`.
+DEFAULT_BATCH_SIZES = (1, 2)
 
-    Covers both signatures, a batch of one, and a batch of two whose shorter
-    row is padded with the padding token "".
+
+def warmup_examples(
+    source_vocab_path: str,
+    target_vocab_path: str,
+    seq_len: int,
+    batch_sizes=DEFAULT_BATCH_SIZES,
+) -> list[tuple[str, dict[str, np.ndarray]]]:
+    """Realistic requests: `(signature_name, {input_name: array})`.
+
+    One request per signature and batch size in `batch_sizes` (pass the
+    server's allowed batch sizes, `server_config.BatchingConfig`, so every
+    shape a batching server runs is warmed). Every input has one row per
+    user, as TF Serving's batching requires, and histories are exactly L
+    entries wide (short ones padded with the padding token ""), as the
+    batching configuration asks clients to send them. `exclude_history`
+    alternates between rows.
     """
-    source = read_vocab_head(source_vocab_path, seq_len)
+    sizes = tuple(int(b) for b in batch_sizes)
+    if not sizes or min(sizes) < 1:
+        raise ValueError(
+            "`batch_sizes` must be positive integers. "
+            f"Received: batch_sizes={batch_sizes}"
+        )
+    source = read_vocab_head(source_vocab_path, 2 * seq_len)
     target = read_vocab_head(target_vocab_path, 5)
-    short = source[: max(1, len(source) // 2)]
-    padded_short = short + [keys.PADDING_TOKEN] * (len(source) - len(short))
+
+    def history(row):
+        # Rotate through the vocabulary; odd rows are half padding.
+        items = [source[(row + j) % len(source)] for j in range(seq_len)]
+        if row % 2:
+            keep = max(1, seq_len // 2)
+            items = [keys.PADDING_TOKEN] * (seq_len - keep) + items[:keep]
+        return items
 
     def strings(rows):
         return np.array(rows, dtype=object)
 
-    return [
-        (keys.SERVE, {keys.SOURCE_ITEMS: strings([source])}),
-        (keys.SERVE, {keys.SOURCE_ITEMS: strings([source, padded_short])}),
-        (
-            keys.SCORE_ITEMS,
-            {
-                keys.SOURCE_ITEMS: strings([source]),
-                keys.CANDIDATE_ITEMS: strings([target]),
-            },
-        ),
-    ]
+    examples = []
+    for size in sizes:
+        histories = strings([history(row) for row in range(size)])
+        examples.append(
+            (
+                keys.SERVE,
+                {
+                    keys.SOURCE_ITEMS: histories,
+                    keys.EXCLUDE_HISTORY: np.arange(size) % 2 == 0,
+                },
+            )
+        )
+        examples.append(
+            (
+                keys.SCORE_ITEMS,
+                {
+                    keys.SOURCE_ITEMS: histories,
+                    keys.CANDIDATE_ITEMS: strings([target] * size),
+                },
+            )
+        )
+    return examples
 
 
 def write_warmup_requests(
@@ -87,8 +121,9 @@ def write_warmup_requests(
                 )
             )
             for input_name, array in inputs.items():
+                dtype = tf.bool if array.dtype == bool else tf.string
                 request.inputs[input_name].CopyFrom(
-                    tf.make_tensor_proto(array, dtype=tf.string)
+                    tf.make_tensor_proto(array, dtype=dtype)
                 )
             log = prediction_log_pb2.PredictionLog(
                 predict_log=prediction_log_pb2.PredictLog(request=request)
