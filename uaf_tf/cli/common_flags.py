@@ -165,33 +165,33 @@ def resolve_run_dir(
     return os.path.join(CHECKPOINT_ROOT, flag_values.run_name or default_name)
 
 
-def read_config_file(config_cls: type, path: str) -> dict:
+def read_config_file(
+    config_cls: type, path: str, *, label: str | None = None
+) -> dict:
     """A run's config.json as `{flag name: value}` for `config_cls`.
 
-    Keys in `RUN_METADATA_KEYS` are skipped.
+    Keys in `RUN_METADATA_KEYS` are skipped. Errors start with `label`
+    (default `--config=<path>`).
 
     Raises:
         config_flags.FlagError: the file is unreadable, or holds a key that
             is not a field of `config_cls` (the message names the file and
             key).
     """
+    label = label or f"--config={path}"
     try:
         with open(path) as f:
             values = json.load(f)
     except (OSError, ValueError) as error:
-        raise config_flags.FlagError(f"--config={path}: {error}") from None
+        raise config_flags.FlagError(f"{label}: {error}") from None
     if not isinstance(values, dict):
-        raise config_flags.FlagError(
-            f"--config={path}: not a JSON object of options"
-        )
+        raise config_flags.FlagError(f"{label}: not a JSON object of options")
     try:
         return config_flags.flatten_config_dict(
             config_cls, values, ignore=RUN_METADATA_KEYS
         )
     except KeyError as error:
-        raise config_flags.FlagError(
-            f"--config={path}: {error.args[0]}"
-        ) from None
+        raise config_flags.FlagError(f"{label}: {error.args[0]}") from None
 
 
 def config_from_flags(
@@ -214,7 +214,9 @@ def config_from_flags(
     if resumed_run:
         saved = os.path.join(resumed_run, _RUN_CONFIG_FILE)
         if os.path.isfile(saved):
-            defaults.update(read_config_file(config_cls, saved))
+            defaults.update(
+                read_config_file(config_cls, saved, label=f"--resume: {saved}")
+            )
     return config_flags.config_from_flags(
         config_cls, flag_values, defaults=defaults
     )
