@@ -18,7 +18,14 @@ OUT_DIR="${OUT_DIR:-reproductions/ml100k}"
 METHODS_FLAG=()
 [ -n "${METHODS:-}" ] && METHODS_FLAG=(--methods="$METHODS")
 
-$PY launch/prepare_data.py --dataset=movielens-100k --out_dir="$DATA_DIR"
+# Nothing is deleted: an existing dataset is reused (it is the one the
+# finished cells were trained on), finished cells are skipped and
+# interrupted ones resumed. To start over, choose another OUT_DIR.
+if [ -f "$DATA_DIR/dataset.json" ]; then
+  echo "reusing the dataset in $DATA_DIR"
+else
+  $PY launch/prepare_data.py --dataset=movielens-100k --out_dir="$DATA_DIR"
+fi
 $PY launch/reproduce.py --data_dir="$DATA_DIR" \
   --pretrain_flagfile=launch/configs/pretrain_quick.cfg \
   --finetune_flagfile=launch/configs/finetune_quick.cfg \

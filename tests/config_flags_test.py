@@ -8,6 +8,7 @@ from absl import app
 from absl import flags
 
 from uaf_tf import config_flags
+from uaf_tf import errors
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,6 +52,59 @@ class Toy:
     verbose: bool = True
     cap: int | None = None
     loop: Loop = Loop(epochs=7)
+
+
+@dataclasses.dataclass(frozen=True)
+class Checked:
+    """Validated options.
+
+    Attributes:
+        rate: learning rate.
+        fraction: share of the data.
+        widths: layer widths.
+    """
+
+    rate: float = 0.5
+    fraction: float = 1.0
+    widths: tuple[int, ...] = (4,)
+
+    def __post_init__(self):
+        config_flags.check_positive(self, "rate")
+        config_flags.check_fraction(self, "fraction")
+        config_flags.check_int_tuple(self, "widths", 1)
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckedLoop:
+    """Validated loop options.
+
+    Attributes:
+        steps: steps per epoch.
+        penalty: a non-negative weight.
+    """
+
+    steps: int = 1
+    penalty: float = 0.0
+
+    def __post_init__(self):
+        config_flags.check_at_least(self, 1, "steps")
+        config_flags.check_non_negative(self, "penalty")
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckedRun:
+    """A run with a nested validated field.
+
+    Attributes:
+        rate: learning rate.
+        loop: the loop's options.
+    """
+
+    rate: float = 0.5
+    loop: CheckedLoop = CheckedLoop()
+
+    def __post_init__(self):
+        config_flags.check_positive(self, "rate")
 
 
 def _parse(argv, config_cls=Toy):
@@ -227,3 +281,62 @@ def test_flatten_names_an_unknown_key():
         config_flags.flatten_config_dict(Toy, {"loop": {"lr": 1}})
     with pytest.raises(KeyError, match=r"`task`"):
         config_flags.flatten_config_dict(Toy, {"task": "toy"})
+
+
+@pytest.mark.parametrize(
+    "kwargs, field, shown",
+    [
+        ({"rate": -1.0}, "rate", "-1.0"),
+        ({"rate": 0.0}, "rate", "0.0"),
+        ({"rate": float("inf")}, "rate", "inf"),
+        ({"rate": float("nan")}, "rate", "nan"),
+        ({"rate": True}, "rate", "true"),
+        ({"fraction": 0.0}, "fraction", "0.0"),
+        ({"fraction": 1.5}, "fraction", "1.5"),
+        ({"widths": ()}, "widths", ""),
+        ({"widths": (2, 0)}, "widths", "2,0"),
+    ],
+)
+def test_config_errors_name_the_field_and_the_value(kwargs, field, shown):
+    with pytest.raises(config_flags.ConfigError) as info:
+        Checked(**kwargs)
+    error = info.value
+    # A ValueError for Python callers, a UserError (one line) for commands.
+    assert isinstance(error, ValueError)
+    assert isinstance(error, errors.UserError)
+    value = kwargs[field]
+    assert str(error).startswith(f"`{field}` must be ")
+    assert str(error).endswith(f"Received: {field}={value!r}")
+    assert error.flag_message().startswith(f"--{field}={shown}: must be ")
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"rate": 1}, {"fraction": 1.0}, {"fraction": 1e-9}]
+)
+def test_valid_edge_values_pass(kwargs):
+    Checked(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--rate=-1"], "--rate=-1.0: must be > 0 and finite"),
+        (["--steps=0"], "--steps=0: must be an integer >= 1"),
+        (["--penalty=-0.5"], "--penalty=-0.5: must be >= 0 and finite"),
+    ],
+)
+def test_config_from_flags_reports_invalid_values_as_flags(argv, message):
+    with pytest.raises(config_flags.FlagError) as info:
+        config_flags.config_from_flags(CheckedRun, _parse(argv, CheckedRun))
+    assert str(info.value) == message
+    assert isinstance(info.value, errors.UserError)
+
+
+def test_replace_fields_finds_nested_fields_by_flag_name():
+    config = CheckedRun()
+    replaced = config_flags.replace_fields(config, {"steps": 5, "rate": 2.0})
+    assert replaced == CheckedRun(rate=2.0, loop=CheckedLoop(steps=5))
+    with pytest.raises(config_flags.ConfigError, match="steps"):
+        config_flags.replace_fields(config, {"steps": 0})
+    with pytest.raises(KeyError, match="lr"):
+        config_flags.replace_fields(config, {"lr": 1.0})

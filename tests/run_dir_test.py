@@ -19,6 +19,7 @@ import tensorflow_probability as tfp
 import uaf_tf
 import uaf_tf.layers
 import uaf_tf.models
+from uaf_tf import config_flags
 from uaf_tf import run_dir as run_dir_lib
 
 
@@ -115,7 +116,7 @@ def test_git_state_is_none_outside_a_checkout(tmp_path, monkeypatch):
 def test_started_run_is_refused_without_resume_and_left_untouched(tmp_path):
     _make_started_run(tmp_path, {"lr": 0.1, "epochs": 5})
     before = (tmp_path / run_dir_lib.CONFIG_FILE).read_text()
-    with pytest.raises(FileExistsError, match="--resume"):
+    with pytest.raises(run_dir_lib.RunExistsError, match="--resume"):
         run_dir_lib.start_run(str(tmp_path), {"lr": 0.5}, resume=False)
     assert (tmp_path / run_dir_lib.CONFIG_FILE).read_text() == before
 
@@ -124,15 +125,215 @@ def test_resume_keeps_the_original_config(tmp_path):
     original = {"lr": 0.1, "dilations": [1, 4], "environment": {"argv": []}}
     _make_started_run(tmp_path, original)
     with mock.patch.object(run_dir_lib.logging, "warning") as warning:
-        run_dir_lib.start_run(
+        effective = run_dir_lib.start_run(
             str(tmp_path),
             {"lr": 0.5, "dilations": (1, 4), "environment": {"argv": ["x"]}},
             resume=True,
         )
     saved = json.loads((tmp_path / run_dir_lib.CONFIG_FILE).read_text())
     assert saved == original
-    # Only the changed value is reported, never the environment.
+    # Only the changed value is reported, never the environment ...
     assert [call.args[1] for call in warning.call_args_list] == ["lr"]
+    # ... and the run really uses the saved one.
+    assert effective["lr"] == 0.1 and effective["dilations"] == [1, 4]
+
+
+def test_resume_applies_and_records_the_resumable_options(tmp_path):
+    original = {
+        "task": "pretrain",
+        "channels": 8,
+        "training": {"epochs": 20, "learning_rate": 0.01, "seed": 0},
+        "environment": {"argv": []},
+    }
+    _make_started_run(tmp_path, original)
+    asked = {
+        "task": "pretrain",
+        "channels": 16,  # Not resumable: ignored.
+        "training": {"epochs": 22, "learning_rate": 0.001, "seed": 0},
+    }
+    with mock.patch.object(sys, "argv", ["pretrain", "--epochs=22"]):
+        effective = run_dir_lib.start_run(str(tmp_path), asked, resume=True)
+    assert effective == {
+        "task": "pretrain",
+        "channels": 8,
+        "training": {"epochs": 22, "learning_rate": 0.001, "seed": 0},
+    }
+    saved = run_dir_lib.read_config(str(tmp_path))
+    history = saved.pop(run_dir_lib.RESUME_HISTORY_KEY)
+    assert saved == {
+        **original,
+        "training": {"epochs": 22, "learning_rate": 0.001, "seed": 0},
+    }
+    assert len(history) == 1
+    assert history[0]["argv"] == ["pretrain", "--epochs=22"]
+    assert history[0]["changed"] == {
+        "epochs": {"from": 20, "to": 22},
+        "learning_rate": {"from": 0.01, "to": 0.001},
+    }
+    # A second resume appends; one without changes records nothing.
+    run_dir_lib.start_run(
+        str(tmp_path), {**asked, "training": {"epochs": 30}}, resume=True
+    )
+    run_dir_lib.start_run(
+        str(tmp_path), {**asked, "training": {"epochs": 30}}, resume=True
+    )
+    history = run_dir_lib.read_config(str(tmp_path))["resume_history"]
+    assert [h["changed"] for h in history[1:]] == [
+        {"epochs": {"from": 22, "to": 30}}
+    ]
+
+
+def _write_dataset(path, sizes=None, missing=()):
+    """A dataset directory's dataset.json and (empty) shard files."""
+    from uaf_tf.data import dataset_info
+
+    splits = ("pretrain/train", "pretrain/valid", "finetune/train")
+    files = {
+        s: [f"{s}-0000{i}-of-00002.tfrecord" for i in (0, 1)] for s in splits
+    }
+    info = dataset_info.DatasetInfo(
+        seq_len=5,
+        num_source_ids=7,
+        num_target_ids=4,
+        num_eval_negatives=2,
+        split_files=files,
+        split_sizes=sizes or {s: 3 for s in splits},
+        name="tiny",
+    )
+    os.makedirs(os.path.join(path, "pretrain"), exist_ok=True)
+    os.makedirs(os.path.join(path, "finetune"), exist_ok=True)
+    info.save(str(path))
+    for names in files.values():
+        for name in names:
+            if name not in missing:
+                open(os.path.join(path, name), "w").close()
+    return info
+
+
+PRETRAIN_SPLITS = ("pretrain/train", "pretrain/valid")
+
+
+def test_check_dataset_dir_accepts_a_dataset(tmp_path):
+    info = _write_dataset(tmp_path)
+    assert run_dir_lib.check_dataset_dir(str(tmp_path), PRETRAIN_SPLITS) == info
+
+
+@pytest.mark.parametrize(
+    "case, reason",
+    [
+        ("missing", "no such directory"),
+        ("file", "not a directory"),
+        ("empty_dir", "not a dataset directory (no dataset.json)"),
+        ("run_dir", "is a run directory, not a dataset"),
+        ("bad_json", "unreadable dataset.json"),
+        ("no_split", "has no pretrain/valid split"),
+        ("missing_shard", "1 of the 2 files of pretrain/train listed"),
+        ("empty_train", "pretrain/train is empty (0 examples)"),
+    ],
+)
+def test_check_dataset_dir_names_the_flag_and_the_problem(
+    tmp_path, case, reason
+):
+    path = tmp_path / "data"
+    if case == "file":
+        path.write_text("x")
+    elif case == "empty_dir":
+        path.mkdir()
+    elif case == "run_dir":
+        _write_dataset(path)  # Run directories copy dataset.json.
+        (path / "config.json").write_text("{}")
+    elif case == "bad_json":
+        path.mkdir()
+        (path / "dataset.json").write_text('{"seq_len": ')
+    elif case == "no_split":
+        _write_dataset(path)
+        raw = json.loads((path / "dataset.json").read_text())
+        del raw["split_files"]["pretrain/valid"]
+        (path / "dataset.json").write_text(json.dumps(raw))
+    elif case == "missing_shard":
+        _write_dataset(
+            path, missing=("pretrain/train-00001-of-00002.tfrecord",)
+        )
+    elif case == "empty_train":
+        _write_dataset(path, sizes={"pretrain/train": 0, "pretrain/valid": 3})
+    with pytest.raises(config_flags.ConfigError) as info:
+        run_dir_lib.check_dataset_dir(str(path), PRETRAIN_SPLITS)
+    assert info.value.flag_message().startswith(f"--data_dir={path}: {reason}")
+    assert "\n" not in info.value.flag_message()
+
+
+def _write_run(path, task="pretrain", model=True, weights=True):
+    os.makedirs(path)
+    config = {"task": task}
+    if task == "finetune":
+        config["pretrained"] = "/runs/pre"
+    run_dir_lib.write_config(str(path), config)
+    if model:
+        (path / run_dir_lib.MODEL_FILE).write_text("{}")
+    if weights:
+        (path / run_dir_lib.BEST_WEIGHTS_FILE).write_text("")
+
+
+@pytest.mark.parametrize(
+    "case, reason",
+    [
+        ("missing", "no such directory"),
+        ("dataset", "is a dataset directory, not a pretraining run"),
+        ("empty_dir", "not a pretraining run (no model.json)"),
+        (
+            "finetune_run",
+            "is a finetune run, not a pretraining run; it started from "
+            "--pretrained=/runs/pre",
+        ),
+        ("no_model", "not a pretraining run (no model.json)"),
+        ("no_weights", "has no best.weights.h5"),
+    ],
+)
+def test_check_pretraining_run_names_the_flag_and_the_problem(
+    tmp_path, case, reason
+):
+    path = tmp_path / "run"
+    if case == "dataset":
+        _write_dataset(path)
+    elif case == "empty_dir":
+        path.mkdir()
+    elif case == "finetune_run":
+        _write_run(path, task="finetune")
+    elif case == "no_model":
+        _write_run(path, model=False)
+    elif case == "no_weights":
+        _write_run(path, weights=False)
+    with pytest.raises(config_flags.ConfigError) as info:
+        run_dir_lib.check_pretraining_run(str(path))
+    assert info.value.flag_message().startswith(
+        f"--pretrained={path}: {reason}"
+    )
+
+
+def test_check_pretraining_run_accepts_a_run(tmp_path):
+    _write_run(tmp_path / "run")
+    run_dir_lib.check_pretraining_run(str(tmp_path / "run"))
+
+
+def test_a_dataset_or_a_file_is_no_run_directory(tmp_path):
+    _write_dataset(tmp_path / "data")
+    with pytest.raises(config_flags.ConfigError, match="is a dataset dir"):
+        run_dir_lib.start_run(str(tmp_path / "data"), {}, resume=False)
+    assert not (tmp_path / "data" / "config.json").exists()
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(config_flags.ConfigError, match="not a directory"):
+        run_dir_lib.start_run(str(tmp_path / "file"), {}, resume=False)
+
+
+def test_write_json_never_leaves_a_partial_file(tmp_path):
+    path = str(tmp_path / "results.json")
+    run_dir_lib.write_json(path, {"a": 1})
+    # Fails halfway through the dump: the old file stays whole, no
+    # temporary file is left.
+    with pytest.raises(TypeError):
+        run_dir_lib.write_json(path, {"a": 2, "b": object()})
+    assert json.loads(pathlib.Path(path).read_text()) == {"a": 1}
+    assert os.listdir(tmp_path) == ["results.json"]
 
 
 def _registered_class_names(package_dir):

@@ -24,7 +24,12 @@ Nested dataclasses are flattened: a `trainer: TrainerConfig` field's
 `epochs` is still `--epochs`, so flagfiles do not change when fields move
 between config classes; two fields that would share a flag name are an
 error. A required field (no default) gets a flag with default None, and
-`config_from_flags` raises `app.UsageError` naming it when it is missing.
+`config_from_flags` raises `FlagError` naming it when it is missing.
+
+Config dataclasses validate their values in `__post_init__` with the
+`check_*` helpers below, which raise `ConfigError` (a `ValueError` and a
+`uaf_tf.errors.UserError`) naming the field; `config_from_flags` reports
+it as the flag: `--learning_rate=-1.0: must be > 0 and finite`.
 
 Example:
 
@@ -39,6 +44,8 @@ run's `config.json` read as a preset, see `flatten_config_dict`).
 
 import dataclasses
 import inspect
+import math
+import numbers
 import re
 import types
 import typing
@@ -47,6 +54,8 @@ from typing import Any
 
 from absl import app
 from absl import flags
+
+from uaf_tf import errors
 
 # Flags defined through this module belong to the module that called it, so
 # they are key flags of the launch script and show in its `--help`.
@@ -72,6 +81,123 @@ class _FlagSpec:
 
 
 _MISSING = dataclasses.MISSING
+
+
+# === Validation of config values ===
+
+
+class FlagError(errors.UserError, app.UsageError):
+    """A flag the command cannot run with: missing, or an invalid value.
+
+    A `UserError`, so the command prints the one line and exits 2 (and an
+    `app.UsageError` for callers that catch those).
+    """
+
+
+class ConfigError(errors.UserError, ValueError):
+    """An invalid config value: one line naming the field and the value.
+
+    `str(error)` is the Python API's form, `` `learning_rate` must be > 0
+    and finite. Received: learning_rate=-1.0`` (or `data_dir='/x': no such
+    directory` for a reason that is not a requirement); `flag_message()` is
+    the command line's, `--learning_rate=-1.0: must be > 0 and finite`.
+    Field names are flag names (`define_config_flags`), nested fields
+    included.
+
+    Args:
+        field: the field (= flag) name.
+        value: the value received.
+        requirement: what the value must be, e.g. `"> 0 and finite"`, or,
+            with `is_requirement=False`, what is wrong with it.
+        is_requirement: whether `requirement` completes "must be".
+    """
+
+    def __init__(
+        self,
+        field: str,
+        value: Any,
+        requirement: str,
+        *,
+        is_requirement: bool = True,
+    ):
+        self.field = field
+        self.value = value
+        self.reason = (
+            f"must be {requirement}" if is_requirement else requirement
+        )
+        if is_requirement:
+            message = f"`{field}` {self.reason}. Received: {field}={value!r}"
+        else:
+            message = f"{field}={value!r}: {self.reason}"
+        super().__init__(message)
+
+    def flag_message(self) -> str:
+        """The message in terms of the flag: `--field=value: reason`."""
+        value = self.value
+        if isinstance(value, (tuple, list)):
+            value = ",".join(map(str, value))
+        elif isinstance(value, bool):
+            value = str(value).lower()
+        return f"--{self.field}={value}: {self.reason}"
+
+
+def check_positive(config, *names: str) -> None:
+    """Raises `ConfigError` unless each field is a finite number > 0."""
+    for name in names:
+        value = getattr(config, name)
+        if not (_is_number(value) and math.isfinite(value) and value > 0):
+            raise ConfigError(name, value, "> 0 and finite")
+
+
+def check_non_negative(config, *names: str) -> None:
+    """Raises `ConfigError` unless each field is a finite number >= 0."""
+    for name in names:
+        value = getattr(config, name)
+        if not (_is_number(value) and math.isfinite(value) and value >= 0):
+            raise ConfigError(name, value, ">= 0 and finite")
+
+
+def check_at_least(config, minimum: int, *names: str) -> None:
+    """Raises `ConfigError` unless each field is an integer >= `minimum`."""
+    for name in names:
+        value = getattr(config, name)
+        if not (_is_integer(value) and value >= minimum):
+            raise ConfigError(name, value, f"an integer >= {minimum}")
+
+
+def check_int_tuple(config, name: str, minimum: int) -> None:
+    """Raises `ConfigError` unless the field is a non-empty sequence of
+    integers >= `minimum`."""
+    value = getattr(config, name)
+    if not (
+        isinstance(value, (tuple, list))
+        and value
+        and all(_is_integer(v) and v >= minimum for v in value)
+    ):
+        raise ConfigError(name, value, f"one or more integers >= {minimum}")
+
+
+def check_fraction(config, *names: str) -> None:
+    """Raises `ConfigError` unless each field is in (0, 1]."""
+    for name in names:
+        value = getattr(config, name)
+        if not (_is_number(value) and 0 < value <= 1):
+            raise ConfigError(name, value, "in (0, 1]")
+
+
+def check_choice(config, name: str, allowed) -> None:
+    """Raises `ConfigError` unless the field is one of `allowed`."""
+    value = getattr(config, name)
+    if value not in allowed:
+        raise ConfigError(name, value, f"one of {tuple(allowed)}")
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _is_integer(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def attribute_docs(config_cls: type) -> dict[str, str]:
@@ -340,7 +466,8 @@ def config_from_flags(
         A `config_cls` instance (its `__post_init__` validation applies).
 
     Raises:
-        app.UsageError: a required field was not given; names its flag.
+        FlagError: a required field was not given, or a value is invalid
+            (the config's `ConfigError`); the message names the flag.
     """
     defaults = dict(defaults or {})
     specs = flag_specs(config_cls)
@@ -352,8 +479,32 @@ def config_from_flags(
         elif spec.name in defaults:
             values[spec.path] = defaults[spec.name]
         elif spec.default is _MISSING:
-            raise app.UsageError(f"--{spec.name} is required.")
-    return _build(config_cls, (), values, None)
+            raise FlagError(f"--{spec.name} is required.")
+    try:
+        return _build(config_cls, (), values, None)
+    except ConfigError as error:
+        raise FlagError(error.flag_message()) from None
+
+
+def replace_fields(config, values: Mapping[str, Any]):
+    """`config` with the fields named in `values` (by flag name) replaced.
+
+    Nested fields are found by their flag name (`epochs`, not
+    `training.epochs`); the config's validation runs again.
+
+    Raises:
+        KeyError: a name is not a field of the config.
+        ConfigError: a new value is invalid.
+    """
+    specs = {spec.name: spec for spec in flag_specs(type(config))}
+    unknown = sorted(set(values) - set(specs))
+    if unknown:
+        raise KeyError(f"{unknown} are not fields of {type(config).__name__}.")
+    by_path = {
+        specs[name].path: _to_config_value(specs[name], value)
+        for name, value in values.items()
+    }
+    return _build(type(config), (), by_path, config)
 
 
 def _build(cls, path, values, base):

@@ -74,3 +74,43 @@ def test_other_errors_keep_their_traceback():
 
     with pytest.raises(KeyError):
         common_flags.main_for(run)(["prog"], flags.FlagValues())
+
+
+def _pretrain_flags(argv):
+    from uaf_tf.cli import pretrain as pretrain_cli
+
+    fv = flags.FlagValues()
+    pretrain_cli.define_flags(fv)
+    fv(["pretrain", *argv])
+    return fv
+
+
+def test_resume_takes_the_options_not_given_from_the_run(tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "config.json").write_text(
+        '{"task": "pretrain", "data_dir": "d", "channels": 8, '
+        '"training": {"epochs": 5, "learning_rate": 0.003}, '
+        '"environment": {}, "resume_history": []}'
+    )
+    fv = _pretrain_flags([f"--run_dir={run_dir}", "--resume", "--epochs=7"])
+    config, resolved = common_flags.config_and_run_dir(
+        pretrain.PretrainConfig, lambda c: "unused", fv
+    )
+    assert resolved == str(run_dir)
+    assert (config.data_dir, config.channels) == ("d", 8)
+    assert config.training.epochs == 7  # Given: it counts as a change.
+    assert config.training.learning_rate == 0.003
+    # Without --resume the run's file is not read: --data_dir is missing.
+    fv = _pretrain_flags([f"--run_dir={run_dir}", "--epochs=7"])
+    with pytest.raises(errors.UserError, match="--data_dir is required"):
+        common_flags.config_and_run_dir(
+            pretrain.PretrainConfig, lambda c: "unused", fv
+        )
+    # A key the config does not know is named with the file.
+    (run_dir / "config.json").write_text('{"chanels": 8}')
+    fv = _pretrain_flags([f"--run_dir={run_dir}", "--resume"])
+    with pytest.raises(errors.UserError, match=r"--resume: .*`chanels`"):
+        common_flags.config_and_run_dir(
+            pretrain.PretrainConfig, lambda c: "unused", fv
+        )

@@ -6,6 +6,8 @@ import os
 import pytest
 from absl import flags
 
+from uaf_tf import errors
+from uaf_tf import run_dir as run_dir_lib
 from uaf_tf import testing
 from uaf_tf.cli import finetune as finetune_launch
 from uaf_tf.training import pretrain
@@ -166,8 +168,85 @@ def test_main_end_to_end(pretrained_run, capsys):
     assert config["pretrained"] == pretrained
 
 
-def test_missing_pretrained_is_a_usage_error(pretrained_run):
+def _main_error(argv, capsys) -> str:
+    """The one stderr line of `finetune.main` that exits with status 2."""
+    with pytest.raises(SystemExit) as exit_info:
+        finetune_launch.main(["finetune.py"], _flag_values(argv))
+    assert exit_info.value.code == errors.EXIT_STATUS
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    return err.rstrip("\n")
+
+
+def test_missing_pretrained_is_one_line(pretrained_run, capsys):
     data_dir, _, _ = pretrained_run
-    fv = _flag_values([f"--data_dir={data_dir}"])
-    with pytest.raises(Exception, match="--pretrained"):
-        finetune_launch.main(["finetune.py"], fv)
+    assert _main_error([f"--data_dir={data_dir}"], capsys) == (
+        "error: --pretrained is required."
+    )
+
+
+def test_wrong_paths_are_one_line_naming_the_flag(pretrained_run, capsys):
+    data_dir, pretrained, root = pretrained_run
+    finetuned = root / "a-finetune-run"
+    cases = [
+        (
+            ["--data_dir=/nonexistent", f"--pretrained={pretrained}"],
+            "--data_dir=/nonexistent: no such directory",
+        ),
+        (
+            [f"--data_dir={data_dir}", "--pretrained=/nonexistent"],
+            "--pretrained=/nonexistent: no such directory",
+        ),
+        (
+            [f"--data_dir={data_dir}", f"--pretrained={data_dir}"],
+            f"--pretrained={data_dir}: is a dataset directory, not a "
+            "pretraining run",
+        ),
+        (
+            [f"--data_dir={pretrained}", f"--pretrained={pretrained}"],
+            f"--data_dir={pretrained}: is a run directory, not a dataset",
+        ),
+        (
+            [
+                f"--data_dir={data_dir}",
+                f"--pretrained={pretrained}",
+                f"--run_dir={pretrained}",
+            ],
+            f"--run_dir={pretrained}: is the pretraining run",
+        ),
+        (
+            [
+                f"--data_dir={data_dir}",
+                f"--pretrained={pretrained}",
+                "--gamma=-1",
+            ],
+            "--gamma=-1.0: must be >= 0 and finite",
+        ),
+        (
+            [
+                f"--data_dir={data_dir}",
+                f"--pretrained={pretrained}",
+                "--temperature=0",
+            ],
+            "--temperature=0.0: must be > 0 and finite",
+        ),
+        (
+            [
+                f"--data_dir={data_dir}",
+                f"--pretrained={pretrained}",
+                "--train_fraction=0",
+            ],
+            "--train_fraction=0.0: must be in (0, 1]",
+        ),
+    ]
+    for argv, expected in cases:
+        assert _main_error(argv, capsys).startswith(f"error: {expected}"), argv
+    # A fine-tuning run as --pretrained.
+    run_dir_lib.write_config(
+        str(finetuned), {"task": "finetune", "pretrained": pretrained}
+    )
+    argv = [f"--data_dir={data_dir}", f"--pretrained={finetuned}"]
+    assert _main_error(argv, capsys) == (
+        f"error: --pretrained={finetuned}: is a finetune run, not a "
+        f"pretraining run; it started from --pretrained={pretrained}"
+    )

@@ -10,6 +10,7 @@ import pytest
 from absl import app
 from absl import flags
 
+from uaf_tf import errors
 from uaf_tf import run_dir as run_dir_lib
 from uaf_tf import testing
 from uaf_tf.cli import common_flags
@@ -131,9 +132,57 @@ def test_config_files_parse(name, expected):
     assert config.mask_padding and config.num_sampled == 0
 
 
-def test_missing_data_dir_is_a_usage_error():
-    with pytest.raises(app.UsageError, match="data_dir"):
-        pretrain.main(["pretrain"], _flags([]))
+def _main_error(argv, capsys) -> str:
+    """The one stderr line of `pretrain.main` that exits with status 2."""
+    with pytest.raises(SystemExit) as exit_info:
+        pretrain.main(["pretrain"], _flags(argv))
+    assert exit_info.value.code == errors.EXIT_STATUS
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    return err.rstrip("\n")
+
+
+def test_missing_data_dir_is_one_line(capsys):
+    assert _main_error([], capsys) == "error: --data_dir is required."
+
+
+@pytest.mark.parametrize(
+    "flag, expected",
+    [
+        ("--learning_rate=-1", "--learning_rate=-1.0: must be > 0 and finite"),
+        ("--learning_rate=nan", "--learning_rate=nan: must be > 0 and finite"),
+        ("--batch_size=0", "--batch_size=0: must be an integer >= 1"),
+        ("--epochs=0", "--epochs=0: must be an integer >= 1"),
+        ("--channels=0", "--channels=0: must be an integer >= 1"),
+        ("--dilations=1,0", "--dilations=1,0: must be one or more integers"),
+        ("--seed=-3", "--seed=-3: must be an integer >= 0"),
+    ],
+)
+def test_invalid_values_are_refused_before_any_work(
+    data_dir, tmp_path, capsys, flag, expected
+):
+    run_dir = tmp_path / "run"
+    argv = [f"--data_dir={data_dir}", f"--run_dir={run_dir}", flag]
+    assert _main_error(argv, capsys).startswith(f"error: {expected}")
+    assert not run_dir.exists()
+
+
+def test_wrong_data_dirs_are_one_line(data_dir, tmp_path, capsys):
+    missing = tmp_path / "missing"
+    assert _main_error([f"--data_dir={missing}"], capsys) == (
+        f"error: --data_dir={missing}: no such directory"
+    )
+    (tmp_path / "empty").mkdir()
+    assert _main_error([f"--data_dir={tmp_path / 'empty'}"], capsys).startswith(
+        f"error: --data_dir={tmp_path / 'empty'}: not a dataset directory"
+    )
+    # The dataset directory as the run directory.
+    assert _main_error(
+        [f"--data_dir={data_dir}", f"--run_dir={data_dir}"], capsys
+    ) == (
+        f"error: --run_dir={data_dir}: is a dataset directory; a run needs "
+        "a directory of its own"
+    )
 
 
 def test_config_json_is_a_preset(data_dir, tmp_path):

@@ -254,3 +254,123 @@ def test_progress_bar_draws_eta_and_rate():
 def test_progress_mode_is_checked(tmp_path):
     with pytest.raises(ValueError, match="progress"):
         trainer.fit(_task(), str(tmp_path), _config(), progress="loud")
+
+
+class _NanLossAt:
+    """Wraps a task so the loss it reports at global step `step` is nan (the
+    step's update is applied as usual), a stand-in for a diverged loss."""
+
+    def __init__(self, task, step: int, value: float = float("nan")):
+        self.task = task
+        self.model = task.model
+        self.optimizer = task.optimizer
+        self.steps = tf.Variable(0, dtype=tf.int64)
+        self.bad_step = step
+        self.value = value
+
+    def checkpoint_objects(self):
+        return self.task.checkpoint_objects()
+
+    def train_dataset(self, epoch):
+        return self.task.train_dataset(epoch)
+
+    def train_step(self, batch):
+        logs = self.task.train_step(batch)
+        self.steps.assign_add(1)
+        bad = tf.equal(self.steps, self.bad_step)
+        loss = tf.where(bad, tf.constant(self.value), logs["loss"])
+        return {**logs, "loss": loss}
+
+    def evaluate(self, split):
+        return self.task.evaluate(split)
+
+    def on_epoch_end(self, epoch, valid_results, writer):
+        self.task.on_epoch_end(epoch, valid_results, writer)
+
+    def test_split(self):
+        return self.task.test_split()
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_nan_loss_stops_training_at_the_last_good_checkpoint(tmp_path, value):
+    config = _config(epochs=3, checkpoint_every_steps=3)
+    reference = _task()
+    expected = trainer.fit(reference, str(tmp_path / "a"), config)
+
+    # Step 8 reports a bad loss: checkpoints were saved at steps 3, 4
+    # (epoch 1's end) and 6, so the last good one is ckpt-6; nothing of
+    # steps 7-8 is saved, no results.json is written.
+    run_dir = str(tmp_path / "b")
+    with pytest.raises(trainer.TrainingDivergedError) as info:
+        trainer.fit(_NanLossAt(_task(), 8, value), run_dir, config)
+    message = str(info.value)
+    last = os.path.join(run_dir, "ckpt", "ckpt-6")
+    assert message == (
+        f"Training stopped: loss is {value} at step 8 (epoch 2, batch 4); "
+        f"the last good checkpoint is {last} (step 6); continue from it "
+        "with --resume, e.g. with a lower --learning_rate."
+    )
+    assert "\n" not in message
+    assert info.value.last_checkpoint == last
+    assert tf.train.latest_checkpoint(os.path.join(run_dir, "ckpt")) == last
+    assert not os.path.exists(os.path.join(run_dir, trainer.RESULTS_FILE))
+
+    # --resume from it replays steps 7-8 and ends where an uninterrupted
+    # run ends.
+    resumed = _task(scramble=True)
+    results = trainer.fit(resumed, run_dir, config, resume=True)
+    assert results["steps"] == 12 and results["epochs_run"] == 3
+    for got, want in zip(results["history"], expected["history"], strict=True):
+        assert got["train_loss"] == pytest.approx(want["train_loss"], 1e-5)
+    for got, want in zip(
+        resumed.model.get_weights(), reference.model.get_weights(), strict=True
+    ):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_nan_loss_before_any_checkpoint_says_there_is_none(tmp_path):
+    with pytest.raises(trainer.TrainingDivergedError) as info:
+        trainer.fit(_NanLossAt(_task(), 2), str(tmp_path), _config())
+    assert "loss is nan at step 2 (epoch 1, batch 2)" in str(info.value)
+    assert "no checkpoint was saved yet" in str(info.value)
+    assert info.value.last_checkpoint is None
+
+
+def test_non_finite_weights_are_never_checkpointed(tmp_path):
+    # A finite loss whose update leaves an inf weight: the epoch-end save
+    # at step 4 is refused, ckpt-2 stays the latest.
+    task = _task()
+    variable = task.model.trainable_variables[0]
+    poisoned = _NanLossAt(task, 10**6)  # Never a bad loss.
+
+    def train_step(batch):
+        logs = task.train_step(batch)
+        poisoned.steps.assign_add(1)
+        variable.assign(
+            tf.where(
+                tf.equal(poisoned.steps, 4),
+                tf.fill(tf.shape(variable), float("inf")),
+                variable,
+            )
+        )
+        return logs
+
+    poisoned.train_step = train_step
+    run_dir = str(tmp_path)
+    with pytest.raises(trainer.TrainingDivergedError, match="after step 4"):
+        trainer.fit(poisoned, run_dir, _config(checkpoint_every_steps=2))
+    latest = tf.train.latest_checkpoint(os.path.join(run_dir, "ckpt"))
+    assert latest.endswith("ckpt-2")
+
+
+def test_resume_uses_the_tasks_learning_rate_not_the_checkpoints(tmp_path):
+    run_dir = str(tmp_path)
+    trainer.fit(_task(), run_dir, _config(epochs=1))
+    task = _task()
+    task.optimizer.learning_rate = 1e-3  # The run's (changed) option.
+    trainer.fit(task, run_dir, _config(epochs=2), resume=True)
+    assert float(task.optimizer.learning_rate) == pytest.approx(1e-3)
+    scalars = summaries.read_scalars(os.path.join(run_dir, "tb"))
+    rates = [v for _, v in scalars["train/learning_rate"]]
+    assert rates[:2] == pytest.approx([1e-2, 1e-2])
+    assert rates[2:] == pytest.approx([1e-3, 1e-3])

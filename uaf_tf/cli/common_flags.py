@@ -41,7 +41,11 @@ RUN_METADATA_KEYS = (
     "dataset_name",
     "seq_len",
     "num_source_ids",
+    "resume_history",  # run_dir.RESUME_HISTORY_KEY
 )
+# A run directory's config (run_dir.CONFIG_FILE; that module imports
+# TensorFlow, which this one must not, see quiet_startup).
+_RUN_CONFIG_FILE = "config.json"
 
 
 def define_common_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
@@ -114,7 +118,8 @@ def define_common_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
 def main_for(run):
     """The absl `main(argv, flag_values)` of a command whose work is
     `run(flag_values)`: positional arguments are a usage error, and a
-    `uaf_tf.errors.UserError` prints one line and exits with status 2."""
+    `uaf_tf.errors.UserError` prints one line and exits with status 2 (a
+    `config_flags.ConfigError` in terms of the flag, `--x=value: reason`)."""
 
     def main(argv: list[str], flag_values: flags.FlagValues = flags.FLAGS):
         if len(argv) > 1:
@@ -123,6 +128,8 @@ def main_for(run):
             run(flag_values)
         except errors.UserError as error:
             # The user's to fix: one line, no traceback (uaf_tf.errors).
+            if isinstance(error, config_flags.ConfigError):
+                error = errors.UserError(error.flag_message())
             print(errors.format_error(error), file=sys.stderr, flush=True)
             sys.exit(errors.EXIT_STATUS)
 
@@ -158,42 +165,88 @@ def resolve_run_dir(
     return os.path.join(CHECKPOINT_ROOT, flag_values.run_name or default_name)
 
 
-def read_config_file(config_cls: type, path: str) -> dict:
+def read_config_file(
+    config_cls: type, path: str, *, label: str | None = None
+) -> dict:
     """A run's config.json as `{flag name: value}` for `config_cls`.
 
-    Keys in `RUN_METADATA_KEYS` are skipped.
+    Keys in `RUN_METADATA_KEYS` are skipped. Errors start with `label`
+    (default `--config=<path>`).
 
     Raises:
-        app.UsageError: the file is unreadable, or holds a key that is not
-            a field of `config_cls` (the message names the file and key).
+        config_flags.FlagError: the file is unreadable, or holds a key that
+            is not a field of `config_cls` (the message names the file and
+            key).
     """
+    label = label or f"--config={path}"
     try:
         with open(path) as f:
             values = json.load(f)
     except (OSError, ValueError) as error:
-        raise app.UsageError(f"--config={path}: {error}") from None
+        raise config_flags.FlagError(f"{label}: {error}") from None
+    if not isinstance(values, dict):
+        raise config_flags.FlagError(f"{label}: not a JSON object of options")
     try:
         return config_flags.flatten_config_dict(
             config_cls, values, ignore=RUN_METADATA_KEYS
         )
     except KeyError as error:
-        raise app.UsageError(f"--config={path}: {error.args[0]}") from None
+        raise config_flags.FlagError(f"{label}: {error.args[0]}") from None
 
 
 def config_from_flags(
-    config_cls: type, flag_values: flags.FlagValues = flags.FLAGS
+    config_cls: type,
+    flag_values: flags.FlagValues = flags.FLAGS,
+    *,
+    resumed_run: str | None = None,
 ):
     """`config_cls` from parsed flags, over `--config`'s values if given.
 
     Precedence: flags given on the command line or in a flagfile, then the
-    `--config` file, then the dataclass defaults.
+    config.json of `resumed_run` (the run `--resume` continues, if it has
+    one), then the `--config` file, then the dataclass defaults. So a
+    resumed run changes only what is given explicitly (and of that, only
+    `run_dir.RESUMABLE_OPTIONS`, see `run_dir.start_run`).
     """
-    defaults = None
+    defaults = {}
     if flag_values.config:
-        defaults = read_config_file(config_cls, flag_values.config)
+        defaults.update(read_config_file(config_cls, flag_values.config))
+    if resumed_run:
+        saved = os.path.join(resumed_run, _RUN_CONFIG_FILE)
+        if os.path.isfile(saved):
+            defaults.update(
+                read_config_file(config_cls, saved, label=f"--resume: {saved}")
+            )
     return config_flags.config_from_flags(
         config_cls, flag_values, defaults=defaults
     )
+
+
+def config_and_run_dir(
+    config_cls: type,
+    default_name,
+    flag_values: flags.FlagValues = flags.FLAGS,
+):
+    """The config and run directory of a command.
+
+    Args:
+        config_cls: the command's config dataclass.
+        default_name: `config -> str`, the run name when neither `--run_dir`
+            nor `--run_name` is given (it may check the config's paths).
+        flag_values: parsed flags.
+
+    Returns:
+        `(config, run_dir)`. With `--resume`, options not given explicitly
+        come from the run's own config.json (`config_from_flags`).
+    """
+    fv = flag_values
+    config = config_from_flags(
+        config_cls, fv, resumed_run=fv.run_dir if fv.resume else None
+    )
+    run_dir = resolve_run_dir(default_name(config), fv)
+    if fv.resume and not fv.run_dir:
+        config = config_from_flags(config_cls, fv, resumed_run=run_dir)
+    return config, run_dir
 
 
 # === Start-up output ===

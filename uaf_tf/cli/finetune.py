@@ -20,7 +20,6 @@ from absl import flags
 
 from uaf_tf import config_flags
 from uaf_tf.cli import common_flags
-from uaf_tf.data import dataset_info
 from uaf_tf.training import finetune
 
 
@@ -36,12 +35,17 @@ def config_from_flags(fv: flags.FlagValues) -> finetune.FinetuneConfig:
     return common_flags.config_from_flags(finetune.FinetuneConfig, fv)
 
 
+def _default_run_name(config: finetune.FinetuneConfig) -> str:
+    # Checks --data_dir and --pretrained first: a wrong one ends in one
+    # line, no work done.
+    info = finetune.check_inputs(config)
+    return f"finetune-{config.method}-{info.name or 'dataset'}"
+
+
 def run(flag_values: flags.FlagValues = flags.FLAGS) -> dict:
     """Runs the fine-tuning the parsed flags describe; returns its results."""
-    config = config_from_flags(flag_values)
-    info = dataset_info.DatasetInfo.load(config.data_dir)
-    run_dir = common_flags.resolve_run_dir(
-        f"finetune-{config.method}-{info.name or 'dataset'}", flag_values
+    config, run_dir = common_flags.config_and_run_dir(
+        finetune.FinetuneConfig, _default_run_name, flag_values
     )
     results = finetune.run_finetuning(
         config, run_dir, resume=flag_values.resume

@@ -18,8 +18,8 @@ import sys
 from absl import flags
 
 from uaf_tf import config_flags
+from uaf_tf import run_dir as run_dir_lib
 from uaf_tf.cli import common_flags
-from uaf_tf.data import dataset_info
 from uaf_tf.training import pretrain
 
 
@@ -35,12 +35,16 @@ def config_from_flags(fv: flags.FlagValues) -> pretrain.PretrainConfig:
     return common_flags.config_from_flags(pretrain.PretrainConfig, fv)
 
 
+def _default_run_name(config: pretrain.PretrainConfig) -> str:
+    # Checks --data_dir first: a wrong one ends in one line, no work done.
+    info = run_dir_lib.check_dataset_dir(config.data_dir, pretrain.SPLITS)
+    return f"pretrain-{info.name or 'dataset'}"
+
+
 def run(flag_values: flags.FlagValues = flags.FLAGS) -> dict:
     """Runs the pretraining the parsed flags describe; returns its results."""
-    config = config_from_flags(flag_values)
-    info = dataset_info.DatasetInfo.load(config.data_dir)
-    run_dir = common_flags.resolve_run_dir(
-        f"pretrain-{info.name or 'dataset'}", flag_values
+    config, run_dir = common_flags.config_and_run_dir(
+        pretrain.PretrainConfig, _default_run_name, flag_values
     )
     results = pretrain.run_pretraining(
         config, run_dir, resume=flag_values.resume

@@ -331,6 +331,7 @@ def config_differences(runs: Sequence[Run]) -> dict:
         # Where and how a run started (versions, argv, commit) is not an
         # option of the run.
         config.pop("environment", None)
+        config.pop("resume_history", None)
         for key, value in _leaves(config):
             if key not in _GRID_KEYS:
                 values.setdefault(key, set()).add(json.dumps(value))

@@ -23,6 +23,7 @@ import tensorflow as tf
 from absl import logging
 
 from uaf_tf import config_flags
+from uaf_tf import errors
 from uaf_tf import losses
 from uaf_tf import metrics
 from uaf_tf import rewards
@@ -46,6 +47,8 @@ from uaf_tf.training import trainer
 
 VALID = "valid"
 TEST = "test"
+# The dataset splits fine-tuning reads (`run_dir.check_dataset_dir`).
+SPLITS = ("finetune/train", "finetune/valid", "finetune/test")
 
 # Every `--method`: the UAF variants (a `UAFRecommender` with that sampler,
 # `samplers.get`) and the baselines of paper sec. 4.2. `build_model` maps
@@ -193,17 +196,17 @@ class FinetuneConfig:
             ),
             "random_mode": (self.random_mode, samplers.RANDOM_MODES),
         }
-        for name, (value, allowed) in choices.items():
-            if value not in allowed:
-                raise ValueError(
-                    f"`{name}` must be one of {allowed}. "
-                    f"Received: {name}={value!r}"
-                )
-        if not 0.0 < self.train_fraction <= 1.0:
-            raise ValueError(
-                "`train_fraction` must be in (0, 1]. "
-                f"Received: train_fraction={self.train_fraction}"
-            )
+        for name, (_, allowed) in choices.items():
+            config_flags.check_choice(self, name, allowed)
+        config_flags.check_fraction(self, "train_fraction")
+        # Eq. 10 divides by tau; Eq. 11's miss penalty gamma and Eq. 13's
+        # weight beta are >= 0 (the paper sets both to 1).
+        config_flags.check_positive(self, "temperature")
+        config_flags.check_non_negative(self, "gamma", "beta", "rl_cost_weight")
+        config_flags.check_at_least(
+            self, 1, "rl_num_negatives", "rl_reward_cutoff", "shuffle_buffer"
+        )
+        config_flags.check_at_least(self, 0, "rl_curriculum_epochs")
 
     def trainer_config(self) -> trainer.TrainerConfig:
         return self.training.trainer_config(
@@ -466,8 +469,16 @@ def training_positives(data_dir: str) -> metrics.KnownItems:
     return metrics.KnownItems(np.concatenate(users), np.concatenate(items))
 
 
+class VocabularyMismatchError(errors.UserError, ValueError):
+    """The dataset and the pretraining run have other source vocabularies."""
+
+
 def check_source_vocabulary(data_dir: str, pretrained: str) -> None:
-    """Raises ValueError unless both directories hold the same source vocab.
+    """Raises unless both directories hold the same source vocabulary.
+
+    Raises:
+        config_flags.ConfigError: a `source_vocab.txt` is missing.
+        VocabularyMismatchError: the two differ (a `ValueError`).
 
     Source ids index the pretrained embedding; a dataset built with another
     vocabulary would silently feed the wrong items (the original's string-
@@ -476,11 +487,17 @@ def check_source_vocabulary(data_dir: str, pretrained: str) -> None:
     name = dataset_info.SOURCE_VOCAB_FILE
     data_path = os.path.join(data_dir, name)
     pretrained_path = os.path.join(pretrained, name)
-    for path in (data_path, pretrained_path):
+    for field, directory, path in (
+        ("data_dir", data_dir, data_path),
+        ("pretrained", pretrained, pretrained_path),
+    ):
         if not tf.io.gfile.exists(path):
-            raise ValueError(
-                f"{path} is missing: cannot check that the pretraining run "
-                "and the fine-tuning dataset share one source vocabulary."
+            raise config_flags.ConfigError(
+                field,
+                directory,
+                f"{name} is missing: cannot check that the pretraining run "
+                "and the fine-tuning dataset share one source vocabulary",
+                is_requirement=False,
             )
     with tf.io.gfile.GFile(data_path) as f:
         data_vocab = f.read().splitlines()
@@ -497,7 +514,7 @@ def check_source_vocabulary(data_dir: str, pretrained: str) -> None:
             ),
             min(len(data_vocab), len(pretrained_vocab)),
         )
-        raise ValueError(
+        raise VocabularyMismatchError(
             f"Source vocabulary mismatch: {data_path} ({len(data_vocab)} "
             f"items) differs from {pretrained_path} ({len(pretrained_vocab)} "
             f"items) first at line {first + 1}. Build the fine-tuning dataset "
@@ -556,6 +573,34 @@ def model_for_method(
     )
 
 
+def check_inputs(
+    config: FinetuneConfig, run_dir: str | None = None
+) -> dataset_info.DatasetInfo:
+    """Checks `data_dir`, `pretrained` (and `run_dir`) before any work.
+
+    Returns:
+        The dataset's `DatasetInfo`.
+
+    Raises:
+        config_flags.ConfigError: naming the field, e.g. `pretrained` is a
+            dataset or a fine-tuning run, or the vocabularies differ.
+    """
+    info = run_dir_lib.check_dataset_dir(config.data_dir, SPLITS)
+    run_dir_lib.check_pretraining_run(config.pretrained)
+    if run_dir is not None and os.path.realpath(run_dir) == os.path.realpath(
+        config.pretrained
+    ):
+        raise config_flags.ConfigError(
+            "run_dir",
+            run_dir,
+            "is the pretraining run (--pretrained); fine-tuning writes a "
+            "run directory of its own",
+            is_requirement=False,
+        )
+    check_source_vocabulary(config.data_dir, config.pretrained)
+    return info
+
+
 def run_finetuning(
     config: FinetuneConfig, run_dir: str, *, resume: bool = False
 ) -> dict:
@@ -567,13 +612,24 @@ def run_finetuning(
         `num_examples`), `best_epoch`, `epochs_run`,
         `train_examples_per_sec`, `history`, ...
     """
-    keras.utils.set_random_seed(config.training.seed)
-    info = dataset_info.DatasetInfo.load(config.data_dir)
-    run_dir_lib.start_run(
+    # Checked before anything is built or written: one clear error.
+    checked = (config.data_dir, config.pretrained)
+    info = check_inputs(config, run_dir)
+    effective = run_dir_lib.start_run(
         run_dir,
         {"task": "finetune", **dataclasses.asdict(config)},
         resume=resume,
     )
+    # A resumed run keeps its saved options (but those it may change).
+    config = config_flags.replace_fields(
+        config,
+        config_flags.flatten_config_dict(
+            FinetuneConfig, effective, ignore=("task",)
+        ),
+    )
+    if (config.data_dir, config.pretrained) != checked:
+        info = check_inputs(config, run_dir)
+    keras.utils.set_random_seed(config.training.seed)
     model = build_model(config, info)
     run_dir_lib.save_model_spec(model, run_dir)
     run_dir_lib.copy_vocabularies(config.data_dir, run_dir)

@@ -26,6 +26,10 @@ from uaf_tf.training import trainer
 # users: on small datasets (ML-100K holds out 47 users) it is far less noisy
 # than a ranking metric of the last position alone.
 SELECTION_METRIC = "loss"
+# The dataset splits pretraining reads (`run_dir.check_dataset_dir`).
+SPLITS = ("pretrain/train", "pretrain/valid")
+# Keys of a pretraining config.json that describe the run, not options.
+_RUN_METADATA = ("task", "dataset_name", "seq_len", "num_source_ids")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,6 +70,25 @@ class PretrainConfig:
         default=sequence_pretrainer.NO_ACTIVATION,
         metadata={config_flags.CHOICES: sequence_pretrainer.HEAD_ACTIVATIONS},
     )
+
+    def __post_init__(self):
+        config_flags.check_at_least(
+            self, 1, "channels", "kernel_size", "max_checkpoints"
+        )
+        config_flags.check_at_least(self, 0, "num_sampled")
+        config_flags.check_int_tuple(self, "dilations", 1)
+        config_flags.check_choice(
+            self, "head_activation", sequence_pretrainer.HEAD_ACTIVATIONS
+        )
+        if self.selection_metric != SELECTION_METRIC and not (
+            self.selection_metric.startswith(f"{metrics.FULL}/")
+        ):
+            raise config_flags.ConfigError(
+                "selection_metric",
+                self.selection_metric,
+                f"{SELECTION_METRIC!r} or a `{metrics.FULL}/` ranking metric "
+                "such as 'full/mrr@5'",
+            )
 
     def trainer_config(self) -> trainer.TrainerConfig:
         return self.training.trainer_config(
@@ -207,9 +230,10 @@ def run_pretraining(
     Returns:
         The results dict of `trainer.fit`.
     """
-    keras.utils.set_random_seed(config.training.seed)
-    info = dataset_info.DatasetInfo.load(config.data_dir)
-    run_dir_lib.start_run(
+    # Checked before anything is built or written: one clear error.
+    checked_dir = config.data_dir
+    info = run_dir_lib.check_dataset_dir(checked_dir, SPLITS)
+    effective = run_dir_lib.start_run(
         run_dir,
         {
             **dataclasses.asdict(config),
@@ -220,6 +244,16 @@ def run_pretraining(
         },
         resume=resume,
     )
+    # A resumed run keeps its saved options (but those it may change).
+    config = config_flags.replace_fields(
+        config,
+        config_flags.flatten_config_dict(
+            PretrainConfig, effective, ignore=_RUN_METADATA
+        ),
+    )
+    if config.data_dir != checked_dir:
+        info = run_dir_lib.check_dataset_dir(config.data_dir, SPLITS)
+    keras.utils.set_random_seed(config.training.seed)
     model = build_pretrainer(config, info)
     task = PretrainTask.from_data_dir(
         model,

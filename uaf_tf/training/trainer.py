@@ -40,6 +40,9 @@ import keras
 import tensorflow as tf
 from absl import logging
 
+from uaf_tf import config_flags
+from uaf_tf import errors
+from uaf_tf import run_dir as run_dir_lib
 from uaf_tf.run_dir import BEST_WEIGHTS_FILE
 from uaf_tf.run_dir import CHECKPOINT_DIR
 from uaf_tf.run_dir import RESULTS_FILE
@@ -88,6 +91,21 @@ class TrainingConfig:
     log_every_steps: int = 50
     checkpoint_every_steps: int = 0
     jit_compile: bool | None = None
+
+    def __post_init__(self):
+        # Before any work: a learning rate of -1 trains (and diverges).
+        config_flags.check_positive(self, "learning_rate")
+        config_flags.check_at_least(
+            self, 1, "batch_size", "eval_batch_size", "epochs"
+        )
+        config_flags.check_at_least(
+            self,
+            0,
+            "steps_per_epoch",
+            "seed",
+            "log_every_steps",
+            "checkpoint_every_steps",
+        )
 
     def trainer_config(
         self,
@@ -159,6 +177,19 @@ class TrainerConfig:
                 "`epochs` and `steps_per_epoch` must be >= 0. Received: "
                 f"epochs={self.epochs}, steps_per_epoch={self.steps_per_epoch}"
             )
+
+
+class TrainingDivergedError(errors.UserError, FloatingPointError):
+    """The loss or a weight became nan or inf; training stopped.
+
+    The message names the step and the last good checkpoint (the latest
+    one: nothing after it was saved), kept in `last_checkpoint` (None when
+    there is none yet).
+    """
+
+    def __init__(self, message: str, last_checkpoint: str | None):
+        super().__init__(message)
+        self.last_checkpoint = last_checkpoint
 
 
 class Task(typing.Protocol):
@@ -385,7 +416,24 @@ class _Loop:
                     "No checkpoint in %s: starting fresh.", self.run_dir
                 )
             return
+        learning_rates = self._learning_rates()
         self.checkpoint.restore(latest).assert_existing_objects_matched()
+        # The task's optimizers were made with the run's learning rate,
+        # which a resumed run may change (`run_dir.RESUMABLE_OPTIONS`): it
+        # wins over the one in the checkpoint.
+        if self._learning_rates() != learning_rates:
+            for name, optimizer in self.optimizers.items():
+                key = (
+                    "train/learning_rate"
+                    if len(self.optimizers) == 1
+                    else f"train/learning_rate/{name}"
+                )
+                logging.info(
+                    "Learning rate %g (checkpoint: %g).",
+                    learning_rates[key],
+                    float(optimizer.learning_rate),
+                )
+                optimizer.learning_rate = learning_rates[key]
         logging.info(
             "Resumed %s: %d epochs done, step %d (%d batches into epoch %d).",
             latest,
@@ -440,6 +488,14 @@ class _Loop:
                 raise KeyError(
                     f"`train_step` must return 'loss'; got {sorted(logs)}."
                 )
+            if not math.isfinite(logs["loss"]):
+                # Nothing of this step is saved: the latest checkpoint
+                # stays the last good one.
+                raise self._diverged(
+                    f"loss is {logs['loss']} at step "
+                    f"{int(self.step.numpy()) + 1} (epoch {epoch + 1}, batch "
+                    f"{int(state.epoch_step.numpy()) + 1})"
+                )
             size = int(tf.nest.flatten(batch)[0].shape[0])
             step = int(self.step.assign_add(1).numpy())
             state.epoch_step.assign_add(1)
@@ -467,7 +523,7 @@ class _Loop:
                 now = time.perf_counter()
                 seconds += now - clock
                 state.train_seconds.assign_add(now - clock)
-                self.manager.save(checkpoint_number=step)
+                self._save(step)
                 clock = time.perf_counter()
                 window.exclude(clock - now)
         now = time.perf_counter()
@@ -476,6 +532,38 @@ class _Loop:
         if bar is not None:
             bar.evaluating()
         return seconds, examples
+
+    def _save(self, step: int) -> None:
+        """Saves a checkpoint, unless a weight is nan or inf (then the
+        latest checkpoint stays the last good one)."""
+        for variable in self.task.model.variables:
+            value = tf.convert_to_tensor(variable)
+            if value.dtype.is_floating and not bool(
+                tf.reduce_all(tf.math.is_finite(value))
+            ):
+                raise self._diverged(
+                    f"weight {variable.path} holds nan or inf after step {step}"
+                )
+        self.manager.save(checkpoint_number=step)
+
+    def _diverged(self, what: str) -> "TrainingDivergedError":
+        latest = self.manager.latest_checkpoint
+        if latest:
+            # Checkpoints are numbered by the global step (`_save`).
+            saved_step = latest.rsplit("-", 1)[-1]
+            advice = (
+                f"the last good checkpoint is {latest} (step {saved_step}); "
+                "continue from it with --resume, e.g. with a lower "
+                "--learning_rate"
+            )
+        else:
+            advice = (
+                "no checkpoint was saved yet; start again, e.g. with a lower "
+                "--learning_rate"
+            )
+        return TrainingDivergedError(
+            f"Training stopped: {what}; {advice}.", latest
+        )
 
     def _steps_in_epoch(self, dataset, skip: int) -> int | None:
         """Batches of a whole epoch, for the progress bar (None: unknown).
@@ -572,7 +660,7 @@ class _Loop:
             wall_before + time.perf_counter() - wall_start
         )
         self.epoch.assign(epoch + 1)
-        self.manager.save(checkpoint_number=step)
+        self._save(step)
 
         if self.progress != "none":
             line = _epoch_summary(
@@ -615,8 +703,9 @@ class _Loop:
             "history": history,
             "environment": describe_environment(),
         }
-        with open(os.path.join(self.run_dir, RESULTS_FILE), "w") as f:
-            json.dump(results, f, indent=2)
+        run_dir_lib.write_json(
+            os.path.join(self.run_dir, RESULTS_FILE), results, indent=2
+        )
         summaries.write_final_summaries(self.run_dir, results)
         if test is not None:
             logging.info(
