@@ -448,6 +448,7 @@ def config_from_flags(
     flag_values: flags.FlagValues = flags.FLAGS,
     *,
     defaults: Mapping[str, Any] | None = None,
+    config_errors: bool = False,
 ):
     """Builds `config_cls` from parsed flags.
 
@@ -468,6 +469,8 @@ def config_from_flags(
     Raises:
         FlagError: a required field was not given, or a value is invalid
             (the config's `ConfigError`); the message names the flag.
+        ConfigError: with `config_errors=True` (the Python API), an invalid
+            value raises the config's own error, worded for Python callers.
     """
     defaults = dict(defaults or {})
     specs = flag_specs(config_cls)
@@ -483,6 +486,8 @@ def config_from_flags(
     try:
         return _build(config_cls, (), values, None)
     except ConfigError as error:
+        if config_errors:
+            raise
         raise FlagError(error.flag_message()) from None
 
 

@@ -160,7 +160,7 @@ def _config(config_cls: type, values: dict, fixed: tuple = ()):
     config_flags.define_config_flags(config_cls, flag_values)
     flag_values(["uaf_tf.api"])
     return config_flags.config_from_flags(
-        config_cls, flag_values, defaults=flat
+        config_cls, flag_values, defaults=flat, config_errors=True
     )
 
 
