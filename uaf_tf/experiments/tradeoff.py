@@ -30,6 +30,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from uaf_tf.experiments import grid
+from uaf_tf.experiments import plots
 
 RL = "rl"
 TRADEOFF_MD = "tradeoff.md"
@@ -248,10 +249,7 @@ def plot(rows: Sequence[Row], path: str, *, title: str) -> str | None:
     """Test MRR@5 against mean fine-tuned blocks, one labelled point per
     setting (error bars: std over seeds). None if matplotlib is missing."""
     try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        from matplotlib import pyplot as plt
+        plt = plots._pyplot()
     except ImportError:
         return None
     figure, axes = plt.subplots(figsize=(6, 4.2))
