@@ -1,33 +1,4 @@
 #!/usr/bin/env bash
-# Reproduces the README's MovieLens-100K table with launch/reproduce.py:
-# builds the dataset, pretrains once (quick config) and fine-tunes every
-# method (the paper's baselines and the UAF variants; quick config, same
-# pretrained run) for each seed, then writes results.md / results.csv,
-# the figures and TensorBoard summaries into OUT_DIR. Interrupt and rerun at
-# will: finished cells are skipped, interrupted ones resumed.
-# About 1.5 minutes per cell on 2 idle CPU cores (10 methods x 3 seeds).
-# Overrides: DATA_DIR (data/movielens-100k), OUT_DIR (reproductions/ml100k),
-# SEEDS (0,1,2), FRACTIONS (1.0; the paper's Tables 6-7 use 1.0,0.5,0.1),
-# METHODS (comma list; default every method).
-set -euo pipefail
-cd "$(dirname "$0")/.."
-bash launch/setup_env.sh
-PY=.venv/bin/python
-DATA_DIR="${DATA_DIR:-data/movielens-100k}"
-OUT_DIR="${OUT_DIR:-reproductions/ml100k}"
-METHODS_FLAG=()
-[ -n "${METHODS:-}" ] && METHODS_FLAG=(--methods="$METHODS")
-
-# Nothing is deleted: an existing dataset is reused (it is the one the
-# finished cells were trained on), finished cells are skipped and
-# interrupted ones resumed. To start over, choose another OUT_DIR.
-if [ -f "$DATA_DIR/dataset.json" ]; then
-  echo "reusing the dataset in $DATA_DIR"
-else
-  $PY launch/prepare_data.py --dataset=movielens-100k --out_dir="$DATA_DIR"
-fi
-$PY launch/reproduce.py --data_dir="$DATA_DIR" \
-  --pretrain_flagfile=launch/configs/pretrain_quick.cfg \
-  --finetune_flagfile=launch/configs/finetune_quick.cfg \
-  --seeds="${SEEDS:-0,1,2}" --train_fractions="${FRACTIONS:-1.0}" \
-  "${METHODS_FLAG[@]}" --out_dir="$OUT_DIR"
+# The MovieLens-100K table: see launch/reproduce_movielens.sh for what it
+# does and the overrides it takes.
+exec bash "$(dirname "$0")/reproduce_movielens.sh" 100k
