@@ -4,8 +4,10 @@ import csv
 import json
 import os
 
+import pytest
 from absl import flags
 
+from uaf_tf import errors
 from uaf_tf import testing
 from uaf_tf.cli import reproduce
 
@@ -82,3 +84,16 @@ def test_end_to_end_then_rerun_skips(tmp_path, capsys):
     assert "3 cells: 3 done, 0 to resume, 0 to start." in (
         capsys.readouterr().out
     )
+
+
+def test_report_only_without_a_reproduction_is_one_line_error(tmp_path):
+    data_dir = testing.build_tiny_dataset_dir(str(tmp_path / "data"))
+    argv = [
+        f"--data_dir={data_dir}",
+        f"--pretrained={tmp_path / 'pretrained'}",
+        f"--out_dir={tmp_path / 'never_ran'}",
+        "--report_only",
+    ]
+    with pytest.raises(errors.UserError, match="never_ran does not exist"):
+        reproduce.run(_flag_values(argv))
+    assert not (tmp_path / "never_ran").exists()

@@ -30,6 +30,7 @@ import sys
 from absl import app
 from absl import flags
 
+from uaf_tf import errors
 from uaf_tf.cli import common_flags
 from uaf_tf.experiments import grid
 from uaf_tf.experiments import report
@@ -170,6 +171,12 @@ def run(flag_values: flags.FlagValues = flags.FLAGS, command: str = "") -> int:
     if flag_values.dry_run:
         print(reproduction.describe_plan(grid.plan(spec)))
         return 0
+    if flag_values.report_only and not os.path.isdir(spec.out_dir):
+        raise errors.UserError(
+            f"--report_only: --out_dir={spec.out_dir} does not exist, so "
+            "there are no runs to report; give the out_dir of an earlier "
+            "reproduction"
+        )
     outcomes, files = reproduction.reproduce(
         spec,
         command=command,
