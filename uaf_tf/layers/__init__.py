@@ -17,6 +17,7 @@ from uaf_tf.layers.samplers import RandomSampler
 from uaf_tf.layers.samplers import Sampler
 from uaf_tf.layers.samplers import SelfCriticalSampler
 from uaf_tf.layers.samplers import SoftSampler
+from uaf_tf.layers.self_attention_block import SelfAttentionBlock
 
 __all__ = [
     "CausalDilatedConv1D",
@@ -27,6 +28,7 @@ __all__ = [
     "PatchedResidualBlock",
     "RandomSampler",
     "Sampler",
+    "SelfAttentionBlock",
     "SelfCriticalSampler",
     "SoftSampler",
     "samplers",

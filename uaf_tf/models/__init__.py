@@ -9,6 +9,7 @@ from uaf_tf.models.finetune_recommender import FinetuneRecommender
 from uaf_tf.models.nextitnet_backbone import NextItNetBackbone
 from uaf_tf.models.peterrec_recommender import PeterRecRecommender
 from uaf_tf.models.policy_network import PolicyNetwork
+from uaf_tf.models.sasrec_backbone import SASRecBackbone
 from uaf_tf.models.sequence_backbone import SequenceBackbone
 from uaf_tf.models.sequence_pretrainer import SequencePretrainer
 from uaf_tf.models.uaf_recommender import UAFRecommender
@@ -19,6 +20,7 @@ __all__ = [
     "NextItNetBackbone",
     "PeterRecRecommender",
     "PolicyNetwork",
+    "SASRecBackbone",
     "SequenceBackbone",
     "SequencePretrainer",
     "UAFRecommender",

@@ -4,11 +4,13 @@ import keras
 from keras import ops
 
 from uaf_tf.layers.samplers import NUM_ACTIONS
+from uaf_tf.layers.self_attention_block import SelfAttentionBlock
 from uaf_tf.models.nextitnet_backbone import NextItNetBackbone
 
 CONV = "conv"
 GRU = "gru"
-ENCODERS = (CONV, GRU)
+ATTENTION = "attention"
+ENCODERS = (CONV, GRU, ATTENTION)
 
 # Paper sec. 3.3: a light NextItNet of dilations {1, 2, 4, 8}, i.e. two
 # residual blocks with base dilations 1 and 4.
@@ -33,6 +35,10 @@ class PolicyNetwork(keras.layers.Layer):
          `dilations` (default `[1, 4]`, i.e. conv dilations 1, 2, 4, 8),
          then the mean over positions;
        - `"gru"`: a GRU with C units, its last state (paper sec. 5.3.3);
+       - `"attention"`: one self-attention residual block (SASRec's,
+         causal, one head, no dropout) over the item embeddings with
+         padding zeroed, then the mean over non-padding positions: the
+         paper's policy for UAF over SASRec (sec. 5.2, Table 3);
     3. a dense head `v = W_p h_p + b_p` (Eq. 14) reshaped to `[B, N, 2]`,
        last axis `[freeze, fine-tune]` (see `samplers.FINETUNE_INDEX`).
        `W_p` starts at N(0, 0.01) by default, as in the original: the
@@ -48,7 +54,7 @@ class PolicyNetwork(keras.layers.Layer):
         num_items: int, V, source vocabulary rows (padding included).
         channels: int, C.
         num_blocks: int, N, residual blocks to decide for.
-        encoder: `"conv"` or `"gru"`.
+        encoder: `"conv"`, `"gru"` or `"attention"`.
         dilations: base dilations of the conv encoder.
         kernel_size: int, k of the conv encoder.
         head_init: `"normal_0.01"` (original, default) or `"glorot"`: the
@@ -97,8 +103,9 @@ class PolicyNetwork(keras.layers.Layer):
         self.head_init = head_init
 
         # === Layers ===
-        # The conv encoder is a light NextItNet; the GRU variant reuses its
-        # input stage only (a backbone without blocks is just the embedding).
+        # The conv encoder is a light NextItNet; the GRU and attention
+        # variants reuse its input stage only (a backbone without blocks is
+        # just the embedding).
         self.sequence_encoder = NextItNetBackbone(
             num_items,
             channels,
@@ -108,6 +115,13 @@ class PolicyNetwork(keras.layers.Layer):
         )
         self.gru = (
             keras.layers.GRU(channels, name="gru") if encoder == GRU else None
+        )
+        self.attention_block = (
+            SelfAttentionBlock(
+                channels, dropout=0.0, final_norm=True, name="attention_block"
+            )
+            if encoder == ATTENTION
+            else None
         )
         self.head = keras.layers.Dense(
             num_blocks * NUM_ACTIONS,
@@ -124,6 +138,8 @@ class PolicyNetwork(keras.layers.Layer):
             self.sequence_encoder.build(input_shape)
         if self.gru is not None and not self.gru.built:
             self.gru.build((*input_shape, self.channels))
+        if self.attention_block is not None and not self.attention_block.built:
+            self.attention_block.build((*input_shape, self.channels))
         if not self.head.built:
             self.head.build((input_shape[0], self.channels))
 
@@ -143,6 +159,13 @@ class PolicyNetwork(keras.layers.Layer):
         hidden = self.sequence_encoder(source_ids, training=training)
         if self.gru is not None:
             return self.gru(hidden, training=training)  # last state [B, C]
+        if self.attention_block is not None:
+            mask = ops.cast(ops.not_equal(source_ids, 0), hidden.dtype)
+            hidden = self.attention_block(
+                hidden * mask[:, :, None], training=training
+            )
+            count = ops.maximum(ops.sum(mask, axis=1, keepdims=True), 1.0)
+            return ops.sum(hidden, axis=1) / count  # [B, C]
         return ops.mean(hidden, axis=1)  # [B, C]
 
     def call(self, source_ids, training=False):

@@ -81,7 +81,8 @@ class FinetuneConfig:
             blocks + head), finetune-all (everything), peterrec (model
             patches in the frozen network).
         policy_encoder: policy network encoder: conv (light NextItNet,
-            dilations 1,2,4,8) or gru (sec. 5.3.3).
+            dilations 1,2,4,8), gru (sec. 5.3.3) or attention (one
+            self-attention block, the paper's policy over SASRec, Table 3).
         temperature: Gumbel-softmax temperature tau (paper: 10).
         gumbel_logits: what the Gumbel step samples from: log_softmax
             (paper) or sigmoid (the original code's sigmoid outputs used as

@@ -19,6 +19,9 @@ from uaf_tf.data import dataset_info
 from uaf_tf.models import sequence_pretrainer
 from uaf_tf.models.nextitnet_backbone import PAPER_DILATIONS
 from uaf_tf.models.nextitnet_backbone import NextItNetBackbone
+from uaf_tf.models.sasrec_backbone import BACKBONES
+from uaf_tf.models.sasrec_backbone import NEXTITNET
+from uaf_tf.models.sasrec_backbone import SASRecBackbone
 from uaf_tf.models.sequence_pretrainer import SequencePretrainer
 from uaf_tf.training import trainer
 
@@ -38,9 +41,16 @@ class PretrainConfig:
 
     Attributes:
         data_dir: dataset directory made by `launch/prepare_data.py`.
+        backbone: the sequence network: nextitnet (causal dilated CNN, the
+            paper's) or sasrec (causal self-attention, paper Table 3).
         channels: C, embedding and hidden width (paper: 128).
-        dilations: base dilation of each residual block (paper: [1, 4] * 4).
-        kernel_size: k (paper: 3).
+        dilations: nextitnet: base dilation of each residual block (paper:
+            [1, 4] * 4).
+        kernel_size: nextitnet: k (paper: 3).
+        attention_blocks: sasrec: number of self-attention blocks.
+        attention_heads: sasrec: heads per block (must divide channels).
+        attention_dropout: sasrec: dropout on embeddings, attention weights
+            and feed-forward outputs while training.
         mask_padding: exclude padding labels from the loss (the original
             does not).
         num_sampled: 0 = full softmax; else sampled-softmax negatives.
@@ -56,9 +66,15 @@ class PretrainConfig:
     """
 
     data_dir: str
+    backbone: str = dataclasses.field(
+        default=NEXTITNET, metadata={config_flags.CHOICES: BACKBONES}
+    )
     channels: int = 128
     dilations: tuple[int, ...] = PAPER_DILATIONS
     kernel_size: int = 3
+    attention_blocks: int = 2
+    attention_heads: int = 1
+    attention_dropout: float = 0.2
     mask_padding: bool = True
     num_sampled: int = 0
     max_checkpoints: int = 3
@@ -73,8 +89,25 @@ class PretrainConfig:
 
     def __post_init__(self):
         config_flags.check_at_least(
-            self, 1, "channels", "kernel_size", "max_checkpoints"
+            self,
+            1,
+            "channels",
+            "kernel_size",
+            "max_checkpoints",
+            "attention_blocks",
+            "attention_heads",
         )
+        config_flags.check_choice(self, "backbone", BACKBONES)
+        if self.channels % self.attention_heads:
+            raise config_flags.ConfigError(
+                "attention_heads",
+                self.attention_heads,
+                f"a divisor of channels={self.channels}",
+            )
+        if not 0.0 <= self.attention_dropout < 1.0:
+            raise config_flags.ConfigError(
+                "attention_dropout", self.attention_dropout, "in [0, 1)"
+            )
         config_flags.check_at_least(self, 0, "num_sampled")
         config_flags.check_int_tuple(self, "dilations", 1)
         config_flags.check_choice(
@@ -194,13 +227,23 @@ class PretrainTask:
 def build_pretrainer(
     config: PretrainConfig, info: dataset_info.DatasetInfo
 ) -> SequencePretrainer:
-    """The built NextItNet pretrainer for `info`'s source vocabulary."""
-    backbone = NextItNetBackbone(
-        num_items=info.num_source_ids,
-        channels=config.channels,
-        dilations=config.dilations,
-        kernel_size=config.kernel_size,
-    )
+    """The built pretrainer of `config.backbone` for `info`'s vocabulary."""
+    if config.backbone == NEXTITNET:
+        backbone = NextItNetBackbone(
+            num_items=info.num_source_ids,
+            channels=config.channels,
+            dilations=config.dilations,
+            kernel_size=config.kernel_size,
+        )
+    else:
+        backbone = SASRecBackbone(
+            num_items=info.num_source_ids,
+            max_len=info.seq_len,
+            channels=config.channels,
+            num_blocks=config.attention_blocks,
+            num_heads=config.attention_heads,
+            dropout=config.attention_dropout,
+        )
     model = SequencePretrainer(
         backbone,
         num_items=info.num_source_ids,
