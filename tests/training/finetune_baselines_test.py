@@ -84,6 +84,12 @@ def _expected_trainable(model, method):
         "finetune-last1": _weights(blocks[-1], *head),
         "finetune-last2": _weights(blocks[-2], blocks[-1], *head),
     }
+    if method == "mtl":  # Everything, and the source softmax head.
+        source_head = [
+            model.source_model.output_kernel,
+            model.source_model.output_bias,
+        ]
+        return [*_weights(backbone, *head), *source_head]
     if method == "peterrec":
         return _weights(
             *[
@@ -111,6 +117,7 @@ def test_methods_are_one_list_validated_by_the_config():
         "finetune-last1",
         "finetune-last2",
         "finetune-all",
+        "mtl",
         "peterrec",
     )
     (field,) = [
@@ -146,6 +153,7 @@ def test_policy_marks_the_blocks_whose_weights_train(method):
         "finetune-cls": [0, 0, 0],
         "finetune-last1": [0, 0, 1],
         "finetune-last2": [0, 1, 1],
+        "mtl": [1, 1, 1],
         "peterrec": [0, 0, 0],
     }[method]
     np.testing.assert_array_equal(policy, np.tile(row, [B, 1]))
@@ -177,10 +185,12 @@ def test_fit_trains_one_epoch(method):
         tf.data.Dataset.from_tensors(_batch()).repeat(2), epochs=1, verbose=0
     )
     assert np.isfinite(history.history["loss"][0])
+    extra = {"source_loss"} if method == "mtl" else set()
     assert set(history.history) == {
         "loss",
         "ranking_loss",
         "finetuned_fraction",
+        *extra,
     }
     assert np.abs(model.target_item_embeddings.numpy() - before).max() > 0
 
@@ -331,3 +341,30 @@ def test_run_finetuning_end_to_end(method, pretrained_run):
         results["test"]["sampled/mrr@5"],
         rtol=1e-6,
     )
+
+
+def test_mtl_loss_is_the_ranking_loss_plus_the_weighted_source_loss():
+    batch = _batch()
+    losses = {}
+    for weight in (0.0, 2.5):
+        keras.utils.set_random_seed(3)
+        model = finetune.model_for_method(
+            _config("mtl", mtl_source_weight=weight),
+            _pretrained_backbone(),
+            T,
+            seq_len=L,
+        )
+        loss, logs = model.compute_loss_and_logs(batch, training=False)
+        source = model.source_model.compute_loss(
+            batch[dataset_info.SOURCE], training=False
+        )
+        np.testing.assert_allclose(logs["source_loss"], source, rtol=1e-6)
+        np.testing.assert_allclose(
+            loss, logs["ranking_loss"] + weight * source, rtol=1e-6
+        )
+        losses[weight] = (float(loss), float(logs["ranking_loss"]))
+    # Same seed, same model: only the source term differs.
+    assert losses[0.0][1] == pytest.approx(losses[2.5][1])
+    assert losses[2.5][0] > losses[0.0][0]
+    # The source head shares the (re-initialised) backbone object.
+    assert model.source_model.backbone is model.backbone

@@ -6,6 +6,7 @@ through `uaf_tf.layers`, every layer they are built from).
 
 from uaf_tf.models.finetune_baseline import FinetuneBaseline
 from uaf_tf.models.finetune_recommender import FinetuneRecommender
+from uaf_tf.models.mtl_recommender import MTLRecommender
 from uaf_tf.models.nextitnet_backbone import NextItNetBackbone
 from uaf_tf.models.peterrec_recommender import PeterRecRecommender
 from uaf_tf.models.policy_network import PolicyNetwork
@@ -17,6 +18,7 @@ from uaf_tf.models.uaf_recommender import UAFRecommender
 __all__ = [
     "FinetuneBaseline",
     "FinetuneRecommender",
+    "MTLRecommender",
     "NextItNetBackbone",
     "PeterRecRecommender",
     "PolicyNetwork",

@@ -33,6 +33,7 @@ from uaf_tf.data import pipelines
 from uaf_tf.experiments import instances as test_instances
 from uaf_tf.layers import samplers
 from uaf_tf.models import finetune_baseline
+from uaf_tf.models import mtl_recommender
 from uaf_tf.models import peterrec_recommender
 from uaf_tf.models import policy_network
 from uaf_tf.models.finetune_baseline import FinetuneBaseline
@@ -40,6 +41,7 @@ from uaf_tf.models.finetune_recommender import POLICY
 from uaf_tf.models.finetune_recommender import TRAINING_FEATURES
 from uaf_tf.models.finetune_recommender import USER_EMBEDDING
 from uaf_tf.models.finetune_recommender import FinetuneRecommender
+from uaf_tf.models.mtl_recommender import MTLRecommender
 from uaf_tf.models.peterrec_recommender import PeterRecRecommender
 from uaf_tf.models.uaf_recommender import UAFRecommender
 from uaf_tf.training import policy_summaries
@@ -56,6 +58,7 @@ SPLITS = ("finetune/train", "finetune/valid", "finetune/test")
 UAF_METHODS = samplers.METHODS
 BASELINE_METHODS = (
     *finetune_baseline.METHODS,
+    mtl_recommender.MTL,
     peterrec_recommender.PETERREC,
 )
 METHODS = (*UAF_METHODS, *BASELINE_METHODS)
@@ -79,7 +82,9 @@ class FinetuneConfig:
             finetune-zero (random init, everything trains), finetune-cls
             (target head only), finetune-last1 / finetune-last2 (last 1 / 2
             blocks + head), finetune-all (everything), peterrec (model
-            patches in the frozen network).
+            patches in the frozen network), mtl (one randomly initialised
+            network trained on the source next-item and the target ranking
+            loss together; the pretrained run gives the architecture only).
         policy_encoder: policy network encoder: conv (light NextItNet,
             dilations 1,2,4,8), gru (sec. 5.3.3) or attention (one
             self-attention block, the paper's policy over SASRec, Table 3).
@@ -129,6 +134,8 @@ class FinetuneConfig:
         rl_cost_weight: UAF-RL reward's weight w of the block term,
             `1 - w (n_ft / N)^2` on a hit (Eq. 11 has w = 1); sweep it for
             the accuracy / fine-tuned-blocks trade-off.
+        mtl_source_weight: MTL's weight of the source next-item loss beside
+            the target ranking loss.
     """
 
     data_dir: str
@@ -179,6 +186,7 @@ class FinetuneConfig:
         metadata={config_flags.CHOICES: samplers.RANDOM_MODES},
     )
     rl_cost_weight: float = 1.0
+    mtl_source_weight: float = 1.0
 
     def __post_init__(self):
         choices = {
@@ -203,7 +211,9 @@ class FinetuneConfig:
         # Eq. 10 divides by tau; Eq. 11's miss penalty gamma and Eq. 13's
         # weight beta are >= 0 (the paper sets both to 1).
         config_flags.check_positive(self, "temperature")
-        config_flags.check_non_negative(self, "gamma", "beta", "rl_cost_weight")
+        config_flags.check_non_negative(
+            self, "gamma", "beta", "rl_cost_weight", "mtl_source_weight"
+        )
         config_flags.check_at_least(
             self, 1, "rl_num_negatives", "rl_reward_cutoff", "shuffle_buffer"
         )
@@ -564,6 +574,13 @@ def model_for_method(
     if config.method in UAF_METHODS:
         return UAFRecommender.from_pretrained(
             backbone, num_target_ids, seq_len=seq_len, **config.model_kwargs()
+        )
+    if config.method == mtl_recommender.MTL:
+        return MTLRecommender.from_pretrained(
+            backbone,
+            num_target_ids,
+            source_weight=config.mtl_source_weight,
+            **common,
         )
     if config.method == peterrec_recommender.PETERREC:
         return PeterRecRecommender.from_pretrained(
