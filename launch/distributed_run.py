@@ -34,6 +34,7 @@ def main(argv=None):
     parser.add_argument("--channels", type=int, default=8)
     parser.add_argument("--dilations", default="1,2")
     parser.add_argument("--method", default="gumbel")
+    parser.add_argument("--learning_rate", type=float, default=1e-3)
     args = parser.parse_args(argv)
 
     import tensorflow as tf
@@ -52,7 +53,7 @@ def main(argv=None):
     training = trainer.TrainingConfig(
         batch_size=args.batch_size,
         eval_batch_size=64,
-        learning_rate=1e-2,
+        learning_rate=args.learning_rate,
         epochs=1,
         steps_per_epoch=args.steps,
         log_every_steps=0,
@@ -73,8 +74,8 @@ def main(argv=None):
     finetuned = finetune.run_finetuning(
         finetune.FinetuneConfig(
             data_dir=args.data_dir,
-            # Every worker fine-tunes the chief's pretrained model.
-            pretrained=pretrain_dir,
+            # Each worker fine-tunes its own (identical) pretrained model.
+            pretrained=distribution.worker_run_dir(pretrain_dir),
             method=args.method,
             training=training,
         ),
@@ -100,9 +101,14 @@ if __name__ == "__main__":
     main()
 
 
-def weight_differences(path_a: str, path_b: str) -> tuple[float, float]:
-    """`(max |a - b|, max |a - b| / max(|b|, 1e-8))` over every weight of
-    two `.weights.h5` files of the same model (b is the reference)."""
+def weight_differences(path_a: str, path_b: str) -> dict:
+    """How far the weights of two `.weights.h5` files of one model differ.
+
+    Returns `max_abs` (max |a - b| over every element), `max_rel` (`max_abs`
+    over the largest |b|: the model-level relative difference) and
+    `max_rel_per_tensor` (max over weight tensors of max |a - b| / max |b|),
+    b being the reference.
+    """
     import h5py
     import numpy as np
 
@@ -112,7 +118,7 @@ def weight_differences(path_a: str, path_b: str) -> tuple[float, float]:
         with h5py.File(path, "r") as f:
             f.visititems(
                 lambda name, obj: (
-                    found.__setitem__(name, np.array(obj))
+                    found.__setitem__(name, np.array(obj, dtype=np.float64))
                     if isinstance(obj, h5py.Dataset)
                     else None
                 )
@@ -121,10 +127,15 @@ def weight_differences(path_a: str, path_b: str) -> tuple[float, float]:
     a, b = arrays
     if sorted(a) != sorted(b) or not a:
         raise ValueError(f"{path_a} and {path_b} hold different weights.")
-    max_abs = max_rel = 0.0
+    max_abs = largest = per_tensor = 0.0
     for name in a:
-        diff = np.abs(a[name].astype(np.float64) - b[name].astype(np.float64))
-        scale = np.maximum(np.abs(b[name].astype(np.float64)), 1e-8)
-        max_abs = max(max_abs, float(diff.max(initial=0.0)))
-        max_rel = max(max_rel, float((diff / scale).max(initial=0.0)))
-    return max_abs, max_rel
+        diff = float(np.abs(a[name] - b[name]).max(initial=0.0))
+        scale = float(np.abs(b[name]).max(initial=0.0))
+        max_abs = max(max_abs, diff)
+        largest = max(largest, scale)
+        per_tensor = max(per_tensor, diff / max(scale, 1e-12))
+    return {
+        "max_abs": max_abs,
+        "max_rel": max_abs / max(largest, 1e-12),
+        "max_rel_per_tensor": per_tensor,
+    }

@@ -153,3 +153,28 @@ def scale_loss(loss: tf.Tensor, weight) -> tf.Tensor:
     weight = tf.cast(weight, loss.dtype)
     total = context.all_reduce(tf.distribute.ReduceOp.SUM, weight)
     return loss * weight / total
+
+
+def sample_global_rows(sample_fn, local: tf.Tensor) -> tf.Tensor:
+    """`sample_fn` of the global batch, this replica's rows of the result.
+
+    `local` holds this replica's rows (`[b, ...]`) of a global batch. Under
+    a strategy with several replicas the rows are placed at this replica's
+    offset in a zero tensor of the global batch (`[B, ...]`), `sample_fn`
+    draws for all of it and this replica's rows are returned. A seeded,
+    stateless draw (the Gumbel noise of UAF-Gumbel, the actions of UAF-RL)
+    thus gives every replica different noise, each example the noise it
+    gets in single-process training, and the same result for any number of
+    replicas. Outside such a strategy it is `sample_fn(local)`.
+    """
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return sample_fn(local)
+    size = tf.shape(local)[0]
+    sizes = context.all_gather(tf.reshape(size, [1]), axis=0)  # [R]
+    offset = tf.reduce_sum(sizes[: context.replica_id_in_sync_group])
+    total = tf.reduce_sum(sizes)
+    paddings = [[offset, total - offset - size]] + [[0, 0]] * (
+        local.shape.rank - 1
+    )
+    return sample_fn(tf.pad(local, paddings))[offset : offset + size]
