@@ -32,6 +32,7 @@ import tensorflow_probability as tfp
 from keras import ops
 
 from uaf_tf import rewards
+from uaf_tf.training import distribution as distribute
 
 # Index of each action on the last axis of the policy logits `[B, N, 2]`.
 FREEZE_INDEX = 0
@@ -171,11 +172,14 @@ class GumbelSampler(Sampler):
             category_logits = ops.sigmoid(logits)
         else:
             category_logits = tf.nn.log_softmax(logits, axis=-1)
-        distribution = tfp.distributions.RelaxedOneHotCategorical(
-            temperature=self.temperature, logits=category_logits
-        )
         seed = ops.cast(self.seed_generator.next(), "int32")
-        return distribution.sample(seed=seed)
+        # Under a tf.distribute strategy: the noise of the global batch.
+        return distribute.sample_global_rows(
+            lambda rows: tfp.distributions.RelaxedOneHotCategorical(
+                temperature=self.temperature, logits=rows
+            ).sample(seed=seed),
+            category_logits,
+        )
 
     def call(self, logits, source_ids=None, num_blocks=None, training=False):
         if not (training or self.stochastic_eval):
@@ -325,10 +329,15 @@ class SelfCriticalSampler(Sampler):
             return greedy_policy(logits)
         logits = tf.stop_gradient(logits)
         num_blocks = tf.shape(logits)[1]
-        flat = tf.reshape(logits, [-1, NUM_ACTIONS])
         seed = ops.cast(self.seed_generator.next(), "int32")
-        actions = tf.random.stateless_categorical(flat, 1, seed=seed)
-        actions = tf.reshape(actions, [-1, num_blocks])
+
+        def sample(rows):  # [B, N, 2] -> [B, N]
+            flat = tf.reshape(rows, [-1, NUM_ACTIONS])
+            actions = tf.random.stateless_categorical(flat, 1, seed=seed)
+            return tf.reshape(actions, [-1, num_blocks])
+
+        # Under a tf.distribute strategy: the actions of the global batch.
+        actions = distribute.sample_global_rows(sample, logits)
         return ops.cast(actions == FINETUNE_INDEX, logits.dtype)
 
     def get_config(self):

@@ -44,6 +44,7 @@ from uaf_tf.models.finetune_recommender import FinetuneRecommender
 from uaf_tf.models.mtl_recommender import MTLRecommender
 from uaf_tf.models.peterrec_recommender import PeterRecRecommender
 from uaf_tf.models.uaf_recommender import UAFRecommender
+from uaf_tf.training import distribution
 from uaf_tf.training import policy_summaries
 from uaf_tf.training import trainer
 
@@ -333,6 +334,11 @@ class FinetuneTask:
         variables = self.model.trainable_variables
         with tf.GradientTape() as tape:
             loss, logs = self.model.compute_loss_and_logs(batch, training=True)
+            # Under a strategy: this replica's share of the global mean (the
+            # loss is a mean over the batch's examples).
+            loss = distribution.scale_loss(
+                loss, tf.shape(batch[dataset_info.TARGET])[0]
+            )
         gradients = tape.gradient(loss, variables)
         self.optimizer.apply_gradients(zip(gradients, variables, strict=True))
         return logs
@@ -630,6 +636,10 @@ def run_finetuning(
         `num_examples`), `best_epoch`, `epochs_run`,
         `train_examples_per_sec`, `history`, ...
     """
+    # First: a multi-worker strategy must exist before other TF ops run.
+    strategy = distribution.make_strategy(config.training.strategy)
+    # Non-chief workers write a run directory of their own.
+    run_dir = distribution.worker_run_dir(run_dir)
     # Checked before anything is built or written: one clear error.
     checked = (config.data_dir, config.pretrained)
     info = check_inputs(config, run_dir)
@@ -648,7 +658,8 @@ def run_finetuning(
     if (config.data_dir, config.pretrained) != checked:
         info = check_inputs(config, run_dir)
     keras.utils.set_random_seed(config.training.seed)
-    model = build_model(config, info)
+    with strategy.scope():
+        model = build_model(config, info)
     run_dir_lib.save_model_spec(model, run_dir)
     run_dir_lib.copy_vocabularies(config.data_dir, run_dir)
     logging.info(
@@ -658,8 +669,15 @@ def run_finetuning(
         len(model.trainable_weights),
         len(model.non_trainable_weights),
     )
-    task = FinetuneTask(config, model, info)
-    results = trainer.fit(task, run_dir, config.trainer_config(), resume=resume)
+    with strategy.scope():
+        task = FinetuneTask(config, model, info)
+    results = trainer.fit(
+        task,
+        run_dir,
+        config.trainer_config(),
+        resume=resume,
+        strategy=strategy,
+    )
     # The trainer evaluated the test split with the best weights; add its
     # policy views next to the per-epoch valid ones.
     writer = tf.summary.create_file_writer(

@@ -23,6 +23,7 @@ from uaf_tf.models.sasrec_backbone import BACKBONES
 from uaf_tf.models.sasrec_backbone import NEXTITNET
 from uaf_tf.models.sasrec_backbone import SASRecBackbone
 from uaf_tf.models.sequence_pretrainer import SequencePretrainer
+from uaf_tf.training import distribution
 from uaf_tf.training import trainer
 
 # Validation next-item cross-entropy over all positions of the held-out
@@ -198,9 +199,25 @@ class PretrainTask:
         variables = self.model.trainable_variables
         with tf.GradientTape() as tape:
             loss = self.model.compute_loss(x=batch, training=True)
-        gradients = tape.gradient(loss, variables)
+            # Under a strategy: this replica's share of the global mean
+            # (the loss is a mean over its predicted labels).
+            scaled = distribution.scale_loss(loss, self._num_labels(batch))
+        gradients = tape.gradient(scaled, variables)
         self.optimizer.apply_gradients(zip(gradients, variables, strict=True))
         return {"loss": loss}
+
+    def _num_labels(self, batch):
+        """The terms `compute_loss` averages: predicted labels, padding
+        excluded when the model masks it."""
+        item_ids = (
+            batch[dataset_info.SOURCE] if isinstance(batch, dict) else batch
+        )
+        labels = item_ids[:, 1:]
+        if self.model.mask_padding:
+            return tf.reduce_sum(
+                tf.cast(labels != dataset_info.PAD_ID, tf.int64)
+            )
+        return tf.size(labels, out_type=tf.int64)
 
     def _eval_batch(self, item_ids):
         context, positives = item_ids[:, :-1], item_ids[:, -1]
@@ -267,12 +284,17 @@ def run_pretraining(
 
     Args:
         config: a `PretrainConfig`.
-        run_dir: output directory.
+        run_dir: output directory (worker i > 0 of a `"multi_worker"` run
+            writes `<run_dir>.worker-<i>`).
         resume: continue from the latest checkpoint in `run_dir`.
 
     Returns:
         The results dict of `trainer.fit`.
     """
+    # First: a multi-worker strategy must exist before other TF ops run.
+    strategy = distribution.make_strategy(config.training.strategy)
+    # Non-chief workers write a run directory of their own.
+    run_dir = distribution.worker_run_dir(run_dir)
     # Checked before anything is built or written: one clear error.
     checked_dir = config.data_dir
     info = run_dir_lib.check_dataset_dir(checked_dir, SPLITS)
@@ -297,15 +319,22 @@ def run_pretraining(
     if config.data_dir != checked_dir:
         info = run_dir_lib.check_dataset_dir(config.data_dir, SPLITS)
     keras.utils.set_random_seed(config.training.seed)
-    model = build_pretrainer(config, info)
-    task = PretrainTask.from_data_dir(
-        model,
-        config.data_dir,
-        config.training.batch_size,
-        seed=config.training.seed,
-        learning_rate=config.training.learning_rate,
-        eval_batch_size=config.training.eval_batch_size,
-    )
+    with strategy.scope():
+        model = build_pretrainer(config, info)
+        task = PretrainTask.from_data_dir(
+            model,
+            config.data_dir,
+            config.training.batch_size,
+            seed=config.training.seed,
+            learning_rate=config.training.learning_rate,
+            eval_batch_size=config.training.eval_batch_size,
+        )
     run_dir_lib.save_model_spec(model, run_dir)
     run_dir_lib.copy_vocabularies(config.data_dir, run_dir)
-    return trainer.fit(task, run_dir, config.trainer_config(), resume=resume)
+    return trainer.fit(
+        task,
+        run_dir,
+        config.trainer_config(),
+        resume=resume,
+        strategy=strategy,
+    )

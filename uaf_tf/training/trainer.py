@@ -48,9 +48,12 @@ from uaf_tf.run_dir import CHECKPOINT_DIR
 from uaf_tf.run_dir import RESULTS_FILE
 from uaf_tf.run_dir import TENSORBOARD_DIR
 from uaf_tf.run_dir import describe_environment
+from uaf_tf.training import distribution
 from uaf_tf.training import summaries
 
 _RESERVED_CHECKPOINT_KEYS = ("model", "step", "epoch", "loop")
+# Key of the global example count a distributed step adds to its logs.
+_EXAMPLES = "_examples"
 
 # `fit(progress=...)`: "bar" redraws a progress bar on stdout while an epoch
 # trains, "epoch" prints only the per-epoch summary lines, "none" prints
@@ -80,6 +83,10 @@ class TrainingConfig:
             epoch ends only).
         jit_compile: XLA-compile the train step; None tries XLA and falls
             back to a plain `tf.function`.
+        strategy: the `tf.distribute` strategy: `"default"` (one process,
+            one device), `"mirrored"` (every local GPU, or logical CPU
+            device) or `"multi_worker"` (every worker of `TF_CONFIG`); see
+            `training/distribution.py`. `batch_size` is the global batch.
     """
 
     learning_rate: float = 1e-4
@@ -91,8 +98,13 @@ class TrainingConfig:
     log_every_steps: int = 50
     checkpoint_every_steps: int = 0
     jit_compile: bool | None = None
+    strategy: str = dataclasses.field(
+        default=distribution.DEFAULT,
+        metadata={config_flags.CHOICES: distribution.STRATEGIES},
+    )
 
     def __post_init__(self):
+        config_flags.check_choice(self, "strategy", distribution.STRATEGIES)
         # Before any work: a learning rate of -1 trains (and diverges).
         config_flags.check_positive(self, "learning_rate")
         config_flags.check_at_least(
@@ -238,6 +250,7 @@ def fit(
     *,
     resume: bool = False,
     progress: str = "auto",
+    strategy: tf.distribute.Strategy | None = None,
 ) -> dict:
     """Trains `task` for `config.epochs`, selecting the best epoch on valid.
 
@@ -249,6 +262,15 @@ def fit(
         resume: restore the latest checkpoint of `run_dir/ckpt` (if any) and
             continue at its epoch and step.
         progress: what is printed to stdout, one of `PROGRESS_MODES`.
+        strategy: a `tf.distribute.Strategy` under whose scope the task's
+            model and optimizers were made; None (or the default strategy)
+            runs the single-process loop. Under a strategy each global batch
+            of `task.train_dataset` is split across the replicas
+            (`distribution.distribute_dataset`), the step runs under
+            `strategy.run` (without XLA) and its logs are reduced, weighted
+            by each replica's examples; `task.train_step` must scale its
+            loss with `distribution.scale_loss`. Evaluation is not
+            distributed: every worker evaluates the same model once.
 
     Returns:
         The dict written to `run_dir/results.json`: `valid` (metrics of the
@@ -267,7 +289,9 @@ def fit(
         )
     if progress == "auto":
         progress = "bar" if sys.stdout.isatty() else "epoch"
-    return _Loop(task, run_dir, config, progress).run(resume)
+    if strategy is not None and not distribution.is_distributed(strategy):
+        strategy = None
+    return _Loop(task, run_dir, config, progress, strategy).run(resume)
 
 
 class _ModelVariables(tf.Module):
@@ -308,9 +332,9 @@ class _LoopState(tf.Module):
 
 class _Loop:
     """One `fit` call. The step function and the per-epoch dataset are made
-    in `_make_step_fn` / `_epoch_dataset` only, the two places a
+    in `_make_step_fn` / `_epoch_dataset` only, the two places where a
     `tf.distribute.Strategy` (`strategy.run`, `distribute_datasets_from_
-    function`) would be slotted in."""
+    function`) changes the loop."""
 
     def __init__(
         self,
@@ -318,8 +342,10 @@ class _Loop:
         run_dir: str,
         config: TrainerConfig,
         progress: str = "epoch",
+        strategy: tf.distribute.Strategy | None = None,
     ):
         self.task = task
+        self.strategy = strategy
         self.run_dir = run_dir
         self.config = config
         self.progress = progress
@@ -357,22 +383,55 @@ class _Loop:
         )
         self.best_path = os.path.join(run_dir, BEST_WEIGHTS_FILE)
 
-    # === Pieces a distribution strategy would replace ===
+    # === Pieces a distribution strategy replaces ===
 
     def _make_step_fn(self, jit_compile: bool):
+        if self.strategy is not None:
+            return self._make_distributed_step_fn()
         return tf.function(
             self.task.train_step,
             reduce_retracing=True,
             jit_compile=jit_compile,
         )
 
+    def _make_distributed_step_fn(self):
+        strategy, task = self.strategy, self.task
+
+        def replica_step(batch):
+            size = tf.cast(tf.shape(tf.nest.flatten(batch)[0])[0], tf.float64)
+            logs = task.train_step(batch)
+            # Weighted by the replica's examples, summed below.
+            logs = {k: tf.cast(v, tf.float64) * size for k, v in logs.items()}
+            logs[_EXAMPLES] = size
+            return logs
+
+        def step(batch):
+            per_replica = strategy.run(replica_step, args=(batch,))
+            totals = {
+                k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
+                for k, v in per_replica.items()
+            }
+            size = totals.pop(_EXAMPLES)
+            logs = {k: v / size for k, v in totals.items()}
+            logs[_EXAMPLES] = size
+            return logs
+
+        return tf.function(step, reduce_retracing=True)
+
     def _epoch_dataset(self, epoch: int, skip: int) -> tf.data.Dataset:
-        dataset = self.task.train_dataset(epoch)
-        if self.config.steps_per_epoch:
-            dataset = dataset.repeat().take(self.config.steps_per_epoch)
-        if skip:
-            dataset = dataset.skip(skip)
-        return dataset
+        def global_batches():
+            dataset = self.task.train_dataset(epoch)
+            if self.config.steps_per_epoch:
+                dataset = dataset.repeat().take(self.config.steps_per_epoch)
+            if skip:
+                dataset = dataset.skip(skip)
+            return dataset
+
+        if self.strategy is not None:
+            return distribution.distribute_dataset(
+                self.strategy, global_batches
+            )
+        return global_batches()
 
     # === The loop ===
 
@@ -383,7 +442,8 @@ class _Loop:
         writer = tf.summary.create_file_writer(
             os.path.join(self.run_dir, TENSORBOARD_DIR)
         )
-        self._jit = config.jit_compile
+        # XLA is not used under a strategy (collectives in the step).
+        self._jit = False if self.strategy is not None else config.jit_compile
         self._step_fn = self._make_step_fn(self._jit is not False)
         wall_start = time.perf_counter()
         wall_before = float(self.state.wall_seconds.numpy())
@@ -483,6 +543,7 @@ class _Loop:
         clock = time.perf_counter()
         for batch in dataset:
             logs = self._run_step(batch)
+            size = logs.pop(_EXAMPLES, None)
             logs = {k: float(v) for k, v in logs.items()}
             if "loss" not in logs:
                 raise KeyError(
@@ -496,7 +557,10 @@ class _Loop:
                     f"{int(self.step.numpy()) + 1} (epoch {epoch + 1}, batch "
                     f"{int(state.epoch_step.numpy()) + 1})"
                 )
-            size = int(tf.nest.flatten(batch)[0].shape[0])
+            if size is None:
+                size = int(tf.nest.flatten(batch)[0].shape[0])
+            else:  # The global batch of a distributed step.
+                size = int(size)
             step = int(self.step.assign_add(1).numpy())
             state.epoch_step.assign_add(1)
             state.epoch_loss_sum.assign_add(logs["loss"] * size)
@@ -574,7 +638,10 @@ class _Loop:
         """
         if self.config.steps_per_epoch:
             return self.config.steps_per_epoch
-        cardinality = int(dataset.cardinality().numpy())
+        if self.strategy is not None:
+            cardinality = -1  # A distributed dataset has none.
+        else:
+            cardinality = int(dataset.cardinality().numpy())
         if cardinality >= 0:
             return cardinality + skip
         history = json.loads(self.state.history.numpy().decode())

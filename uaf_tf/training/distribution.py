@@ -1,0 +1,180 @@
+"""tf.distribute strategies for the training loop (`--strategy`).
+
+`"default"` is TensorFlow's default (no-op) strategy: the trainer then runs
+exactly the single-process code path it always has. `"mirrored"` replicates
+the model on every local device (GPUs, or logical CPU devices), and
+`"multi_worker"` on every device of every worker listed in `TF_CONFIG`
+(`tf.distribute.MultiWorkerMirroredStrategy`, collective all-reduce).
+
+Under a strategy with R replicas, each global batch of B rows that the task
+makes is cut into R contiguous slices (replica r gets rows
+`[r B // R, (r + 1) B // R)`), the step runs under `strategy.run`, every
+replica's loss is scaled by its share of the global batch (`scale_loss`), and
+the Keras optimizer sums the gradients across replicas: the update is the one
+single-process training on the same global batch makes.
+"""
+
+import json
+import os
+
+import tensorflow as tf
+
+DEFAULT = "default"
+MIRRORED = "mirrored"
+MULTI_WORKER = "multi_worker"
+STRATEGIES = (DEFAULT, MIRRORED, MULTI_WORKER)
+
+# One strategy object per name and process: two mirrored strategies in one
+# process (pretraining, then fine-tuning) would issue colliding collective
+# instance keys, and TensorFlow allows one multi-worker strategy only.
+_STRATEGIES = {}
+
+
+def make_strategy(name: str) -> tf.distribute.Strategy:
+    """The `tf.distribute.Strategy` called `name` (one of `STRATEGIES`).
+
+    `"multi_worker"` reads the cluster from the `TF_CONFIG` environment
+    variable and must be made before any other TensorFlow op runs in the
+    process (a TensorFlow rule). Made once per process and name.
+    """
+    if name == DEFAULT:
+        return tf.distribute.get_strategy()
+    if name not in _STRATEGIES:
+        _STRATEGIES[name] = _new_strategy(name)
+    return _STRATEGIES[name]
+
+
+def _new_strategy(name: str) -> tf.distribute.Strategy:
+    if name == MIRRORED:
+        return tf.distribute.MirroredStrategy()
+    if name == MULTI_WORKER:
+        if "TF_CONFIG" not in os.environ:
+            raise ValueError(
+                "`strategy='multi_worker'` needs the cluster in the TF_CONFIG "
+                "environment variable. Received: TF_CONFIG unset"
+            )
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise ValueError(
+        f"`strategy` must be one of {STRATEGIES}. Received: strategy={name!r}"
+    )
+
+
+def is_distributed(strategy: tf.distribute.Strategy | None) -> bool:
+    """Whether `strategy` is a real one (not None or the default)."""
+    return strategy is not None and not _is_default(strategy)
+
+
+def _is_default(strategy) -> bool:
+    # The default strategy is a private class; it is the one
+    # `get_strategy()` returns outside every scope.
+    return type(strategy).__name__ == "_DefaultDistributionStrategy"
+
+
+def worker_index() -> int:
+    """This process's worker index in `TF_CONFIG` (0 without one)."""
+    config = json.loads(os.environ.get("TF_CONFIG", "{}") or "{}")
+    task = config.get("task", {})
+    return (
+        int(task.get("index", 0))
+        if task.get("type", "worker")
+        in (
+            "worker",
+            "chief",
+        )
+        else 0
+    )
+
+
+def is_chief() -> bool:
+    """Whether this process writes the shared outputs (worker 0)."""
+    return worker_index() == 0
+
+
+def worker_run_dir(run_dir: str) -> str:
+    """Where this worker writes its run: `run_dir` for the chief, else
+    `<run_dir>.worker-<i>` (TensorFlow requires every worker to save
+    checkpoints; non-chief ones must not overwrite the chief's)."""
+    index = worker_index()
+    return run_dir if index == 0 else f"{run_dir}.worker-{index}"
+
+
+def replica_slice(batch, replica: int, num_replicas: int):
+    """Rows `[r B // R, (r + 1) B // R)` of every tensor of `batch`."""
+    size = tf.shape(tf.nest.flatten(batch)[0])[0]
+    start = (replica * size) // num_replicas
+    end = ((replica + 1) * size) // num_replicas
+    return tf.nest.map_structure(lambda t: t[start:end], batch)
+
+
+def distribute_dataset(strategy, dataset_fn):
+    """`strategy.distribute_datasets_from_function` of global batches.
+
+    Args:
+        strategy: a (non-default) strategy.
+        dataset_fn: `() -> tf.data.Dataset` of global batches, the same on
+            every worker (seeded).
+
+    Returns:
+        A distributed dataset whose elements give replica r the r-th slice
+        (`replica_slice`) of each global batch; worker w (input pipeline w)
+        feeds its local replicas their slices in order.
+    """
+    num_replicas = strategy.num_replicas_in_sync
+
+    def per_worker(context: tf.distribute.InputContext):
+        local = num_replicas // context.num_input_pipelines
+        first = context.input_pipeline_id * local
+
+        def slices(batch):
+            return tf.data.Dataset.range(local).map(
+                lambda j: replica_slice(
+                    batch, first + tf.cast(j, tf.int32), num_replicas
+                )
+            )
+
+        return dataset_fn().flat_map(slices)
+
+    return strategy.distribute_datasets_from_function(per_worker)
+
+
+def scale_loss(loss: tf.Tensor, weight) -> tf.Tensor:
+    """`loss` (a mean over `weight` terms of this replica) scaled for the
+    global batch: `loss * weight / sum of weight over all replicas`.
+
+    Summed over replicas (what the optimizer does with the gradients), this
+    is the mean over the global batch, as `tf.nn.compute_average_loss` does
+    for per-example losses, but also right for masked means (`weight` =
+    number of unmasked terms). Outside a strategy with several replicas it
+    returns `loss` itself, so single-process training is unchanged.
+    """
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return loss
+    weight = tf.cast(weight, loss.dtype)
+    total = context.all_reduce(tf.distribute.ReduceOp.SUM, weight)
+    return loss * weight / total
+
+
+def sample_global_rows(sample_fn, local: tf.Tensor) -> tf.Tensor:
+    """`sample_fn` of the global batch, this replica's rows of the result.
+
+    `local` holds this replica's rows (`[b, ...]`) of a global batch. Under
+    a strategy with several replicas the rows are placed at this replica's
+    offset in a zero tensor of the global batch (`[B, ...]`), `sample_fn`
+    draws for all of it and this replica's rows are returned. A seeded,
+    stateless draw (the Gumbel noise of UAF-Gumbel, the actions of UAF-RL)
+    thus gives every replica different noise, each example the noise it
+    gets in single-process training, and the same result for any number of
+    replicas. Outside such a strategy it is `sample_fn(local)`.
+    """
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return sample_fn(local)
+    size = tf.shape(local)[0]
+    sizes = context.all_gather(tf.reshape(size, [1]), axis=0)  # [R]
+    offset = tf.reduce_sum(sizes[: context.replica_id_in_sync_group])
+    total = tf.reduce_sum(sizes)
+    paddings = [[offset, total - offset - size]] + [[0, 0]] * (
+        local.shape.rank - 1
+    )
+    return sample_fn(tf.pad(local, paddings))[offset : offset + size]
