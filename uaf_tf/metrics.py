@@ -44,7 +44,7 @@ DEFAULT_CHUNK_SIZE = 65536
 # whose float sums differ in the last bit from the full matmul's (measured:
 # 1 and 2 columns differ, 7 and more are bit-identical); see
 # `rank_among_all_items_chunked`.
-_MIN_MATMUL_COLUMNS = 8
+MIN_CHUNK_SIZE = 8
 
 
 def rank_among_candidates(scores):
@@ -111,9 +111,9 @@ def rank_among_all_items_chunked(
         int32 `[B]` ranks (0 = best); with `excluded_fn`, the pair
         `(full_rank, filtered_rank)`.
     """
-    if chunk_size < _MIN_MATMUL_COLUMNS:
+    if chunk_size < MIN_CHUNK_SIZE:
         raise ValueError(
-            f"`chunk_size` must be at least {_MIN_MATMUL_COLUMNS} (narrower "
+            f"`chunk_size` must be at least {MIN_CHUNK_SIZE} (narrower "
             "matmuls round differently). Received: "
             f"chunk_size={chunk_size}"
         )
@@ -155,11 +155,11 @@ def rank_among_all_items_chunked(
 def _positive_scores(queries, item_embeddings, positives, item_biases):
     """`[B]` scores of each row's positive, bit-identical to the full
     matmul's entries: the diagonal of `queries @ E[positives]^T`, padded to
-    at least `_MIN_MATMUL_COLUMNS` columns so that the matmul uses the
+    at least `MIN_CHUNK_SIZE` columns so that the matmul uses the
     same kernel as a wide one."""
     rows = tf.gather(item_embeddings, positives)  # [B, C]
     batch = tf.shape(rows)[0]
-    padding = tf.maximum(_MIN_MATMUL_COLUMNS - batch, 0)
+    padding = tf.maximum(MIN_CHUNK_SIZE - batch, 0)
     rows = tf.pad(rows, [[0, padding], [0, 0]])
     scores = tf.matmul(queries, rows, transpose_b=True)  # [B, max(B, 8)]
     scores = tf.linalg.diag_part(scores[:, :batch])
