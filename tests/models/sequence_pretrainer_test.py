@@ -262,3 +262,21 @@ def test_sampled_softmax_learns_a_planted_next_item_rule(sampler):
     scores = model.next_item_scores(valid[:, :-1])
     ranks = metrics.rank_among_all_items(scores, valid[:, -1]).numpy()
     assert np.mean(ranks < 10) > 0.9, np.mean(ranks < 10)
+
+
+@pytest.mark.parametrize("mask_padding", [True, False], ids=["masked", "all"])
+def test_chunked_full_softmax_loss_equals_the_one_softmax(mask_padding):
+    """V = 23 classes in chunks of 5 (the last window overlapping): the
+    evaluation loss agrees with the `[N, V]` softmax and its NumPy form;
+    a chunk of at least V is the unchunked computation, bit for bit."""
+    model = _model(mask_padding)
+    full = model.compute_loss(IDS, training=False)
+    chunked = model.compute_loss(IDS, training=False, softmax_chunk_size=5)
+    np.testing.assert_allclose(float(chunked), float(full), rtol=1e-6)
+    np.testing.assert_allclose(
+        float(chunked),
+        _numpy_cross_entropy(model, IDS, mask_padding=mask_padding),
+        rtol=1e-5,
+    )
+    one_chunk = model.compute_loss(IDS, training=False, softmax_chunk_size=V)
+    assert float(one_chunk) == float(full)

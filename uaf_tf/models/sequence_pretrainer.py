@@ -3,6 +3,7 @@
 import keras
 import tensorflow as tf
 
+from uaf_tf import losses as losses_lib
 from uaf_tf.data.dataset_info import PAD_ID
 from uaf_tf.data.dataset_info import SOURCE
 from uaf_tf.models.sequence_backbone import SequenceBackbone
@@ -182,7 +183,13 @@ class SequencePretrainer(keras.Model):
         return self._features(hidden)
 
     def compute_loss(
-        self, x=None, y=None, y_pred=None, sample_weight=None, training=True
+        self,
+        x=None,
+        y=None,
+        y_pred=None,
+        sample_weight=None,
+        training=True,
+        softmax_chunk_size=None,
     ):
         """Mean next-item cross-entropy of a batch (Eq. 5 / positions).
 
@@ -195,6 +202,11 @@ class SequencePretrainer(keras.Model):
             y, y_pred, sample_weight: unused.
             training: passed to the backbone; sampled softmax (if
                 `num_sampled`) is used only when True.
+            softmax_chunk_size: with a full softmax over more classes than
+                this, the log-sum-exp runs over chunks of this many classes
+                (`losses.chunked_softmax_cross_entropy`: memory
+                `[N, chunk]`, not `[N, V]`; equal up to float rounding).
+                None (default) or at least V: the one `[N, V]` softmax.
 
         Returns:
             Scalar float32: the mean over predicted positions `[B, L - 1]`,
@@ -239,6 +251,14 @@ class SequencePretrainer(keras.Model):
                 num_sampled=self.num_sampled,
                 num_classes=self.num_items,
                 sampled_values=sampled_values,
+            )
+        elif softmax_chunk_size and softmax_chunk_size < self.num_items:
+            losses = losses_lib.chunked_softmax_cross_entropy(
+                features,
+                self.output_kernel,
+                self.output_bias,
+                labels,
+                softmax_chunk_size,
             )
         else:
             losses = tf.nn.sparse_softmax_cross_entropy_with_logits(

@@ -50,9 +50,10 @@ class PretrainConfig:
             over ids, which the vocabularies sort by frequency) or
             `"uniform"`.
         eval_chunk_size: items scored at once by the validation ranking
-            (`metrics.rank_among_all_items_chunked`); memory is
-            `[eval_batch_size, eval_chunk_size]` floats, results do not
-            depend on it.
+            (`metrics.rank_among_all_items_chunked`, exact) and loss
+            (`losses.chunked_softmax_cross_entropy`, equal up to float
+            rounding, used only for a larger vocabulary); memory is
+            `[eval_batch_size * (L - 1), eval_chunk_size]` floats.
         max_checkpoints: checkpoints kept.
         selection_metric: validation value that picks the best epoch:
             `"loss"` (minimised) or a ranking metric such as
@@ -131,7 +132,9 @@ class PretrainTask:
         train_dataset_fn: epoch -> dataset of `{"source": [B, L]}` batches.
         eval_dataset_fn: split -> dataset of `{"source": [B, L]}` batches.
         learning_rate: Adam learning rate.
-        eval_chunk_size: items scored at once by the validation ranking.
+        eval_chunk_size: items scored at once by the validation ranking
+            and cross-entropy (memory `[B, chunk]` and `[B (L - 1), chunk]`
+            floats; only when the vocabulary is larger does it chunk).
     """
 
     def __init__(
@@ -210,7 +213,11 @@ class PretrainTask:
             chunk_size=self.eval_chunk_size,
         )
         values = metrics.metrics_from_ranks(ranks, metrics.FULL)
-        loss = self.model.compute_loss(x=item_ids, training=False)
+        loss = self.model.compute_loss(
+            x=item_ids,
+            training=False,
+            softmax_chunk_size=self.eval_chunk_size,
+        )
         values["loss"] = tf.fill(tf.shape(ranks), loss)
         return values
 
