@@ -93,3 +93,32 @@ def test_one_step_moves_sampled_policy_by_the_advantage_sign(
     after = float(samplers.log_prob_of_policy(logits, sampled)[0])
     assert (after > before) == increases
     assert abs(after - before) > 1e-3
+
+
+@pytest.mark.parametrize("chunk_size", [1, 7, 16, 61, 1000])
+@pytest.mark.parametrize("scale", [1.0, 300.0], ids=["unit", "large"])
+def test_chunked_softmax_cross_entropy_equals_the_full_softmax(
+    chunk_size, scale
+):
+    """V = 61 (prime: no chunk size in (1, 61) divides it). `large` puts
+    logits in the thousands, where a naive exp overflows: the running
+    maximum keeps it finite and equal."""
+    rng = np.random.default_rng(0)
+    features = tf.constant(rng.normal(size=(40, 12)) * scale, tf.float32)
+    kernel = tf.constant(rng.normal(size=(61, 12)), tf.float32)
+    bias = tf.constant(rng.normal(size=61), tf.float32)
+    labels = tf.constant(rng.integers(0, 61, 40), tf.int32)
+    expected = tf.nn.sparse_softmax_cross_entropy_with_logits(
+        labels=labels,
+        logits=tf.matmul(features, kernel, transpose_b=True) + bias,
+    )
+    got = losses.chunked_softmax_cross_entropy(
+        features, kernel, bias, labels, chunk_size
+    )
+    in_graph = tf.function(losses.chunked_softmax_cross_entropy)(
+        features, kernel, bias, labels, chunk_size
+    )
+    assert np.isfinite(got).all()
+    tolerance = 1e-5 * scale
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=tolerance)
+    np.testing.assert_allclose(in_graph, expected, rtol=1e-5, atol=tolerance)

@@ -169,3 +169,107 @@ def test_known_items_work_inside_a_tf_function_and_unknown_users():
     )
     empty = metrics.KnownItems(np.zeros([0], bytes), np.zeros([0], int))
     assert not empty.mask(tf.constant(["u1"]), 3).numpy().any()
+
+
+def _tied_catalogue(num_items=103, channels=16, batch=9, seed=0):
+    """Queries and an item table with planted exact ties: items come in
+    groups of identical rows (so a positive ties with its twins) and the
+    queries and rows are small integers (so many distinct items tie too)."""
+    rng = np.random.default_rng(seed)
+    distinct = rng.integers(-2, 3, size=(num_items // 3 + 1, channels))
+    table = distinct[rng.integers(0, len(distinct), num_items)]
+    queries = rng.integers(-2, 3, size=(batch, channels))
+    biases = rng.integers(0, 2, size=num_items)
+    positives = rng.integers(1, num_items, size=batch)
+    return (
+        tf.constant(queries, tf.float32),
+        tf.constant(table, tf.float32),
+        tf.constant(positives, tf.int32),
+        tf.constant(biases, tf.float32),
+    )
+
+
+@pytest.mark.parametrize("chunk_size", [8, 10, 32, 100, 103, 4096])
+def test_chunked_rank_equals_the_full_rank_with_ties(chunk_size):
+    """T = 103 is prime: no chunk size in (1, 103) divides it, so the last
+    window always overlaps the one before. Exact equality, ties counted."""
+    queries, table, positives, biases = _tied_catalogue()
+    scores = tf.matmul(queries, table, transpose_b=True) + biases
+    expected = metrics.rank_among_all_items(scores, positives).numpy()
+    # Ties planted: some competitor scores exactly the positive's score.
+    positive_scores = tf.gather(scores, positives, batch_dims=1).numpy()
+    assert (scores.numpy() == positive_scores[:, None]).sum() > 2 * 9
+    chunked = metrics.rank_among_all_items_chunked(
+        queries, table, positives, biases, chunk_size=chunk_size
+    )
+    np.testing.assert_array_equal(chunked, expected)
+    in_graph = tf.function(
+        lambda q, t, p, b: metrics.rank_among_all_items_chunked(
+            q, t, p, b, chunk_size=chunk_size
+        )
+    )(queries, table, positives, biases)
+    np.testing.assert_array_equal(in_graph, expected)
+
+
+@pytest.mark.parametrize("chunk_size", [8, 13, 64])
+def test_chunked_rank_equals_the_full_rank_on_random_floats(chunk_size):
+    """Float scores from a real-valued matmul, no bias, batch 1 and 37:
+    the chunks' float sums must be bit-identical to the full matmul's."""
+    rng = np.random.default_rng(1)
+    table = tf.constant(rng.normal(size=(1001, 32)), tf.float32)
+    for batch in (1, 37):
+        queries = tf.constant(rng.normal(size=(batch, 32)), tf.float32)
+        positives = tf.constant(rng.integers(1, 1001, batch), tf.int32)
+        scores = tf.matmul(queries, table, transpose_b=True)
+        np.testing.assert_array_equal(
+            metrics.rank_among_all_items_chunked(
+                queries, table, positives, chunk_size=chunk_size
+            ),
+            metrics.rank_among_all_items(scores, positives),
+        )
+
+
+@pytest.mark.parametrize("chunk_size", [8, 11, 103])
+def test_chunked_filtered_rank_equals_the_full_filtered_rank(chunk_size):
+    queries, table, positives, biases = _tied_catalogue()
+    rng = np.random.default_rng(2)
+    users = np.array([f"u{i % 4}" for i in range(9)])
+    known = metrics.KnownItems(
+        rng.choice(users, 60), rng.integers(1, 103, size=60)
+    )
+    scores = tf.matmul(queries, table, transpose_b=True) + biases
+    users = tf.constant(users)
+    full, filtered = metrics.rank_among_all_items_chunked(
+        queries,
+        table,
+        positives,
+        biases,
+        chunk_size=chunk_size,
+        excluded_fn=lambda start, size: known.mask(users, size, start=start),
+    )
+    np.testing.assert_array_equal(
+        full, metrics.rank_among_all_items(scores, positives)
+    )
+    expected = metrics.rank_among_all_items(
+        scores, positives, excluded=known.mask(users, 103)
+    ).numpy()
+    np.testing.assert_array_equal(filtered, expected)
+    assert (expected < full.numpy()).any()  # Filtering removed someone.
+
+
+def test_known_items_mask_of_a_chunk_is_a_slice_of_the_full_mask():
+    known = metrics.KnownItems(["a", "a", "b", "a"], [1, 5, 6, 9])
+    users = tf.constant(["a", "b", "c"])
+    full = known.mask(users, 12).numpy()
+    for start, size in [(0, 4), (4, 4), (5, 7), (8, 4)]:
+        np.testing.assert_array_equal(
+            known.mask(users, size, start=start), full[:, start : start + size]
+        )
+
+
+def test_chunk_size_below_eight_is_rejected():
+    queries, table, positives, _ = _tied_catalogue()
+    with pytest.raises(ValueError, match="Received: chunk_size=2"):
+        metrics.rank_among_all_items_chunked(
+            queries, table, positives, chunk_size=2
+        )

@@ -1,4 +1,6 @@
-"""Fine-tuning losses: ranking (Eq. 8) and self-critical (Eq. 12).
+"""Fine-tuning losses: ranking (Eq. 8) and self-critical (Eq. 12); and the
+pretraining's full-softmax cross-entropy over a vocabulary too large for
+its `[N, V]` logits (`chunked_softmax_cross_entropy`).
 
 All are means over the batch and written with `softplus` so that large score
 differences neither overflow nor lose precision:
@@ -71,3 +73,55 @@ def self_critical_loss(log_prob_sampled, sampled_reward, greedy_reward):
     """
     advantage = tf.stop_gradient(sampled_reward - greedy_reward)
     return tf.reduce_mean(-log_prob_sampled * advantage)
+
+
+def chunked_softmax_cross_entropy(
+    features, kernel, bias, labels, chunk_size: int
+):
+    """Full-softmax cross-entropy without materialising the `[N, V]` logits.
+
+    `-log softmax(features W^T + b)[label]` per row, the log-sum-exp over
+    the V classes accumulated chunk by chunk with a running maximum
+    (`lse = m + log sum exp(o - m)`, rescaled when the maximum grows), so
+    memory is `[N, chunk_size]`. Equal to
+    `tf.nn.sparse_softmax_cross_entropy_with_logits` up to float rounding
+    (the sums run in another order), and as stable for large logits.
+
+    Args:
+        features: float `[N, C]`.
+        kernel: float `[V, C]`, one row per class.
+        bias: float `[V]`.
+        labels: int `[N]`, in `[0, V)`.
+        chunk_size: classes scored at once.
+
+    Returns:
+        float `[N]` losses.
+    """
+    if chunk_size < 1:
+        raise ValueError(
+            "`chunk_size` must be at least 1. "
+            f"Received: chunk_size={chunk_size}"
+        )
+    labels = tf.cast(labels, tf.int32)
+    num_classes = tf.shape(kernel)[0]
+    size = tf.minimum(num_classes, chunk_size)
+    rows = tf.shape(features)[0]
+    running_max = tf.fill([rows], tf.constant(-float("inf"), features.dtype))
+    running_sum = tf.zeros([rows], features.dtype)
+    for start in tf.range(0, num_classes, size):
+        # Fixed-width windows; columns before `start` are already summed.
+        begin = tf.minimum(start, num_classes - size)
+        logits = tf.matmul(
+            features, tf.slice(kernel, [begin, 0], [size, -1]), transpose_b=True
+        ) + tf.slice(bias, [begin], [size])
+        fresh = (begin + tf.range(size)) >= start
+        logits = tf.where(fresh[None, :], logits, -float("inf"))
+        new_max = tf.maximum(running_max, tf.reduce_max(logits, axis=1))
+        running_sum = running_sum * tf.exp(running_max - new_max) + (
+            tf.reduce_sum(tf.exp(logits - new_max[:, None]), axis=1)
+        )
+        running_max = new_max
+    label_logits = tf.reduce_sum(
+        features * tf.gather(kernel, labels), axis=1
+    ) + tf.gather(bias, labels)
+    return running_max + tf.math.log(running_sum) - label_logits

@@ -14,6 +14,10 @@ metrics disagree and are easy to mix up:
 Names look like `sampled/mrr@5`, `full/hr@10`, `full_filtered/hr@20`
 (cut-offs `DEFAULT_CUTOFFS`: 5, 10 and 20).
 
+Full ranking over a large catalogue (`rank_among_all_items_chunked`) scans
+the items in chunks and keeps only the positive's rank, so memory is
+`[B, chunk_size]`, not `[B, T]`; it equals `rank_among_all_items` exactly.
+
 Tie policy: pessimistic. The rank of the positive is the number of other
 candidates scoring *greater than or equal* to it (0 = best), so a model that
 scores everything equally gets rank M - 1, never a lucky rank 0.
@@ -32,6 +36,15 @@ FULL = "full"
 FULL_FILTERED = "full_filtered"
 PROTOCOLS = (SAMPLED, FULL, FULL_FILTERED)
 DEFAULT_CUTOFFS = (5, 10, 20)
+# Items scored at once by `rank_among_all_items_chunked`: a [256, 65536]
+# float32 chunk is 64 MiB, and catalogues up to 65,536 items (ML-1M, every
+# dataset of the paper) take one chunk, i.e. the unchunked computation.
+DEFAULT_CHUNK_SIZE = 65536
+# Matmuls with fewer output columns than this may take another CPU kernel
+# whose float sums differ in the last bit from the full matmul's (measured:
+# 1 and 2 columns differ, 7 and more are bit-identical); see
+# `rank_among_all_items_chunked`.
+MIN_CHUNK_SIZE = 8
 
 
 def rank_among_candidates(scores):
@@ -56,6 +69,103 @@ def rank_among_all_items(scores, positives, excluded=None):
         competitor &= ~excluded
     beats = (scores >= positive_scores) & competitor
     return tf.reduce_sum(tf.cast(beats, tf.int32), axis=1)
+
+
+def rank_among_all_items_chunked(
+    queries,
+    item_embeddings,
+    positives,
+    item_biases=None,
+    *,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    excluded_fn=None,
+):
+    """`rank_among_all_items` of `queries @ item_embeddings^T (+ biases)`,
+    computed over chunks of items so that `[B, T]` is never materialised.
+
+    Each chunk's scores `[B, chunk_size]` are compared with the positive's
+    score and only the counts of competitors scoring `>=` it are kept
+    (pessimistic ties, padding id 0 and the positive never compete), so
+    the result equals `rank_among_all_items(queries @ E^T + b, positives)`
+    exactly, ties included. Exactness needs every chunk's matmul to give
+    the same float bits as the full one: every chunk has exactly
+    `chunk_size` columns (the last window is moved back to end at item T
+    and its already-counted columns are masked out), and the positive's
+    score comes from a matmul of at least 8 columns (the queries against
+    the positives' rows), since CPU kernels for 1-2 columns round
+    differently.
+
+    Args:
+        queries: float `[B, C]` (user embeddings or next-item features).
+        item_embeddings: float `[T, C]`, row 0 = padding.
+        positives: int `[B]`, the target item of each row.
+        item_biases: optional float `[T]` added to the scores.
+        chunk_size: items scored at once (memory `[B, chunk_size]`), at
+            least 8; at least T means one chunk, the unchunked computation.
+        excluded_fn: optional `(start, size) -> bool [B, size]`, items
+            `start .. start + size - 1` removed from the competitors of
+            each row (`full_filtered`, e.g. `KnownItems.mask(users, size,
+            start=start)`). When given, both ranks are returned.
+
+    Returns:
+        int32 `[B]` ranks (0 = best); with `excluded_fn`, the pair
+        `(full_rank, filtered_rank)`.
+    """
+    if chunk_size < MIN_CHUNK_SIZE:
+        raise ValueError(
+            f"`chunk_size` must be at least {MIN_CHUNK_SIZE} (narrower "
+            "matmuls round differently). Received: "
+            f"chunk_size={chunk_size}"
+        )
+    item_embeddings = tf.convert_to_tensor(item_embeddings)
+    queries = tf.convert_to_tensor(queries, item_embeddings.dtype)
+    positives = tf.cast(positives, tf.int32)
+    num_items = tf.shape(item_embeddings)[0]
+    positive_scores = _positive_scores(
+        queries, item_embeddings, positives, item_biases
+    )[:, None]
+    size = tf.minimum(num_items, chunk_size)
+    batch = tf.shape(queries)[0]
+    full = tf.zeros([batch], tf.int32)
+    filtered = tf.zeros([batch], tf.int32)
+    for start in tf.range(0, num_items, size):
+        # A window of `size` columns ending at T at most; columns before
+        # `start` were counted by the previous chunk.
+        begin = tf.minimum(start, num_items - size)
+        chunk = tf.slice(item_embeddings, [begin, 0], [size, -1])
+        scores = tf.matmul(queries, chunk, transpose_b=True)  # [B, size]
+        if item_biases is not None:
+            scores += tf.slice(item_biases, [begin], [size])
+        item_ids = (begin + tf.range(size))[None, :]
+        competitor = (
+            (item_ids >= start)
+            & (item_ids != 0)
+            & (item_ids != positives[:, None])
+        )
+        beats = (scores >= positive_scores) & competitor
+        full += tf.reduce_sum(tf.cast(beats, tf.int32), axis=1)
+        if excluded_fn is not None:
+            beats &= ~excluded_fn(begin, size)
+            filtered += tf.reduce_sum(tf.cast(beats, tf.int32), axis=1)
+    if excluded_fn is None:
+        return full
+    return full, filtered
+
+
+def _positive_scores(queries, item_embeddings, positives, item_biases):
+    """`[B]` scores of each row's positive, bit-identical to the full
+    matmul's entries: the diagonal of `queries @ E[positives]^T`, padded to
+    at least `MIN_CHUNK_SIZE` columns so that the matmul uses the
+    same kernel as a wide one."""
+    rows = tf.gather(item_embeddings, positives)  # [B, C]
+    batch = tf.shape(rows)[0]
+    padding = tf.maximum(MIN_CHUNK_SIZE - batch, 0)
+    rows = tf.pad(rows, [[0, padding], [0, 0]])
+    scores = tf.matmul(queries, rows, transpose_b=True)  # [B, max(B, 8)]
+    scores = tf.linalg.diag_part(scores[:, :batch])
+    if item_biases is not None:
+        scores += tf.gather(item_biases, positives)
+    return scores
 
 
 class KnownItems:
@@ -106,8 +216,10 @@ class KnownItems:
             default_value=-1,
         )
 
-    def mask(self, users, num_items):
-        """Bool `[B, num_items]`: `[b, i]` iff item i is known for `users[b]`.
+    def mask(self, users, num_items, start=0):
+        """Bool `[B, num_items]`: `[b, i]` iff item `start + i` is known for
+        `users[b]` (`start` > 0: one chunk of the items, for
+        `rank_among_all_items_chunked`).
 
         Unknown users get an all-False row.
         """
@@ -115,11 +227,16 @@ class KnownItems:
         known = rows >= 0
         per_user = tf.gather(self._items, tf.maximum(rows, 0))  # [B, None]
         batch_index = per_user.value_rowids()
-        keep = tf.gather(known, batch_index)
+        columns = per_user.flat_values - tf.cast(start, tf.int32)
+        keep = (
+            tf.gather(known, batch_index)
+            & (columns >= 0)
+            & (columns < tf.cast(num_items, tf.int32))
+        )
         indices = tf.stack(
             [
                 tf.boolean_mask(batch_index, keep),
-                tf.cast(tf.boolean_mask(per_user.flat_values, keep), tf.int64),
+                tf.cast(tf.boolean_mask(columns, keep), tf.int64),
             ],
             axis=1,
         )

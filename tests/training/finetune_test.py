@@ -508,3 +508,27 @@ def test_random_sampler_of_the_config_is_keyed_by_the_run_seed():
     )
     with pytest.raises(ValueError, match="random_mode"):
         finetune.FinetuneConfig("d", "p", random_mode="fresh")
+
+
+def test_full_rankings_do_not_depend_on_the_item_chunk_size(pretrained_run):
+    """T = 101 target ids scored in chunks of 8 (13 windows, the last
+    overlapping) give bit-identical `full/` and `full_filtered/` metrics
+    and per-instance ranks to one chunk; the target bias is randomised so
+    that it takes part."""
+    data_dir, pretrained, _ = pretrained_run
+    info = dataset_info.DatasetInfo.load(data_dir)
+    results, ranks = [], []
+    for chunk_size in (65536, 8):
+        config = finetune.FinetuneConfig(
+            data_dir=data_dir, pretrained=pretrained, eval_chunk_size=chunk_size
+        )
+        keras.utils.set_random_seed(0)
+        model = finetune.build_model(config, info)
+        bias = model.target_bias.embeddings
+        bias.assign(np.random.default_rng(0).normal(size=bias.shape))
+        task = finetune.FinetuneTask(config, model, info)
+        results.append(task.evaluate("test"))
+        ranks.append(task.last_ranks["test"]["full_rank"])
+    assert results[0] == results[1]
+    np.testing.assert_array_equal(ranks[0], ranks[1])
+    assert len(np.unique(ranks[0])) > 10  # Not a degenerate ranking.

@@ -3,6 +3,7 @@
 import keras
 import tensorflow as tf
 
+from uaf_tf import losses as losses_lib
 from uaf_tf.data.dataset_info import PAD_ID
 from uaf_tf.data.dataset_info import SOURCE
 from uaf_tf.models.sequence_backbone import SequenceBackbone
@@ -12,6 +13,11 @@ from uaf_tf.models.sequence_backbone import deserialize_backbone_in
 NO_ACTIVATION = "none"  # paper Eq. (3): softmax(W h_i + b)
 RELU = "relu"  # original: softmax(W relu(h_i) + b)
 HEAD_ACTIVATIONS = (NO_ACTIVATION, RELU)
+
+# Where sampled softmax draws its negative classes from.
+LOG_UNIFORM = "log_uniform"  # Zipf over ids: needs ids by frequency.
+UNIFORM = "uniform"
+SOFTMAX_SAMPLERS = (LOG_UNIFORM, UNIFORM)
 
 
 @keras.saving.register_keras_serializable(package="uaf_tf")
@@ -36,11 +42,17 @@ class SequencePretrainer(keras.Model):
     computed for those rows only. `mask_padding=False` reproduces the
     original, which also trains the model to predict padding after padding.
 
-    Sampled softmax (`num_sampled > 0`, training only): negatives come from
-    the log-uniform (Zipf) sampler of `tf.nn.sampled_softmax_loss`, which
-    assumes ids sorted by decreasing frequency. Unlike the original's sampled
-    branch (raw hidden states, its own `W` with bias 0.1), it uses the same
-    `g(hidden)` and `W, b` as the full softmax used for evaluation.
+    Sampled softmax (`num_sampled > 0`, training only): each position's
+    softmax runs over its label plus `num_sampled` distinct classes drawn
+    from a proposal Q, with the logQ correction (`tf.nn.sampled_softmax_loss`:
+    `o_j - log E[count_j]`, accidental hits of the label removed), so the
+    loss tends to the full softmax as `num_sampled` -> V and costs
+    `O(num_sampled)` instead of `O(V)` per position; the head's gradient
+    touches only the sampled rows. Q is `softmax_sampler`: `"log_uniform"`
+    (Zipf, default; the vocabularies here give id 1 to the most frequent
+    item) or `"uniform"`. Unlike the original's sampled branch (raw hidden
+    states, its own `W` with bias 0.1), it uses the same `g(hidden)` and
+    `W, b` as the full softmax used for evaluation.
 
     Works with any `SequenceBackbone`; only `backbone(ids)` and
     `backbone.channels` are used.
@@ -53,6 +65,8 @@ class SequencePretrainer(keras.Model):
             sampled softmax.
         head_activation: `"none"` (paper Eq. 3, default) or `"relu"` (the
             original's `softmax(W relu(h) + b)`).
+        softmax_sampler: sampled softmax's proposal, `"log_uniform"`
+            (default) or `"uniform"`; unused when `num_sampled` is 0.
 
     Call inputs: item ids `[B, L]` (or a batch `{"source": ids}`). Call
     outputs: logits `[B, L, V]`, position t scoring item t + 1.
@@ -85,9 +99,15 @@ class SequencePretrainer(keras.Model):
         mask_padding: bool = True,
         num_sampled: int = 0,
         head_activation: str = NO_ACTIVATION,
+        softmax_sampler: str = LOG_UNIFORM,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if softmax_sampler not in SOFTMAX_SAMPLERS:
+            raise ValueError(
+                f"`softmax_sampler` must be one of {SOFTMAX_SAMPLERS}. "
+                f"Received: softmax_sampler={softmax_sampler!r}"
+            )
         if head_activation not in HEAD_ACTIVATIONS:
             raise ValueError(
                 f"`head_activation` must be one of {HEAD_ACTIVATIONS}. "
@@ -108,6 +128,7 @@ class SequencePretrainer(keras.Model):
         self.mask_padding = mask_padding
         self.num_sampled = num_sampled
         self.head_activation = head_activation
+        self.softmax_sampler = softmax_sampler
         self.loss_tracker = keras.metrics.Mean(name="loss")
 
     def build(self, input_shape):
@@ -152,11 +173,23 @@ class SequencePretrainer(keras.Model):
         Full softmax logits from the last position only (sequences are
         left-padded, so the last position is the most recent item).
         """
+        return self._logits(self.next_item_features(item_ids, training))
+
+    def next_item_features(self, item_ids, training=False):
+        """`g(h)` `[B, C]` at the last position: what the head scores
+        (`next_item_scores` = features `W^T + b`), for rankings that scan
+        the items in chunks (`metrics.rank_among_all_items_chunked`)."""
         hidden = self.backbone(item_ids, training=training)[:, -1, :]
-        return self._logits(self._features(hidden))
+        return self._features(hidden)
 
     def compute_loss(
-        self, x=None, y=None, y_pred=None, sample_weight=None, training=True
+        self,
+        x=None,
+        y=None,
+        y_pred=None,
+        sample_weight=None,
+        training=True,
+        softmax_chunk_size=None,
     ):
         """Mean next-item cross-entropy of a batch (Eq. 5 / positions).
 
@@ -169,6 +202,11 @@ class SequencePretrainer(keras.Model):
             y, y_pred, sample_weight: unused.
             training: passed to the backbone; sampled softmax (if
                 `num_sampled`) is used only when True.
+            softmax_chunk_size: with a full softmax over more classes than
+                this, the log-sum-exp runs over chunks of this many classes
+                (`losses.chunked_softmax_cross_entropy`: memory
+                `[N, chunk]`, not `[N, V]`; equal up to float rounding).
+                None (default) or at least V: the one `[N, V]` softmax.
 
         Returns:
             Scalar float32: the mean over predicted positions `[B, L - 1]`,
@@ -195,13 +233,32 @@ class SequencePretrainer(keras.Model):
                 # instead (measured faster under XLA for any padding).
                 weights = tf.cast(labels != PAD_ID, features.dtype)
         if training and self.num_sampled:
+            true_classes = tf.cast(labels[:, None], tf.int64)
+            sampled_values = None  # tf's default: log-uniform.
+            if self.softmax_sampler == UNIFORM:
+                sampled_values = tf.random.uniform_candidate_sampler(
+                    true_classes=true_classes,
+                    num_true=1,
+                    num_sampled=self.num_sampled,
+                    unique=True,
+                    range_max=self.num_items,
+                )
             losses = tf.nn.sampled_softmax_loss(
                 weights=self.output_kernel,
                 biases=self.output_bias,
-                labels=tf.cast(labels[:, None], tf.int64),
+                labels=true_classes,
                 inputs=features,
                 num_sampled=self.num_sampled,
                 num_classes=self.num_items,
+                sampled_values=sampled_values,
+            )
+        elif softmax_chunk_size and softmax_chunk_size < self.num_items:
+            losses = losses_lib.chunked_softmax_cross_entropy(
+                features,
+                self.output_kernel,
+                self.output_bias,
+                labels,
+                softmax_chunk_size,
             )
         else:
             losses = tf.nn.sparse_softmax_cross_entropy_with_logits(
@@ -258,6 +315,7 @@ class SequencePretrainer(keras.Model):
                 "mask_padding": self.mask_padding,
                 "num_sampled": self.num_sampled,
                 "head_activation": self.head_activation,
+                "softmax_sampler": self.softmax_sampler,
             }
         )
         return config

@@ -137,6 +137,10 @@ class FinetuneConfig:
             the accuracy / fine-tuned-blocks trade-off.
         mtl_source_weight: MTL's weight of the source next-item loss beside
             the target ranking loss.
+        eval_chunk_size: target items scored at once by the full rankings
+            (`metrics.rank_among_all_items_chunked`); memory is
+            `[eval_batch_size, eval_chunk_size]` floats, results do not
+            depend on it.
     """
 
     data_dir: str
@@ -188,6 +192,7 @@ class FinetuneConfig:
     )
     rl_cost_weight: float = 1.0
     mtl_source_weight: float = 1.0
+    eval_chunk_size: int = metrics.DEFAULT_CHUNK_SIZE
 
     def __post_init__(self):
         choices = {
@@ -208,6 +213,9 @@ class FinetuneConfig:
         }
         for name, (_, allowed) in choices.items():
             config_flags.check_choice(self, name, allowed)
+        config_flags.check_at_least(
+            self, metrics.MIN_CHUNK_SIZE, "eval_chunk_size"
+        )
         config_flags.check_fraction(self, "train_fraction")
         # Eq. 10 divides by tau; Eq. 11's miss penalty gamma and Eq. 13's
         # weight beta are >= 0 (the paper sets both to 1).
@@ -455,13 +463,21 @@ class FinetuneTask:
             self.model.score_items(user, candidates)
         )  # [B]
         sampled = metrics.metrics_from_ranks(sampled_rank, metrics.SAMPLED)
-        scores = self.model.score_all_items(user)  # [B, T]
-        full_rank = metrics.rank_among_all_items(scores, target)  # [B]
+        # `score_all_items` scanned in item chunks, never [B, T].
+        bias = self.model.target_bias
+        full_rank, filtered_rank = metrics.rank_among_all_items_chunked(
+            user,
+            self.model.target_item_embeddings,
+            target,
+            None if bias is None else bias.embeddings[:, 0],
+            chunk_size=self.config.eval_chunk_size,
+            excluded_fn=lambda start, size: self._known_items.mask(
+                users, size, start=start
+            ),
+        )  # [B] each
         full = metrics.metrics_from_ranks(full_rank, metrics.FULL)
-        seen = self._known_items.mask(users, tf.shape(scores)[1])
         filtered = metrics.metrics_from_ranks(
-            metrics.rank_among_all_items(scores, target, excluded=seen),
-            metrics.FULL_FILTERED,
+            filtered_rank, metrics.FULL_FILTERED
         )
         ranks = {metrics.SAMPLED: sampled_rank, metrics.FULL: full_rank}
         return {**sampled, **full, **filtered}, out[POLICY], ranks

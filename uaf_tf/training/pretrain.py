@@ -54,7 +54,17 @@ class PretrainConfig:
             and feed-forward outputs while training.
         mask_padding: exclude padding labels from the loss (the original
             does not).
-        num_sampled: 0 = full softmax; else sampled-softmax negatives.
+        num_sampled: 0 = full softmax (default); else sampled softmax with
+            this many negative classes per position (training only;
+            validation always uses the full softmax).
+        softmax_sampler: sampled softmax's proposal, `"log_uniform"` (Zipf
+            over ids, which the vocabularies sort by frequency) or
+            `"uniform"`.
+        eval_chunk_size: items scored at once by the validation ranking
+            (`metrics.rank_among_all_items_chunked`, exact) and loss
+            (`losses.chunked_softmax_cross_entropy`, equal up to float
+            rounding, used only for a larger vocabulary); memory is
+            `[eval_batch_size * (L - 1), eval_chunk_size]` floats.
         max_checkpoints: checkpoints kept.
         selection_metric: validation value that picks the best epoch:
             `"loss"` (minimised) or a ranking metric such as
@@ -87,6 +97,11 @@ class PretrainConfig:
         default=sequence_pretrainer.NO_ACTIVATION,
         metadata={config_flags.CHOICES: sequence_pretrainer.HEAD_ACTIVATIONS},
     )
+    softmax_sampler: str = dataclasses.field(
+        default=sequence_pretrainer.LOG_UNIFORM,
+        metadata={config_flags.CHOICES: sequence_pretrainer.SOFTMAX_SAMPLERS},
+    )
+    eval_chunk_size: int = metrics.DEFAULT_CHUNK_SIZE
 
     def __post_init__(self):
         config_flags.check_at_least(
@@ -110,6 +125,12 @@ class PretrainConfig:
                 "attention_dropout", self.attention_dropout, "in [0, 1)"
             )
         config_flags.check_at_least(self, 0, "num_sampled")
+        config_flags.check_at_least(
+            self, metrics.MIN_CHUNK_SIZE, "eval_chunk_size"
+        )
+        config_flags.check_choice(
+            self, "softmax_sampler", sequence_pretrainer.SOFTMAX_SAMPLERS
+        )
         config_flags.check_int_tuple(self, "dilations", 1)
         config_flags.check_choice(
             self, "head_activation", sequence_pretrainer.HEAD_ACTIVATIONS
@@ -145,6 +166,9 @@ class PretrainTask:
         train_dataset_fn: epoch -> dataset of `{"source": [B, L]}` batches.
         eval_dataset_fn: split -> dataset of `{"source": [B, L]}` batches.
         learning_rate: Adam learning rate.
+        eval_chunk_size: items scored at once by the validation ranking
+            and cross-entropy (memory `[B, chunk]` and `[B (L - 1), chunk]`
+            floats; only when the vocabulary is larger does it chunk).
     """
 
     def __init__(
@@ -153,8 +177,10 @@ class PretrainTask:
         train_dataset_fn: Callable[[int], tf.data.Dataset],
         eval_dataset_fn: Callable[[str], tf.data.Dataset],
         learning_rate: float = 1e-4,
+        eval_chunk_size: int = metrics.DEFAULT_CHUNK_SIZE,
     ):
         self.model = model
+        self.eval_chunk_size = eval_chunk_size
         self.train_dataset_fn = train_dataset_fn
         self.eval_dataset_fn = eval_dataset_fn
         self.optimizer = keras.optimizers.Adam(learning_rate)
@@ -172,6 +198,7 @@ class PretrainTask:
         seed: int,
         learning_rate: float = 1e-4,
         eval_batch_size: int = 256,
+        eval_chunk_size: int = metrics.DEFAULT_CHUNK_SIZE,
     ) -> "PretrainTask":
         """Reads `pretrain/train` (reshuffled per epoch, `seed + epoch`) and
         evaluates on `pretrain/<split>` of a dataset directory."""
@@ -187,7 +214,13 @@ class PretrainTask:
                 data_dir, split, eval_batch_size, shuffle=False, seed=seed
             )
 
-        return cls(model, train_dataset_fn, eval_dataset_fn, learning_rate)
+        return cls(
+            model,
+            train_dataset_fn,
+            eval_dataset_fn,
+            learning_rate,
+            eval_chunk_size=eval_chunk_size,
+        )
 
     def checkpoint_objects(self) -> dict:
         return {"optimizer": self.optimizer}
@@ -221,10 +254,20 @@ class PretrainTask:
 
     def _eval_batch(self, item_ids):
         context, positives = item_ids[:, :-1], item_ids[:, -1]
-        scores = self.model.next_item_scores(context)  # [B, V]
-        ranks = metrics.rank_among_all_items(scores, positives)
+        # Never [B, V]: a 1M-item vocabulary is ranked chunk by chunk.
+        ranks = metrics.rank_among_all_items_chunked(
+            self.model.next_item_features(context),  # [B, C]
+            self.model.output_kernel,
+            positives,
+            self.model.output_bias,
+            chunk_size=self.eval_chunk_size,
+        )
         values = metrics.metrics_from_ranks(ranks, metrics.FULL)
-        loss = self.model.compute_loss(x=item_ids, training=False)
+        loss = self.model.compute_loss(
+            x=item_ids,
+            training=False,
+            softmax_chunk_size=self.eval_chunk_size,
+        )
         values["loss"] = tf.fill(tf.shape(ranks), loss)
         return values
 
@@ -267,6 +310,7 @@ def build_pretrainer(
         mask_padding=config.mask_padding,
         num_sampled=config.num_sampled,
         head_activation=config.head_activation,
+        softmax_sampler=config.softmax_sampler,
     )
     model.build((None, info.seq_len))
     return model
@@ -328,6 +372,7 @@ def run_pretraining(
             seed=config.training.seed,
             learning_rate=config.training.learning_rate,
             eval_batch_size=config.training.eval_batch_size,
+            eval_chunk_size=config.eval_chunk_size,
         )
     run_dir_lib.save_model_spec(model, run_dir)
     run_dir_lib.copy_vocabularies(config.data_dir, run_dir)
