@@ -94,7 +94,8 @@ def _variable_values(version_dir):
     to the next, while the values of the same run cannot.
     """
     reader = tf.train.load_checkpoint(
-        os.path.join(version_dir, "variables", "variables"))
+        os.path.join(version_dir, "variables", "variables")
+    )
     digests = []
     for key in reader.get_variable_to_shape_map():
         if key == "_CHECKPOINTABLE_OBJECT_GRAPH":
