@@ -508,7 +508,9 @@ def csv_report(tables: Sequence[FractionTable]) -> str:
 
 
 def pretraining_section(
-    pretrained_results: dict | None, popularity_results: dict | None
+    pretrained_results: dict | None,
+    popularity_results: dict | None,
+    backbone: str = "NextItNet",
 ) -> str:
     """ "Does pretraining learn more than popularity?" as Markdown.
 
@@ -516,6 +518,7 @@ def pretraining_section(
         pretrained_results: the pretraining run's `results.json`.
         popularity_results: `launch/popularity_baseline.py --task=pretrain`
             output.
+        backbone: the pretrained network's display name.
     """
     keys = ("loss", "full/hr@5", "full/hr@20", "full/mrr@5", "num_examples")
     lines = [
@@ -527,7 +530,7 @@ def pretraining_section(
     if pretrained_results:
         rows.append(
             (
-                f"Pretrained NextItNet (best epoch "
+                f"Pretrained {backbone} (best epoch "
                 f"{pretrained_results['best_epoch']})",
                 pretrained_results["valid"],
             )

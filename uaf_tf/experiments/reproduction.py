@@ -120,9 +120,15 @@ def write_report(
     tables = report.fraction_tables(
         runs, missing, spec.train_fractions, popularity
     )
+    pretrained_config = (
+        _read_json(os.path.join(spec.pretrained_run, "config.json")) or {}
+    )
     pretraining = report.pretraining_section(
         _read_json(os.path.join(spec.pretrained_run, grid.RESULTS_FILE)),
         _read_json(grid.popularity_output(spec.out_dir, grid.PRETRAIN)),
+        backbone={"sasrec": "SASRec"}.get(
+            pretrained_config.get("backbone"), "NextItNet"
+        ),
     )
     notes, figures = [], []
     if make_plots:
