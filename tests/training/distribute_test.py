@@ -18,6 +18,7 @@ import pytest
 
 from launch import distributed_run
 from uaf_tf import testing
+from uaf_tf.layers import samplers
 from uaf_tf.training import distribution
 from uaf_tf.training import trainer
 
@@ -161,7 +162,7 @@ def test_outside_a_strategy_the_helpers_change_nothing():
     loss = tf.constant(2.5)
     assert distribution.scale_loss(loss, 7) is loss
     rows = tf.constant([[1.0], [2.0]])
-    assert distribution.sample_global_rows(
+    assert samplers.sample_global_rows(
         lambda t: t * 3, rows
     ).numpy().tolist() == [[3.0], [6.0]]
     assert distribution.worker_run_dir("/r") in ("/r", "/r.worker-1")

@@ -32,7 +32,6 @@ import tensorflow_probability as tfp
 from keras import ops
 
 from uaf_tf import rewards
-from uaf_tf.training import distribution as distribute
 
 # Index of each action on the last axis of the policy logits `[B, N, 2]`.
 FREEZE_INDEX = 0
@@ -61,6 +60,31 @@ GREEDY = "greedy"  # argmax actions: never-chosen copies get no gradient
 CURRICULUM_ACTIONS = (SAMPLED, GREEDY)
 # Candidates ranked for the UAF-RL reward: the positive + 99 negatives.
 DEFAULT_NUM_REWARD_NEGATIVES = 99
+
+
+def sample_global_rows(sample_fn, local: tf.Tensor) -> tf.Tensor:
+    """`sample_fn` of the global batch, this replica's rows of the result.
+
+    `local` holds this replica's rows (`[b, ...]`) of a global batch. Under
+    a strategy with several replicas the rows are placed at this replica's
+    offset in a zero tensor of the global batch (`[B, ...]`), `sample_fn`
+    draws for all of it and this replica's rows are returned. A seeded,
+    stateless draw (the Gumbel noise of UAF-Gumbel, the actions of UAF-RL)
+    thus gives every replica different noise, each example the noise it
+    gets in single-process training, and the same result for any number of
+    replicas. Outside such a strategy it is `sample_fn(local)`.
+    """
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return sample_fn(local)
+    size = tf.shape(local)[0]
+    sizes = context.all_gather(tf.reshape(size, [1]), axis=0)  # [R]
+    offset = tf.reduce_sum(sizes[: context.replica_id_in_sync_group])
+    total = tf.reduce_sum(sizes)
+    paddings = [[offset, total - offset - size]] + [[0, 0]] * (
+        local.shape.rank - 1
+    )
+    return sample_fn(tf.pad(local, paddings))[offset : offset + size]
 
 
 def greedy_policy(logits):
@@ -174,7 +198,7 @@ class GumbelSampler(Sampler):
             category_logits = tf.nn.log_softmax(logits, axis=-1)
         seed = ops.cast(self.seed_generator.next(), "int32")
         # Under a tf.distribute strategy: the noise of the global batch.
-        return distribute.sample_global_rows(
+        return sample_global_rows(
             lambda rows: tfp.distributions.RelaxedOneHotCategorical(
                 temperature=self.temperature, logits=rows
             ).sample(seed=seed),
@@ -337,7 +361,7 @@ class SelfCriticalSampler(Sampler):
             return tf.reshape(actions, [-1, num_blocks])
 
         # Under a tf.distribute strategy: the actions of the global batch.
-        actions = distribute.sample_global_rows(sample, logits)
+        actions = sample_global_rows(sample, logits)
         return ops.cast(actions == FINETUNE_INDEX, logits.dtype)
 
     def get_config(self):

@@ -45,7 +45,8 @@ class MTLRecommender(FinetuneBaseline):
         source_weight: float >= 0, weight of the source next-item loss.
         mask_padding: exclude padding labels from the source loss.
         **kwargs: `FinetuneBaseline` arguments (`ranking_loss`,
-            `item_bias`; everything trains).
+            `item_bias`; everything trains, so `trainable_blocks` and
+            `freeze_embedding` keep their defaults).
     """
 
     def __init__(
@@ -56,8 +57,6 @@ class MTLRecommender(FinetuneBaseline):
         mask_padding: bool = True,
         **kwargs,
     ):
-        kwargs.pop("trainable_blocks", None)
-        kwargs.pop("freeze_embedding", None)
         super().__init__(backbone, num_target_ids, **kwargs)
         if not source_weight >= 0.0:
             raise ValueError(
@@ -105,6 +104,8 @@ class MTLRecommender(FinetuneBaseline):
 
     def get_config(self):
         config = super().get_config()
+        # Everything trains: not options of MTL.
+        del config["trainable_blocks"], config["freeze_embedding"]
         config.update(
             {
                 "source_weight": self.source_weight,

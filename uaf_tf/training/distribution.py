@@ -11,7 +11,8 @@ makes is cut into R contiguous slices (replica r gets rows
 `[r B // R, (r + 1) B // R)`), the step runs under `strategy.run`, every
 replica's loss is scaled by its share of the global batch (`scale_loss`), and
 the Keras optimizer sums the gradients across replicas: the update is the one
-single-process training on the same global batch makes.
+single-process training on the same global batch makes. The samplers draw
+their noise for the global batch (`uaf_tf.layers.samplers.sample_global_rows`).
 """
 
 import json
@@ -74,15 +75,9 @@ def worker_index() -> int:
     """This process's worker index in `TF_CONFIG` (0 without one)."""
     config = json.loads(os.environ.get("TF_CONFIG", "{}") or "{}")
     task = config.get("task", {})
-    return (
-        int(task.get("index", 0))
-        if task.get("type", "worker")
-        in (
-            "worker",
-            "chief",
-        )
-        else 0
-    )
+    if task.get("type", "worker") not in ("worker", "chief"):
+        return 0
+    return int(task.get("index", 0))
 
 
 def is_chief() -> bool:
@@ -153,28 +148,3 @@ def scale_loss(loss: tf.Tensor, weight) -> tf.Tensor:
     weight = tf.cast(weight, loss.dtype)
     total = context.all_reduce(tf.distribute.ReduceOp.SUM, weight)
     return loss * weight / total
-
-
-def sample_global_rows(sample_fn, local: tf.Tensor) -> tf.Tensor:
-    """`sample_fn` of the global batch, this replica's rows of the result.
-
-    `local` holds this replica's rows (`[b, ...]`) of a global batch. Under
-    a strategy with several replicas the rows are placed at this replica's
-    offset in a zero tensor of the global batch (`[B, ...]`), `sample_fn`
-    draws for all of it and this replica's rows are returned. A seeded,
-    stateless draw (the Gumbel noise of UAF-Gumbel, the actions of UAF-RL)
-    thus gives every replica different noise, each example the noise it
-    gets in single-process training, and the same result for any number of
-    replicas. Outside such a strategy it is `sample_fn(local)`.
-    """
-    context = tf.distribute.get_replica_context()
-    if context is None or context.num_replicas_in_sync == 1:
-        return sample_fn(local)
-    size = tf.shape(local)[0]
-    sizes = context.all_gather(tf.reshape(size, [1]), axis=0)  # [R]
-    offset = tf.reduce_sum(sizes[: context.replica_id_in_sync_group])
-    total = tf.reduce_sum(sizes)
-    paddings = [[offset, total - offset - size]] + [[0, 0]] * (
-        local.shape.rank - 1
-    )
-    return sample_fn(tf.pad(local, paddings))[offset : offset + size]
