@@ -12,6 +12,7 @@ from uaf_tf import testing
 from uaf_tf.api import runs
 from uaf_tf.layers.gated_residual_block import GatedResidualBlock
 from uaf_tf.layers.self_attention_block import SelfAttentionBlock
+from uaf_tf.models.peterrec_recommender import PeterRecRecommender
 from uaf_tf.models.policy_network import PolicyNetwork
 from uaf_tf.models.sasrec_backbone import SASRecBackbone
 from uaf_tf.models.sequence_pretrainer import SequencePretrainer
@@ -52,6 +53,11 @@ def test_block_layer_contract():
 def test_block_rejects_heads_that_do_not_divide_channels():
     with pytest.raises(ValueError, match="divide `channels`"):
         SelfAttentionBlock(channels=10, num_heads=3)
+
+
+def test_peterrec_refuses_a_sasrec_backbone():
+    with pytest.raises(ValueError, match="SelfAttentionBlock"):
+        PeterRecRecommender.from_pretrained(_backbone(), 20)
 
 
 def test_causal_later_items_do_not_change_earlier_states():

@@ -6,6 +6,7 @@ from keras import ops
 from uaf_tf import losses
 from uaf_tf.data.dataset_info import SOURCE
 from uaf_tf.layers.patched_residual_block import PatchedResidualBlock
+from uaf_tf.layers.residual_block import DilatedResidualBlock
 from uaf_tf.models.finetune_recommender import POLICY
 from uaf_tf.models.finetune_recommender import USER_EMBEDDING
 from uaf_tf.models.finetune_recommender import FinetuneRecommender
@@ -87,6 +88,13 @@ class PeterRecRecommender(FinetuneRecommender):
         self.bottleneck_dim = bottleneck_dim
 
         # === Layers ===
+        for block in backbone.blocks:
+            if not isinstance(block, DilatedResidualBlock):
+                raise ValueError(
+                    "PeterRec patches NextItNet's dilated residual blocks "
+                    "only; pretrain with --backbone=nextitnet. Received: a "
+                    f"backbone block of class {block.__class__.__name__}"
+                )
         # Through True first: see `GatedResidualBlock`.
         self.backbone.trainable = True
         self.backbone.trainable = False
