@@ -14,6 +14,7 @@ strategy must be set up before TensorFlow initialises.
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -22,6 +23,7 @@ import numpy as np
 import pytest
 
 from launch import distributed_run
+from uaf_tf import errors
 from uaf_tf import testing
 from uaf_tf.layers import samplers
 from uaf_tf.training import distribution
@@ -64,10 +66,14 @@ def _start(command, env=None):
 
 
 def _wait(*processes, returncode=0):
+    """Each process's output, once it has ended with `returncode`."""
+    outputs = []
     try:
         for process in processes:
             output, _ = process.communicate(timeout=TIMEOUT_S)
             assert process.returncode == returncode, output[-3000:]
+            outputs.append(output)
+        return outputs
     finally:
         for process in processes:
             if process.poll() is None:
@@ -211,21 +217,30 @@ def _workers(command, cluster):
     ]
 
 
-def test_two_cli_workers_agree_match_single_process_chief_evaluates(runs):
-    """`launch/pretrain.py`, then `launch/finetune.py`, the same command
-    on both workers (`--strategy=multi_worker`, TF_CONFIG per worker)."""
-    root, args = runs
-    data_dir = args[0].split("=", 1)[1]
-    out = root / "multi_worker"
-    flags = _cli_flags("multi_worker")
-    pretrain_command = [
+def _pretrain_command(data_dir, run_dir, *more):
+    return [
         os.path.join(ROOT, "launch", "pretrain.py"),
         f"--data_dir={data_dir}",
-        f"--run_dir={out / 'pretrain'}",
+        f"--run_dir={run_dir}",
         "--channels=8",
         "--dilations=1,2",
-        *flags,
+        *_cli_flags("multi_worker"),
+        *more,
     ]
+
+
+def _two_workers(command, returncode=0):
+    cluster = {"worker": [f"localhost:{p}" for p in _free_ports(2)]}
+    return _wait(*_workers(command, cluster), returncode=returncode)
+
+
+def test_two_cli_workers_agree_match_single_process_chief_evaluates(data, runs):
+    """`launch/pretrain.py`, then `launch/finetune.py`, the same command
+    on both workers (`--strategy=multi_worker`, TF_CONFIG per worker)."""
+    root, data_dir = data
+    out = root / "multi_worker"
+    flags = _cli_flags("multi_worker")
+    pretrain_command = _pretrain_command(data_dir, out / "pretrain")
     finetune_command = [
         os.path.join(ROOT, "launch", "finetune.py"),
         f"--data_dir={data_dir}",
@@ -235,8 +250,7 @@ def test_two_cli_workers_agree_match_single_process_chief_evaluates(runs):
         *flags,
     ]
     for command in (pretrain_command, finetune_command):
-        cluster = {"worker": [f"localhost:{p}" for p in _free_ports(2)]}
-        _wait(*_workers(command, cluster))
+        _two_workers(command)
     for run in RUNS:
         chief, other = out / run, out / f"{run}.worker-1"
         between = distributed_run.weight_differences(
@@ -268,6 +282,21 @@ def test_two_cli_workers_agree_match_single_process_chief_evaluates(runs):
         assert not (other / "tb").exists()
     assert (out / "finetune" / "test_instances.tsv").exists()
     assert not (out / "finetune.worker-1" / "test_instances.tsv").exists()
+
+
+def test_workers_resuming_from_different_steps_stop_together(data, tmp_path):
+    """Worker 1 lost its run directory: `--resume` would train it from
+    step 0 against the chief's step 2; both workers stop instead."""
+    _, data_dir = data
+    run_dir = tmp_path / "pretrain"
+    command = _pretrain_command(data_dir, run_dir, "--steps_per_epoch=1")
+    _two_workers(command)
+    shutil.rmtree(f"{run_dir}.worker-1")
+    outputs = _two_workers(
+        [*command, "--resume"], returncode=errors.EXIT_STATUS
+    )
+    for output in outputs:
+        assert "checkpoints are at different steps" in output
 
 
 def test_replica_noise_differs_across_replicas_and_follows_the_seed(data):

@@ -204,6 +204,12 @@ class TrainingDivergedError(errors.UserError, FloatingPointError):
         self.last_checkpoint = last_checkpoint
 
 
+class WorkersOutOfStepError(errors.UserError, ValueError):
+    """`--resume` under `multi_worker`: the workers' checkpoints are at
+    different steps (e.g. one worker's run directory is missing); every
+    worker stops, none trains."""
+
+
 class Task(typing.Protocol):
     """What `fit` needs from a training task (pretraining, a UAF variant).
 
@@ -502,7 +508,7 @@ class _Loop:
                 logging.info(
                     "Learning rate %g (checkpoint: %g).",
                     learning_rates[key],
-                    float(optimizer.learning_rate),
+                    _learning_rate(optimizer),
                 )
                 optimizer.learning_rate = learning_rates[key]
         logging.info(
@@ -524,7 +530,7 @@ class _Loop:
             return
         step = int(self.step.numpy())
         if not distribution.same_on_every_worker(self.strategy, step):
-            raise ValueError(
+            raise WorkersOutOfStepError(
                 "--resume under `strategy='multi_worker'`: the workers' "
                 "checkpoints are at different steps (this worker, "
                 f"{distribution.worker_index()}: step {step}, in "
@@ -694,9 +700,9 @@ class _Loop:
     def _learning_rates(self) -> dict:
         if len(self.optimizers) == 1:
             (optimizer,) = self.optimizers.values()
-            return {"train/learning_rate": float(optimizer.learning_rate)}
+            return {"train/learning_rate": _learning_rate(optimizer)}
         return {
-            f"train/learning_rate/{k}": float(o.learning_rate)
+            f"train/learning_rate/{k}": _learning_rate(o)
             for k, o in self.optimizers.items()
         }
 
@@ -835,6 +841,12 @@ class _Loop:
                 ", ".join(f"{k} {v:.4f}" for k, v in sorted(test.items())),
             )
         return results
+
+
+def _learning_rate(optimizer: keras.optimizers.Optimizer) -> float:
+    # Through a tensor: under a strategy the variable holds a
+    # `MirroredVariable`, which `float()` refuses.
+    return float(tf.convert_to_tensor(optimizer.learning_rate))
 
 
 def _epoch_summary(
