@@ -361,3 +361,64 @@ def test_outside_a_strategy_the_helpers_change_nothing():
         lambda t: t * 3, rows
     ).numpy().tolist() == [[3.0], [6.0]]
     assert distribution.worker_run_dir("/r") in ("/r", "/r.worker-1")
+
+
+def test_one_device_mirrored_run_logs_and_resumes_in_process(tmp_path):
+    """The distributed code path (`strategy.run`, a distributed dataset,
+    mirrored variables) on this process's one CPU device: train scalars
+    with the learning rate, and a resume, equal to the run without one."""
+    import keras
+
+    from uaf_tf.models.nextitnet_backbone import NextItNetBackbone
+    from uaf_tf.models.sequence_pretrainer import SequencePretrainer
+    from uaf_tf.training import pretrain
+    from uaf_tf.training import summaries
+
+    strategy = distribution.make_strategy(distribution.MIRRORED)
+    vocab, length = 41, 10
+    sequences = testing.planted_sequences(64, length, vocab, seed=0)
+
+    def make_task():
+        keras.utils.set_random_seed(0)
+        with strategy.scope():
+            model = SequencePretrainer(
+                NextItNetBackbone(num_items=vocab, channels=8, dilations=(1,)),
+                num_items=vocab,
+            )
+            model.build((None, length))
+            task = pretrain.PretrainTask(
+                model,
+                lambda epoch: testing.sequence_dataset(
+                    sequences, 16, shuffle_seed=epoch
+                ),
+                lambda split: testing.sequence_dataset(sequences[:32], 32),
+                learning_rate=1e-2,
+            )
+        return task
+
+    def fit(task, run_dir, epochs, resume=False):
+        config = trainer.TrainerConfig(
+            epochs=epochs,
+            log_every_steps=2,
+            selection_metric="full/mrr@5",
+            jit_compile=False,
+        )
+        return trainer.fit(
+            task, str(run_dir), config, resume=resume, strategy=strategy
+        )
+
+    whole = make_task()
+    expected = fit(whole, tmp_path / "a", epochs=2)
+    fit(make_task(), tmp_path / "b", epochs=1)
+    resumed = make_task()
+    results = fit(resumed, tmp_path / "b", epochs=2, resume=True)
+    assert results["steps"] == 8
+    assert results["best_epoch"] == expected["best_epoch"]
+    scalars = summaries.read_scalars(str(tmp_path / "b" / "tb"))
+    assert [s for s, _ in scalars["train/learning_rate"]] == [2, 4, 6, 8]
+    assert scalars["train/learning_rate"][0][1] == pytest.approx(1e-2)
+    assert int(resumed.optimizer.iterations.numpy()) == 8
+    for got, want in zip(
+        resumed.model.get_weights(), whole.model.get_weights(), strict=True
+    ):
+        np.testing.assert_array_equal(got, want)
