@@ -127,6 +127,7 @@ def mirrored(runs):
 MIRRORED = ("--strategy=mirrored", "--logical_cpus=2")
 # Interrupted right after the checkpoint of step 1 of 2 (mid-epoch).
 INTERRUPT = ("--checkpoint_every_steps=1", "--interrupt_after_step=1")
+INTERRUPTED = distributed_run.INTERRUPTED
 
 
 def _assert_matches(out, reference, run):
@@ -156,11 +157,14 @@ def test_interrupted_mid_epoch_resumes_exactly_under_any_strategy(
     root, args = runs
     out = root / "resumed"
     # 1: pretraining stops after its step 1 of 2.
-    _wait(_run([*args, *MIRRORED, *INTERRUPT], out), returncode=3)
+    _wait(_run([*args, *MIRRORED, *INTERRUPT], out), returncode=INTERRUPTED)
     assert (out / "pretrain" / "ckpt" / "ckpt-1.index").exists()
     assert not (out / "pretrain" / "results.json").exists()
     # 2: it resumes and ends; fine-tuning stops after its step 1.
-    _wait(_run([*args, *MIRRORED, *INTERRUPT, "--resume"], out), returncode=3)
+    _wait(
+        _run([*args, *MIRRORED, *INTERRUPT, "--resume"], out),
+        returncode=INTERRUPTED,
+    )
     assert (out / "finetune" / "ckpt" / "ckpt-1.index").exists()
     assert not (out / "finetune" / "results.json").exists()
     # 3: fine-tuning resumes on one device, without a strategy.
