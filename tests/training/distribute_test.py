@@ -288,6 +288,8 @@ def test_two_cli_workers_agree_match_single_process_chief_evaluates(data, runs):
     assert not (out / "finetune.worker-1" / "test_instances.tsv").exists()
 
 
+# Four more worker processes (CI time): runs with --run_large.
+@pytest.mark.large
 def test_workers_resuming_from_different_steps_stop_together(data, tmp_path):
     """Worker 1 lost its run directory: `--resume` would train it from
     step 0 against the chief's step 2; both workers stop instead."""
