@@ -14,6 +14,10 @@ One process of the distributed checks (`tests/training/distribute*_test.py`,
 import argparse
 import json
 import os
+import sys
+
+# Exit status of a process ended by `--interrupt_after_step`.
+INTERRUPTED = 3
 
 
 def main(argv=None):
@@ -35,6 +39,21 @@ def main(argv=None):
     parser.add_argument("--dilations", default="1,2")
     parser.add_argument("--method", default="gumbel")
     parser.add_argument("--learning_rate", type=float, default=1e-3)
+    parser.add_argument("--checkpoint_every_steps", type=int, default=0)
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the runs in --out_dir from their latest checkpoints",
+    )
+    parser.add_argument(
+        "--interrupt_after_step",
+        type=int,
+        default=0,
+        help=(
+            "test hook: end the process (status 3, no clean-up, like a "
+            "kill) right after its first checkpoint of this global step"
+        ),
+    )
     args = parser.parse_args(argv)
 
     import tensorflow as tf
@@ -50,6 +69,8 @@ def main(argv=None):
     from uaf_tf.training import pretrain
     from uaf_tf.training import trainer
 
+    if args.interrupt_after_step:
+        _interrupt_after(trainer, args.interrupt_after_step)
     training = trainer.TrainingConfig(
         batch_size=args.batch_size,
         eval_batch_size=64,
@@ -57,6 +78,7 @@ def main(argv=None):
         epochs=1,
         steps_per_epoch=args.steps,
         log_every_steps=0,
+        checkpoint_every_steps=args.checkpoint_every_steps,
         jit_compile=False,
         strategy=args.strategy,
     )
@@ -70,6 +92,7 @@ def main(argv=None):
             training=training,
         ),
         pretrain_dir,
+        resume=args.resume,
     )
     finetuned = finetune.run_finetuning(
         finetune.FinetuneConfig(
@@ -80,6 +103,7 @@ def main(argv=None):
             training=training,
         ),
         os.path.join(args.out_dir, "finetune"),
+        resume=args.resume,
     )
     index = distribution.worker_index()
     name = "timing.json" if index == 0 else f"timing.worker-{index}.json"
@@ -95,6 +119,19 @@ def main(argv=None):
             },
             f,
         )
+
+
+def _interrupt_after(trainer, step: int) -> None:
+    """Ends the process right after the first checkpoint of `step`."""
+    save = trainer._Loop._save
+
+    def save_then_stop(loop, saved_step):
+        save(loop, saved_step)
+        if saved_step == step:
+            sys.stdout.flush()
+            os._exit(INTERRUPTED)
+
+    trainer._Loop._save = save_then_stop
 
 
 if __name__ == "__main__":

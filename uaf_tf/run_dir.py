@@ -55,14 +55,20 @@ ENVIRONMENT_KEY = "environment"
 # Key of config.json listing the option changes of resumed runs.
 RESUME_HISTORY_KEY = "resume_history"
 # Options a resumed run may change (`start_run`): how long and how fast it
-# trains, how it logs and checkpoints; not what it trains. A learning rate
-# lowered on resume is the way past a diverged loss (`trainer`).
+# trains, how it logs and checkpoints, on which devices; not what it trains.
+# A learning rate lowered on resume is the way past a diverged loss
+# (`trainer`). The `strategy` may change because neither the checkpoint nor
+# the batch order depends on it: the checkpoint holds one value per variable
+# under every strategy, and each replica trains its slice of the same global
+# batch (`--batch_size` stays), so a run resumed under another strategy
+# continues the uninterrupted one (tests/training/distribute_test.py).
 RESUMABLE_OPTIONS = (
     "epochs",
     "learning_rate",
     "log_every_steps",
     "checkpoint_every_steps",
     "max_checkpoints",
+    "strategy",
 )
 _PACKAGES = ("tensorflow", "keras", "tensorflow-probability", "numpy")
 _GIT_TIMEOUT_S = 5

@@ -283,7 +283,11 @@ def quiet_startup() -> None:
         with _filtered_stderr():
             import tensorflow as tf
 
-            tf.config.list_logical_devices()
+            # Physical, not logical: listing logical devices initialises
+            # the TF runtime, after which `--strategy=multi_worker` can no
+            # longer configure its collectives (nor a script its logical
+            # devices).
+            tf.config.list_physical_devices()
     else:
         import tensorflow as tf  # noqa: F401
     handler = logging.get_absl_handler()

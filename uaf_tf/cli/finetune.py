@@ -57,6 +57,10 @@ def run(flag_values: flags.FlagValues = flags.FLAGS) -> dict:
         f"{results['train_examples_per_sec']:.1f} train ex/s, "
         f"{results['wall_time_s']:.1f} s"
     )
+    if test is None:
+        # A non-chief worker of --strategy=multi_worker.
+        print("test: evaluated by worker 0 (the chief)")
+        return results
     print(
         f"test ({int(test['num_examples'])} instances): "
         f"sampled/mrr@5 {test['sampled/mrr@5']:.4f} "

@@ -29,6 +29,8 @@ STRATEGIES = (DEFAULT, MIRRORED, MULTI_WORKER)
 # process (pretraining, then fine-tuning) would issue colliding collective
 # instance keys, and TensorFlow allows one multi-worker strategy only.
 _STRATEGIES = {}
+# `_sum_over_workers`' tf.functions, per strategy and kind.
+_SUMS = {}
 
 
 def make_strategy(name: str) -> tf.distribute.Strategy:
@@ -83,6 +85,64 @@ def worker_index() -> int:
 def is_chief() -> bool:
     """Whether this process writes the shared outputs (worker 0)."""
     return worker_index() == 0
+
+
+def evaluates(strategy: tf.distribute.Strategy | None) -> bool:
+    """Whether this process evaluates and writes summaries and exports.
+
+    False only on a non-chief worker of a `"multi_worker"` strategy: the
+    model is the same on every worker, so the chief alone evaluates it
+    (once, not once per worker) and writes the TensorBoard summaries and
+    the test exports; the other workers train, checkpoint and select the
+    best epoch on the chief's validation metric (`broadcast_from_chief`).
+    """
+    return not (
+        isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+        and not is_chief()
+    )
+
+
+def broadcast_from_chief(strategy: tf.distribute.Strategy, value: float):
+    """The chief's `value`, on every worker (one all-reduce).
+
+    A collective: every worker must call it, in the same order. Replica 0
+    (the chief's first device) contributes `value` and every other replica
+    zero, so the sum is the chief's value bit for bit (float64), nan
+    included; what the other workers pass is ignored.
+    """
+    return _sum_over_workers(strategy, value, first_replica_only=True)
+
+
+def same_on_every_worker(strategy: tf.distribute.Strategy, value: float):
+    """Whether every worker passed the chief's `value` (two all-reduces).
+
+    A collective, like `broadcast_from_chief`; every worker gets the same
+    answer, so all of them can stop together when it is False.
+    """
+    chief = broadcast_from_chief(strategy, value)
+    return _sum_over_workers(strategy, abs(value - chief)) == 0.0
+
+
+def _sum_over_workers(strategy, value: float, first_replica_only=False):
+    key = (strategy, first_replica_only)
+    if key not in _SUMS:
+
+        @tf.function
+        def total(value):
+            def replica_fn(value):
+                if not first_replica_only:
+                    return value
+                context = tf.distribute.get_replica_context()
+                first = tf.equal(context.replica_id_in_sync_group, 0)
+                return tf.where(first, value, tf.zeros_like(value))
+
+            per_replica = strategy.run(replica_fn, args=(value,))
+            return strategy.reduce(
+                tf.distribute.ReduceOp.SUM, per_replica, axis=None
+            )
+
+        _SUMS[key] = total
+    return float(_SUMS[key](tf.constant(value, tf.float64)))
 
 
 def worker_run_dir(run_dir: str) -> str:

@@ -694,6 +694,8 @@ def run_finetuning(
         resume=resume,
         strategy=strategy,
     )
+    if not distribution.evaluates(strategy):
+        return results  # A non-chief worker: the chief writes the views.
     # The trainer evaluated the test split with the best weights; add its
     # policy views next to the per-epoch valid ones.
     writer = tf.summary.create_file_writer(

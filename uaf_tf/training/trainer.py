@@ -204,6 +204,12 @@ class TrainingDivergedError(errors.UserError, FloatingPointError):
         self.last_checkpoint = last_checkpoint
 
 
+class WorkersOutOfStepError(errors.UserError, ValueError):
+    """`--resume` under `multi_worker`: the workers' checkpoints are at
+    different steps (e.g. one worker's run directory is missing); every
+    worker stops, none trains."""
+
+
 class Task(typing.Protocol):
     """What `fit` needs from a training task (pretraining, a UAF variant).
 
@@ -270,7 +276,11 @@ def fit(
             `strategy.run` (without XLA) and its logs are reduced, weighted
             by each replica's examples; `task.train_step` must scale its
             loss with `distribution.scale_loss`. Evaluation is not
-            distributed: every worker evaluates the same model once.
+            distributed: the model is evaluated once, by the chief; the
+            other workers of a multi-worker strategy neither evaluate nor
+            write TensorBoard summaries, and select the best epoch on the
+            chief's validation metric (`distribution.evaluates`), so their
+            results hold `valid` = that metric only and `test` = None.
 
     Returns:
         The dict written to `run_dir/results.json`: `valid` (metrics of the
@@ -346,6 +356,8 @@ class _Loop:
     ):
         self.task = task
         self.strategy = strategy
+        # False on a non-chief worker: it skips evaluation and summaries.
+        self.evaluates = distribution.evaluates(strategy)
         self.run_dir = run_dir
         self.config = config
         self.progress = progress
@@ -439,9 +451,14 @@ class _Loop:
         config = self.config
         os.makedirs(self.run_dir, exist_ok=True)
         self._restore_or_check(resume)
-        writer = tf.summary.create_file_writer(
-            os.path.join(self.run_dir, TENSORBOARD_DIR)
-        )
+        if resume:
+            self._check_workers_resume_together()
+        if self.evaluates:
+            writer = tf.summary.create_file_writer(
+                os.path.join(self.run_dir, TENSORBOARD_DIR)
+            )
+        else:
+            writer = tf.summary.create_noop_writer()
         # XLA is not used under a strategy (collectives in the step).
         self._jit = False if self.strategy is not None else config.jit_compile
         self._step_fn = self._make_step_fn(self._jit is not False)
@@ -491,7 +508,7 @@ class _Loop:
                 logging.info(
                     "Learning rate %g (checkpoint: %g).",
                     learning_rates[key],
-                    float(optimizer.learning_rate),
+                    _learning_rate(optimizer),
                 )
                 optimizer.learning_rate = learning_rates[key]
         logging.info(
@@ -502,6 +519,25 @@ class _Loop:
             int(self.state.epoch_step.numpy()),
             int(self.epoch.numpy()) + 1,
         )
+
+    def _check_workers_resume_together(self) -> None:
+        """Under a multi-worker strategy, every worker must restore the
+        same step (each from its own run directory), or the workers would
+        train different batches and wait on each other forever."""
+        if not isinstance(
+            self.strategy, tf.distribute.MultiWorkerMirroredStrategy
+        ):
+            return
+        step = int(self.step.numpy())
+        if not distribution.same_on_every_worker(self.strategy, step):
+            raise WorkersOutOfStepError(
+                "--resume under `strategy='multi_worker'`: the workers' "
+                "checkpoints are at different steps (this worker, "
+                f"{distribution.worker_index()}: step {step}, in "
+                f"{self.manager.directory}). Resume with the workers "
+                "(and run directories) that wrote them. Received: "
+                f"run_dir={self.run_dir!r}"
+            )
 
     def _run_step(self, batch) -> dict:
         """Runs the step function, falling back from XLA if it can't compile."""
@@ -664,9 +700,9 @@ class _Loop:
     def _learning_rates(self) -> dict:
         if len(self.optimizers) == 1:
             (optimizer,) = self.optimizers.values()
-            return {"train/learning_rate": float(optimizer.learning_rate)}
+            return {"train/learning_rate": _learning_rate(optimizer)}
         return {
-            f"train/learning_rate/{k}": float(o.learning_rate)
+            f"train/learning_rate/{k}": _learning_rate(o)
             for k, o in self.optimizers.items()
         }
 
@@ -679,21 +715,17 @@ class _Loop:
             )
         train_loss = float(state.epoch_loss_sum.numpy()) / examples
         eval_start = time.perf_counter()
-        valid = dict(self.task.evaluate("valid"))
+        valid = self._validate()
         eval_seconds = time.perf_counter() - eval_start
-        if config.selection_metric not in valid:
-            raise KeyError(
-                f"selection_metric {config.selection_metric!r} is not among "
-                f"the validation results {sorted(valid)}."
-            )
         step = int(self.step.numpy())
-        with writer.as_default(step=step):
-            summaries.scalar("train/epoch_loss", train_loss)
-            for name, value in valid.items():
-                if name != "num_examples":
-                    summaries.scalar(f"valid/{name}", value)
-            self.task.on_epoch_end(epoch, valid, writer)
-        writer.flush()
+        if self.evaluates:
+            with writer.as_default(step=step):
+                summaries.scalar("train/epoch_loss", train_loss)
+                for name, value in valid.items():
+                    if name != "num_examples":
+                        summaries.scalar(f"valid/{name}", value)
+                self.task.on_epoch_end(epoch, valid, writer)
+            writer.flush()
 
         history = json.loads(state.history.numpy().decode())
         value = valid[config.selection_metric]
@@ -744,6 +776,30 @@ class _Loop:
             sys.stdout.write(line + "\n")
             sys.stdout.flush()
 
+    def _validate(self) -> dict:
+        """The validation metrics of this epoch, computed by the chief.
+
+        On a non-chief worker of a multi-worker strategy only the selection
+        metric, received from the chief: every worker then selects the
+        same best epoch, and the model is evaluated once.
+        """
+        metric = self.config.selection_metric
+        valid = {}
+        if self.evaluates:
+            valid = dict(self.task.evaluate("valid"))
+            if metric not in valid:
+                raise KeyError(
+                    f"selection_metric {metric!r} is not among the "
+                    f"validation results {sorted(valid)}."
+                )
+        if isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            value = distribution.broadcast_from_chief(
+                self.strategy, valid.get(metric, 0.0)
+            )
+            if not self.evaluates:
+                valid = {metric: value}
+        return valid
+
     def _finish(self, wall_start, wall_before) -> dict:
         config, state = self.config, self.state
         history = json.loads(state.history.numpy().decode())
@@ -751,7 +807,9 @@ class _Loop:
         if best_index is not None and os.path.exists(self.best_path):
             self.task.model.load_weights(self.best_path)
         test_split = self.task.test_split()
-        test = dict(self.task.evaluate(test_split)) if test_split else None
+        test = None
+        if test_split and self.evaluates:
+            test = dict(self.task.evaluate(test_split))
         train_seconds = float(state.train_seconds.numpy())
         results = {
             "valid": history[best_index]["valid"] if history else None,
@@ -773,7 +831,8 @@ class _Loop:
         run_dir_lib.write_json(
             os.path.join(self.run_dir, RESULTS_FILE), results, indent=2
         )
-        summaries.write_final_summaries(self.run_dir, results)
+        if self.evaluates:
+            summaries.write_final_summaries(self.run_dir, results)
         if test is not None:
             logging.info(
                 "best epoch %s; %s: %s",
@@ -782,6 +841,12 @@ class _Loop:
                 ", ".join(f"{k} {v:.4f}" for k, v in sorted(test.items())),
             )
         return results
+
+
+def _learning_rate(optimizer: keras.optimizers.Optimizer) -> float:
+    # Through a tensor: under a strategy the variable holds a
+    # `MirroredVariable`, which `float()` refuses.
+    return float(tf.convert_to_tensor(optimizer.learning_rate))
 
 
 def _epoch_summary(
