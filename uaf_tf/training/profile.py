@@ -317,34 +317,43 @@ class ProfileTask:
         return logs
 
     def predict(self, split: str) -> tuple[np.ndarray, np.ndarray]:
-        """`(predicted class ids [U], policies [U, N])` of `split`'s users."""
+        """`(class logits [U, K], policies [U, N])` of `split`'s users."""
         if self._predict_fn is None:
 
             def predict_batch(source):
                 out = self.model(source, training=False)
-                return _argmax(out[CLASS_LOGITS]), out[POLICY]
+                return out[CLASS_LOGITS], out[POLICY]
 
             self._predict_fn = tf.function(predict_batch, reduce_retracing=True)
-        predictions = [np.zeros([0], np.int32)]
+        logits = [np.zeros([0, self.model.num_classes], np.float32)]
         policies = [np.zeros([0, self.model.num_blocks], np.float32)]
         dataset = profiles.profile_dataset(
             self.data, split, self.config.training.eval_batch_size
         )
         for batch in dataset:
-            predicted, policy = self._predict_fn(batch[dataset_info.SOURCE])
-            predictions.append(predicted.numpy())
+            batch_logits, policy = self._predict_fn(batch[dataset_info.SOURCE])
+            logits.append(batch_logits.numpy())
             policies.append(policy.numpy())
-        return np.concatenate(predictions), np.concatenate(policies)
+        return np.concatenate(logits), np.concatenate(policies)
 
     def evaluate(self, split: str) -> dict:
-        """`accuracy`, `macro_f1`, `num_examples` (users) of `split`; the
+        """`accuracy`, `macro_f1`, `loss` (mean cross-entropy),
+        `num_examples` (users) of `split`; the
         majority-class baseline on the same users (`majority/accuracy`,
         `majority/macro_f1`); the mean policy per block (`policy/block_<l>`,
         1-based, fraction of users on the fine-tuned copy) and
         `policy/mean_finetuned_blocks`."""
         targets = self.data.targets[split]
-        predictions, policies = self.predict(split)
-        results = classification_metrics(targets, predictions)
+        logits, policies = self.predict(split)
+        results = classification_metrics(targets, logits.argmax(axis=1))
+        if len(targets):
+            shifted = logits - logits.max(axis=1, keepdims=True)
+            log_probs = shifted - np.log(
+                np.exp(shifted).sum(axis=1, keepdims=True)
+            )
+            results["loss"] = float(
+                -log_probs[np.arange(len(targets)), targets].mean()
+            )
         majority = classification_metrics(
             targets, np.full_like(targets, self.majority)
         )
@@ -363,11 +372,6 @@ class ProfileTask:
 
     def test_split(self) -> str | None:
         return TEST
-
-
-def _argmax(logits):
-    """int32 argmax over the last axis."""
-    return tf.cast(tf.argmax(logits, axis=-1), tf.int32)
 
 
 # === Run ===
