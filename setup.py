@@ -39,6 +39,7 @@ setuptools.setup(
             "uaf-finetune=uaf_tf.cli.commands:finetune",
             "uaf-export=uaf_tf.cli.commands:export",
             "uaf-reproduce=uaf_tf.cli.commands:reproduce",
+            "uaf-profile=uaf_tf.cli.commands:profile",
         ],
     },
     extras_require={

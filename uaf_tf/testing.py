@@ -350,3 +350,42 @@ def build_tiny_dataset_dir(out_dir: str, **overrides) -> str:
     )
     synthetic.build_synthetic_dataset(out_dir, options, **kwargs)
     return out_dir
+
+
+def write_planted_profiles(
+    data_dir: str, num_source_items: int, *, skip_users: int = 0
+) -> dict[str, tuple[str, str, str]]:
+    """Writes `user_profiles.tsv` with labels planted in the source items.
+
+    For a dataset of `build_tiny_dataset_dir` (raw source item ids `"1"` to
+    `str(num_source_items)`), each fine-tuning user's labels follow from the
+    raw ids of their source sequence: gender `"F"` when more than half of
+    them are in the lower half of the items, else `"M"`; age bracket by the
+    tertile of their mean (`"0-17"`, `"18-24"`, `"25-34"`); occupation
+    uniform over three values (no signal). The first `skip_users` users
+    (sorted raw ids) get no row.
+
+    Returns:
+        raw user id -> `(gender, age_bracket, occupation)` written.
+    """
+    from uaf_tf.data import profiles
+
+    users, sources = profiles.user_sources(data_dir)
+    with open(os.path.join(data_dir, "source_vocab.txt")) as f:
+        raw_ids = np.array([0] + [int(line) for line in f.read().split()])
+    rng = np.random.default_rng(0)
+    written = {}
+    for user, source in list(zip(users, sources, strict=True))[skip_users:]:
+        raw = raw_ids[source[source > 0]]
+        low = np.mean(raw <= num_source_items // 2)
+        tertile = min(int(3 * raw.mean() / (num_source_items + 1)), 2)
+        written[user.decode()] = (
+            "F" if low > 0.5 else "M",
+            ("0-17", "18-24", "25-34")[tertile],
+            ("writer", "artist", "other")[rng.integers(3)],
+        )
+    with open(os.path.join(data_dir, profiles.PROFILE_FILE), "w") as f:
+        f.write("\t".join(profiles.PROFILE_HEADER) + "\n")
+        for user, row in written.items():
+            f.write("\t".join((user, *row)) + "\n")
+    return written

@@ -32,6 +32,7 @@ def test_console_scripts_resolve_to_callables():
             "uaf-finetune",
             "uaf-export",
             "uaf-reproduce",
+            "uaf-profile",
         }
     )
     for name, target in scripts.items():

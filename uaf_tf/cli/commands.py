@@ -16,6 +16,7 @@ COMMANDS = {
     "uaf-finetune": "finetune",
     "uaf-export": "export",
     "uaf-reproduce": "reproduce",
+    "uaf-profile": "profile",
 }
 
 
@@ -48,3 +49,8 @@ def export() -> None:
 def reproduce() -> None:
     """`uaf-reproduce`: the paper's tables, methods x seeds x fractions."""
     _run("reproduce")
+
+
+def profile() -> None:
+    """`uaf-profile`: predicts a user profile label (paper Table 9)."""
+    _run("profile")

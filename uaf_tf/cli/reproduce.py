@@ -21,6 +21,15 @@ pretrained model against a popularity model of the source domain), the
 figures `learning_curves_frac<f>.png` (Fig. 5) and
 `block_utilisation_frac<f>.png` (Fig. 3; needs matplotlib), and TensorBoard
 summaries in `<out_dir>/tb`. See `uaf_tf.experiments`.
+
+`--task=profile --profile_label={gender,age,occupation}` runs the user
+profile prediction of paper Table 9 instead: one `launch/profile.py` cell
+per (method, seed) in `<out_dir>/profile/<label>/<method>/seed<s>`
+(resumable like the others; flags from `--profile_flagfile` and
+`--extra_finetune_flags`), then `<out_dir>/profile_<label>.md` and `.csv`
+(accuracy and macro-F1, mean +- std over seeds, and the majority-class
+baseline on the same test users). Its default methods are the UAF variants
+and the Finetune baselines.
 """
 
 import os
@@ -33,6 +42,7 @@ from absl import flags
 from uaf_tf import errors
 from uaf_tf.cli import common_flags
 from uaf_tf.experiments import grid
+from uaf_tf.experiments import profile_report
 from uaf_tf.experiments import report
 from uaf_tf.experiments import reproduction
 
@@ -44,6 +54,13 @@ _CONFIG_DIR = os.path.join(
     ),
     "launch",
     "configs",
+)
+
+
+# The profile task's methods (`uaf_tf.training.profile.METHODS`, which
+# imports TensorFlow): every method but the two without a profile variant.
+PROFILE_METHODS = tuple(
+    m for m in report.METHOD_ORDER if m not in ("mtl", "peterrec")
 )
 
 
@@ -96,11 +113,33 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
         "launch/finetune.py --flagfile of every cell.",
         **fv,
     )
+    flags.DEFINE_enum(
+        "task",
+        grid.RECOMMENDATION,
+        list(grid.TASKS),
+        "recommendation: the fine-tuning tables (Tables 2, 6-7); profile: "
+        "user-profile prediction of --profile_label (Table 9).",
+        **fv,
+    )
+    flags.DEFINE_enum(
+        "profile_label",
+        "gender",
+        ["gender", "age", "occupation"],
+        "--task=profile: the profile label to predict.",
+        **fv,
+    )
+    flags.DEFINE_string(
+        "profile_flagfile",
+        os.path.join(_CONFIG_DIR, "profile_quick.cfg"),
+        "--task=profile: launch/profile.py --flagfile of every cell.",
+        **fv,
+    )
     flags.DEFINE_string(
         "extra_finetune_flags",
         "",
-        "More launch/finetune.py flags for every cell, one shell-quoted "
-        "string, e.g. '--epochs=5 --jit_compile=false'.",
+        "More launch/finetune.py flags for every cell (launch/profile.py "
+        "flags with --task=profile), one shell-quoted string, e.g. "
+        "'--epochs=5 --jit_compile=false'.",
         **fv,
     )
     flags.DEFINE_string(
@@ -142,21 +181,28 @@ def spec_from_flags(fv: flags.FlagValues) -> grid.GridSpec:
         raise app.UsageError(
             "Give exactly one of --pretrained and --pretrain_flagfile."
         )
+    profile = fv.task == grid.PROFILE
+    methods = tuple(fv.methods)
+    if profile and not fv["methods"].present:
+        methods = PROFILE_METHODS
+    flagfile = fv.profile_flagfile if profile else fv.finetune_flagfile
     try:
         seeds = tuple(int(s) for s in fv.seeds)
         fractions = tuple(float(f) for f in fv.train_fractions)
         return grid.GridSpec(
             data_dir=fv.data_dir,
             out_dir=fv.out_dir,
-            methods=tuple(fv.methods),
+            methods=methods,
             seeds=seeds,
             train_fractions=fractions,
-            finetune_flagfile=fv.finetune_flagfile or None,
+            finetune_flagfile=flagfile or None,
             pretrained=fv.pretrained,
             pretrain_flagfile=fv.pretrain_flagfile,
             extra_finetune_flags=tuple(shlex.split(fv.extra_finetune_flags)),
             extra_pretrain_flags=tuple(shlex.split(fv.extra_pretrain_flags)),
             popularity=fv.popularity,
+            task=fv.task,
+            profile_label=fv.profile_label,
         )
     except ValueError as error:
         raise app.UsageError(str(error)) from error
@@ -177,6 +223,8 @@ def run(flag_values: flags.FlagValues = flags.FLAGS, command: str = "") -> int:
             "there are no runs to report; give the out_dir of an earlier "
             "reproduction"
         )
+    if spec.task == grid.PROFILE:
+        return _run_profile(spec, flag_values, command)
     outcomes, files = reproduction.reproduce(
         spec,
         command=command,
@@ -193,6 +241,36 @@ def run(flag_values: flags.FlagValues = flags.FLAGS, command: str = "") -> int:
             f"{len(files.missing)} fine-tuning cells have no results yet: "
             + ", ".join(files.missing)
         )
+    for outcome in failed:
+        print(
+            f"{outcome.status.upper()}: {outcome.cell.name} "
+            f"({outcome.detail.splitlines()[0]}); log {outcome.log}"
+        )
+    return 1 if failed else 0
+
+
+def _run_profile(
+    spec: grid.GridSpec, flag_values: flags.FlagValues, command: str
+) -> int:
+    """`run` for `--task=profile`: the cells, then profile_<label>.md/csv."""
+    outcomes = []
+    if not flag_values.report_only:
+        outcomes = grid.run_cells(
+            grid.plan(spec),
+            spec.out_dir,
+            headline=profile_report.headline,
+            stream=flag_values.stream,
+        )
+    markdown, csv, missing = profile_report.write_profile_report(
+        spec, command=command
+    )
+    print(f"Wrote {markdown}, {csv}")
+    if missing:
+        print(
+            f"{len(missing)} profile cells have no results yet: "
+            + ", ".join(missing)
+        )
+    failed = [o for o in outcomes if o.status in ("failed", "blocked")]
     for outcome in failed:
         print(
             f"{outcome.status.upper()}: {outcome.cell.name} "

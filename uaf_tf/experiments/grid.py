@@ -12,6 +12,11 @@ fine-tuning run per (method, seed, train fraction):
 <out_dir>/logs/<cell>.log                    each cell's stdout + stderr
 ```
 
+The profile task (`GridSpec(task="profile")`, paper Table 9) has instead
+one `launch/profile.py` cell per (method, seed) for one label:
+`<out_dir>/profile/<label>/<method>/seed<s>/` (and the pretraining cell,
+if any; no popularity cells).
+
 A cell whose output file exists (`results.json`, or the popularity JSON) is
 skipped; a run directory holding checkpoints but no `results.json` is
 continued with `--resume`; anything else starts afresh. So a reproduction
@@ -37,6 +42,11 @@ CHECKPOINT_DIR = run_dir_lib.CHECKPOINT_DIR
 PRETRAIN = "pretrain"
 FINETUNE = "finetune"
 POPULARITY = "popularity"
+PROFILE = "profile"
+
+# `GridSpec.task`: the recommendation tables or the profile task.
+RECOMMENDATION = "recommendation"
+TASKS = (RECOMMENDATION, PROFILE)
 
 # State of a cell before it runs.
 DONE = "done"
@@ -54,13 +64,14 @@ class Cell:
 
     Attributes:
         name: unique, path-like name, e.g. `runs/gumbel/frac1.0/seed0`.
-        kind: `PRETRAIN`, `FINETUNE` or `POPULARITY`.
+        kind: `PRETRAIN`, `FINETUNE`, `POPULARITY` or `PROFILE`.
         argv: the command, without `--resume`.
         output: the file whose existence means the cell is finished.
         run_dir: the run directory (checkpoints live there); None for
             cells that cannot resume.
         depends_on: names of cells that must succeed first.
-        method, seed, fraction: the grid coordinates of a fine-tuning cell.
+        method, seed, fraction: the grid coordinates of a fine-tuning cell
+            (a profile cell has a method and a seed).
     """
 
     name: str
@@ -112,6 +123,11 @@ def finetune_run_dir(
     )
 
 
+def profile_run_dir(out_dir: str, label: str, method: str, seed: int) -> str:
+    """`<out_dir>/profile/<label>/<method>/seed<s>`."""
+    return os.path.join(out_dir, PROFILE, label, method, f"seed{seed}")
+
+
 def popularity_output(out_dir: str, task: str, fraction: float = 1.0) -> str:
     """`<out_dir>/popularity/pretrain.json` or `finetune-frac<f>.json`."""
     name = (
@@ -140,8 +156,13 @@ class GridSpec:
         extra_pretrain_flags: appended to the pretraining command.
         popularity: also run the popularity baselines.
         python: the interpreter of the child processes.
-        finetune_script, pretrain_script, popularity_script: the launch
-            scripts (tests swap in fakes).
+        task: `RECOMMENDATION` (the fine-tuning tables) or `PROFILE`
+            (user-profile prediction of `profile_label`; its cells use
+            `finetune_flagfile` and `extra_finetune_flags` as their
+            launch/profile.py flags, and no popularity cells run).
+        profile_label: `gender`, `age` or `occupation` (profile task).
+        finetune_script, pretrain_script, popularity_script,
+            profile_script: the launch scripts (tests swap in fakes).
     """
 
     data_dir: str
@@ -159,8 +180,15 @@ class GridSpec:
     finetune_script: str = os.path.join(_LAUNCH_DIR, "finetune.py")
     pretrain_script: str = os.path.join(_LAUNCH_DIR, "pretrain.py")
     popularity_script: str = os.path.join(_LAUNCH_DIR, "popularity_baseline.py")
+    task: str = RECOMMENDATION
+    profile_label: str = "gender"
+    profile_script: str = os.path.join(_LAUNCH_DIR, "profile.py")
 
     def __post_init__(self):
+        if self.task not in TASKS:
+            raise ValueError(
+                f"`task` must be one of {TASKS}. Received: task={self.task!r}"
+            )
         if bool(self.pretrained) == bool(self.pretrain_flagfile):
             raise ValueError(
                 "Give exactly one of `pretrained` (an existing run) and "
@@ -187,13 +215,9 @@ class GridSpec:
         return self.pretrained or os.path.join(self.out_dir, PRETRAIN)
 
 
-def plan(spec: GridSpec) -> list[Cell]:
-    """All cells of `spec`, in the order they run.
-
-    Order: pretraining (if any), the popularity baselines, then fine-tuning
-    by train fraction, then seed, then method, so that an interrupted
-    reproduction holds complete seeds of the first fraction first.
-    """
+def _pretrain_cells(spec: GridSpec) -> tuple[list[Cell], tuple[str, ...]]:
+    """The pretraining cell (if `spec` pretrains) and the dependency of
+    the cells that need it."""
     cells = []
     pretrain_deps = ()
     if spec.pretrain_flagfile:
@@ -215,6 +239,60 @@ def plan(spec: GridSpec) -> list[Cell]:
             )
         )
         pretrain_deps = (PRETRAIN,)
+    return cells, pretrain_deps
+
+
+def _profile_cells(spec: GridSpec, pretrain_deps) -> list[Cell]:
+    """One launch/profile.py cell per (seed, method), seed-major."""
+    flagfile = (
+        (f"--flagfile={spec.finetune_flagfile}",)
+        if spec.finetune_flagfile
+        else ()
+    )
+    cells = []
+    for seed in spec.seeds:
+        for method in spec.methods:
+            run_dir = profile_run_dir(
+                spec.out_dir, spec.profile_label, method, seed
+            )
+            cells.append(
+                Cell(
+                    name=os.path.relpath(run_dir, spec.out_dir),
+                    kind=PROFILE,
+                    argv=(
+                        spec.python,
+                        spec.profile_script,
+                        *flagfile,
+                        f"--profile_label={spec.profile_label}",
+                        f"--method={method}",
+                        f"--seed={seed}",
+                        f"--data_dir={spec.data_dir}",
+                        f"--pretrained={spec.pretrained_run}",
+                        f"--run_dir={run_dir}",
+                        *spec.extra_finetune_flags,
+                    ),
+                    output=os.path.join(run_dir, RESULTS_FILE),
+                    run_dir=run_dir,
+                    depends_on=pretrain_deps,
+                    method=method,
+                    seed=seed,
+                )
+            )
+    return cells
+
+
+def plan(spec: GridSpec) -> list[Cell]:
+    """All cells of `spec`, in the order they run.
+
+    Order: pretraining (if any), the popularity baselines, then fine-tuning
+    by train fraction, then seed, then method, so that an interrupted
+    reproduction holds complete seeds of the first fraction first. The
+    profile task: pretraining (if any), then its cells by seed, then
+    method.
+    """
+    cells, pretrain_deps = _pretrain_cells(spec)
+    if spec.task == PROFILE:
+        return cells + _profile_cells(spec, pretrain_deps)
     if spec.popularity:
         output = popularity_output(spec.out_dir, PRETRAIN)
         cells.append(

@@ -10,6 +10,8 @@ from uaf_tf.models.mtl_recommender import MTLRecommender
 from uaf_tf.models.nextitnet_backbone import NextItNetBackbone
 from uaf_tf.models.peterrec_recommender import PeterRecRecommender
 from uaf_tf.models.policy_network import PolicyNetwork
+from uaf_tf.models.profile_classifier import FinetuneProfileClassifier
+from uaf_tf.models.profile_classifier import UAFProfileClassifier
 from uaf_tf.models.sasrec_backbone import SASRecBackbone
 from uaf_tf.models.sequence_backbone import SequenceBackbone
 from uaf_tf.models.sequence_pretrainer import SequencePretrainer
@@ -17,6 +19,7 @@ from uaf_tf.models.uaf_recommender import UAFRecommender
 
 __all__ = [
     "FinetuneBaseline",
+    "FinetuneProfileClassifier",
     "FinetuneRecommender",
     "MTLRecommender",
     "NextItNetBackbone",
@@ -25,5 +28,6 @@ __all__ = [
     "SASRecBackbone",
     "SequenceBackbone",
     "SequencePretrainer",
+    "UAFProfileClassifier",
     "UAFRecommender",
 ]

@@ -294,15 +294,11 @@ class UAFRecommender(FinetuneRecommender):
         user = self.encode(source, policy, training=training)
 
         def policy_gradient_term():
-            candidates = tf.concat([target[:, None], reward_negatives], axis=1)
             greedy_user = tf.stop_gradient(
                 self.encode(source, greedy, training=training)
             )
             hits = [
-                rewards.hit_at_cutoff(
-                    self.score_items(tf.stop_gradient(u), candidates),
-                    sampler.reward_cutoff,
-                )
+                self._reward_hit(tf.stop_gradient(u), target, reward_negatives)
                 for u in (user, greedy_user)
             ]
             sampled_reward, greedy_reward = (
@@ -341,6 +337,16 @@ class UAFRecommender(FinetuneRecommender):
             "rl_on": tf.cast(rl_on, tf.float32),
         }
         return user, policy, logs
+
+    def _reward_hit(self, user, target, reward_negatives):
+        """Whether user `[B, C]` got its target right: bool `[B]`, the hit
+        of Eq. 11. Here the positive ranks in the top `reward_cutoff` of
+        itself and its `reward_negatives [B, n]`; another task (profile
+        prediction) overrides it."""
+        candidates = tf.concat([target[:, None], reward_negatives], axis=1)
+        return rewards.hit_at_cutoff(
+            self.score_items(user, candidates), self.sampler.reward_cutoff
+        )
 
     # === Serialisation ===
 

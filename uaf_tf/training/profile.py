@@ -1,0 +1,448 @@
+"""User-profile prediction: config, training task, `run_profile_prediction`.
+
+```
+run_profile_prediction(
+    ProfileConfig(data_dir=..., pretrained=..., profile_label="gender",
+                  method="gumbel"),
+    run_dir)
+```
+loads the pretrained backbone of `pretrained`, wraps it in the profile
+classifier of `method` (`profile_model_for_method`: the UAF variants'
+`UAFProfileClassifier`, the Finetune baselines' `FinetuneProfileClassifier`),
+trains it on the training users of `data.profiles` (softmax cross-entropy)
+with `trainer.fit` (selection on validation accuracy, resumable mid-epoch)
+and evaluates the test users once with the best weights: accuracy,
+macro-F1 and the majority-class baseline on the same users. Paper sec. 5.5,
+Table 9.
+"""
+
+import dataclasses
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from uaf_tf import config_flags
+from uaf_tf import rewards
+from uaf_tf import run_dir as run_dir_lib
+from uaf_tf.data import dataset_info
+from uaf_tf.data import profiles
+from uaf_tf.layers import samplers
+from uaf_tf.models import finetune_baseline
+from uaf_tf.models import policy_network
+from uaf_tf.models.finetune_recommender import POLICY
+from uaf_tf.models.profile_classifier import CLASS_LOGITS
+from uaf_tf.models.profile_classifier import FinetuneProfileClassifier
+from uaf_tf.models.profile_classifier import UAFProfileClassifier
+from uaf_tf.training import distribution
+from uaf_tf.training import finetune
+from uaf_tf.training import trainer
+
+VALID = profiles.VALID
+TEST = profiles.TEST
+
+# The methods of the profile task: every UAF variant and the Finetune
+# baselines (PeterRec and MTL have no profile variant).
+UAF_METHODS = samplers.METHODS
+BASELINE_METHODS = finetune_baseline.METHODS
+METHODS = (*UAF_METHODS, *BASELINE_METHODS)
+
+ACCURACY = "accuracy"
+MACRO_F1 = "macro_f1"
+MAJORITY = "majority"
+
+
+@dataclasses.dataclass(frozen=True)
+class ProfileConfig:
+    """Everything a profile-prediction run depends on (saved as config.json).
+
+    Attributes:
+        data_dir: dataset directory made by `launch/prepare_data.py` from a
+            MovieLens release (holds dataset.json and user_profiles.tsv).
+        pretrained: pretraining run directory (`launch/pretrain.py`); its
+            source vocabulary must be the dataset's.
+        profile_label: what to predict: gender (2 classes), age (the age
+            bracket; ML-1M: 7) or occupation (ML-1M: 21).
+        method: gumbel, rl, soft, random (UAF variants: the policy picks,
+            per user and block, the frozen or the fine-tuned copy) or
+            finetune-zero, finetune-cls, finetune-last1, finetune-last2,
+            finetune-all (the baselines of sec. 4.2); the classifier head
+            always trains.
+        policy_encoder: policy network encoder: conv, gru or attention.
+        temperature: Gumbel-softmax temperature tau (paper: 10).
+        gumbel_logits: what the Gumbel step samples from: log_softmax
+            (paper) or sigmoid (original).
+        reward: UAF-RL reward, paper (1 - f^2 on a correct class, Eq. 11
+            with the hit = a correct top-1 class) or original.
+        gamma: UAF-RL penalty of a wrong class (paper: 1).
+        beta: UAF-RL weight of the self-critical loss (Eq. 13; paper: 1).
+        rl_curriculum_epochs: UAF-RL epochs without the policy gradient.
+        rl_curriculum_actions: UAF-RL curriculum actions: sampled or
+            greedy.
+        rl_cost_weight: UAF-RL weight w of the block term of the reward.
+        random_mode: UAF-Random's seeds: fixed, reseeded or per_step.
+        policy_head_init: the policy head's kernel initialiser
+            (normal_0.01 or glorot).
+        freeze_embedding: also freeze the pretrained source item embedding
+            (UAF variants; the baselines' recipes fix it).
+        split_seed: seed of the 80/10/10 user split; -1 = the dataset's
+            seed (the same test users for every method and seed).
+        training: learning rate, batch sizes, epochs, seed, logging,
+            checkpointing and XLA (`trainer.TrainingConfig`; flags of the
+            field names, e.g. `--epochs`).
+    """
+
+    data_dir: str
+    pretrained: str
+    profile_label: str = dataclasses.field(
+        default=profiles.GENDER,
+        metadata={config_flags.CHOICES: profiles.LABELS},
+    )
+    method: str = dataclasses.field(
+        default=samplers.GUMBEL, metadata={config_flags.CHOICES: METHODS}
+    )
+    policy_encoder: str = dataclasses.field(
+        default=policy_network.CONV,
+        metadata={config_flags.CHOICES: policy_network.ENCODERS},
+    )
+    temperature: float = samplers.DEFAULT_TEMPERATURE
+    gumbel_logits: str = dataclasses.field(
+        default=samplers.LOG_SOFTMAX,
+        metadata={config_flags.CHOICES: samplers.GUMBEL_LOGITS},
+    )
+    reward: str = dataclasses.field(
+        default=rewards.PAPER,
+        metadata={config_flags.CHOICES: rewards.REWARDS},
+    )
+    gamma: float = 1.0
+    beta: float = 1.0
+    rl_curriculum_epochs: int = samplers.DEFAULT_CURRICULUM_EPOCHS
+    rl_curriculum_actions: str = dataclasses.field(
+        default=samplers.SAMPLED,
+        metadata={config_flags.CHOICES: samplers.CURRICULUM_ACTIONS},
+    )
+    rl_cost_weight: float = 1.0
+    random_mode: str = dataclasses.field(
+        default=samplers.FIXED,
+        metadata={config_flags.CHOICES: samplers.RANDOM_MODES},
+    )
+    policy_head_init: str = dataclasses.field(
+        default=policy_network.NORMAL_001,
+        metadata={config_flags.CHOICES: policy_network.HEAD_INITS},
+    )
+    freeze_embedding: bool = False
+    split_seed: int = -1
+    training: trainer.TrainingConfig = dataclasses.field(
+        default_factory=lambda: trainer.TrainingConfig(eval_batch_size=1024)
+    )
+
+    def __post_init__(self):
+        choices = {
+            "profile_label": profiles.LABELS,
+            "method": METHODS,
+            "policy_encoder": policy_network.ENCODERS,
+            "gumbel_logits": samplers.GUMBEL_LOGITS,
+            "reward": rewards.REWARDS,
+            "rl_curriculum_actions": samplers.CURRICULUM_ACTIONS,
+            "random_mode": samplers.RANDOM_MODES,
+            "policy_head_init": policy_network.HEAD_INITS,
+        }
+        for name, allowed in choices.items():
+            config_flags.check_choice(self, name, allowed)
+        config_flags.check_positive(self, "temperature")
+        config_flags.check_non_negative(self, "gamma", "beta", "rl_cost_weight")
+        config_flags.check_at_least(self, 0, "rl_curriculum_epochs")
+        config_flags.check_at_least(self, -1, "split_seed")
+
+    def trainer_config(self) -> trainer.TrainerConfig:
+        return self.training.trainer_config(
+            selection_metric=ACCURACY, selection_mode="max"
+        )
+
+    def sampler(self) -> samplers.Sampler:
+        """A new sampler of UAF `method` with this config's settings."""
+        return samplers.from_options(
+            self.method,
+            temperature=self.temperature,
+            gumbel_logits=self.gumbel_logits,
+            reward=self.reward,
+            gamma=self.gamma,
+            beta=self.beta,
+            curriculum_epochs=self.rl_curriculum_epochs,
+            curriculum_actions=self.rl_curriculum_actions,
+            cost_weight=self.rl_cost_weight,
+            mode=self.random_mode,
+            hash_key=self.training.seed,
+            seed=self.training.seed,
+        )
+
+
+def profile_model_for_method(
+    config: ProfileConfig, backbone, num_classes: int, seq_len=None
+):
+    """The profile classifier of `config.method` on a pretrained backbone.
+
+    Returns:
+        A built `UAFProfileClassifier` (UAF methods) or
+        `FinetuneProfileClassifier` (baselines).
+    """
+    if config.method in UAF_METHODS:
+        return UAFProfileClassifier.from_pretrained(
+            backbone,
+            num_classes,
+            seq_len=seq_len,
+            sampler=config.sampler(),
+            policy_encoder=config.policy_encoder,
+            policy_head_init=config.policy_head_init,
+            freeze_embedding=config.freeze_embedding,
+        )
+    return FinetuneProfileClassifier.from_pretrained(
+        backbone, num_classes, method=config.method, seq_len=seq_len
+    )
+
+
+# === Metrics ===
+
+
+def classification_metrics(
+    targets: np.ndarray, predictions: np.ndarray
+) -> dict:
+    """Accuracy and macro-F1 of class ids `predictions` against `targets`.
+
+    Macro-F1 is the unweighted mean of the per-class F1 = 2 TP / (2 TP +
+    FP + FN) over the classes present in `targets` or `predictions` (as
+    scikit-learn's `f1_score(average="macro")`; a class never predicted
+    and absent scores nothing, one that is missed entirely scores 0).
+
+    Returns:
+        `{"accuracy", "macro_f1", "num_examples"}` (python floats).
+    """
+    targets = np.asarray(targets)
+    predictions = np.asarray(predictions)
+    if targets.shape != predictions.shape:
+        raise ValueError(
+            "`targets` and `predictions` must have one shape. Received: "
+            f"{targets.shape} and {predictions.shape}"
+        )
+    if targets.size == 0:
+        nan = float("nan")
+        return {ACCURACY: nan, MACRO_F1: nan, "num_examples": 0.0}
+    scores = []
+    for label in np.union1d(targets, predictions):
+        true_positive = np.sum((predictions == label) & (targets == label))
+        false_positive = np.sum((predictions == label) & (targets != label))
+        false_negative = np.sum((predictions != label) & (targets == label))
+        scores.append(
+            2
+            * true_positive
+            / (2 * true_positive + false_positive + false_negative)
+        )
+    return {
+        ACCURACY: float(np.mean(predictions == targets)),
+        MACRO_F1: float(np.mean(scores)),
+        "num_examples": float(targets.size),
+    }
+
+
+def majority_class(train_targets: np.ndarray, num_classes: int) -> int:
+    """The most frequent training class (the lowest id on a tie)."""
+    return int(np.argmax(np.bincount(train_targets, minlength=num_classes)))
+
+
+# === Task ===
+
+
+class ProfileTask:
+    """The `trainer.Task` of profile prediction.
+
+    Training runs the model's `compute_loss_and_logs` (cross-entropy, plus
+    the self-critical term for UAF-RL) under a tape with its own Adam;
+    `evaluate` classifies every user of a split.
+
+    Args:
+        config: a `ProfileConfig`.
+        model: a built profile classifier.
+        data: the `profiles.ProfileData` it trains and evaluates on.
+    """
+
+    def __init__(self, config: ProfileConfig, model, data):
+        if data.num_classes != model.num_classes:
+            raise ValueError(
+                f"The model has {model.num_classes} classes; the "
+                f"{data.label} label has {data.num_classes}."
+            )
+        self.config = config
+        self.model = model
+        self.data = data
+        self.majority = majority_class(
+            data.targets[profiles.TRAIN], data.num_classes
+        )
+        self.optimizer = keras.optimizers.Adam(config.training.learning_rate)
+        self.optimizer.build(model.trainable_variables)
+        self._predict_fn = None
+
+    def checkpoint_objects(self) -> dict:
+        return {
+            "optimizer": self.optimizer,
+            "task_epoch": self.model.current_epoch,
+        }
+
+    def train_dataset(self, epoch: int) -> tf.data.Dataset:
+        self.model.current_epoch.assign(epoch)
+        dataset = profiles.profile_dataset(
+            self.data,
+            profiles.TRAIN,
+            self.config.training.batch_size,
+            shuffle_seed=self.config.training.seed + epoch,
+        )
+        # String user ids cannot enter an XLA computation.
+        return dataset.map(
+            lambda batch: {
+                key: batch[key]
+                for key in (dataset_info.SOURCE, dataset_info.TARGET)
+            }
+        )
+
+    def train_step(self, batch) -> dict:
+        variables = self.model.trainable_variables
+        with tf.GradientTape() as tape:
+            loss, logs = self.model.compute_loss_and_logs(batch, training=True)
+            loss = distribution.scale_loss(
+                loss, tf.shape(batch[dataset_info.TARGET])[0]
+            )
+        gradients = tape.gradient(loss, variables)
+        self.optimizer.apply_gradients(zip(gradients, variables, strict=True))
+        return logs
+
+    def predict(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+        """`(class logits [U, K], policies [U, N])` of `split`'s users."""
+        if self._predict_fn is None:
+
+            def predict_batch(source):
+                out = self.model(source, training=False)
+                return out[CLASS_LOGITS], out[POLICY]
+
+            self._predict_fn = tf.function(predict_batch, reduce_retracing=True)
+        logits = [np.zeros([0, self.model.num_classes], np.float32)]
+        policies = [np.zeros([0, self.model.num_blocks], np.float32)]
+        dataset = profiles.profile_dataset(
+            self.data, split, self.config.training.eval_batch_size
+        )
+        for batch in dataset:
+            batch_logits, policy = self._predict_fn(batch[dataset_info.SOURCE])
+            logits.append(batch_logits.numpy())
+            policies.append(policy.numpy())
+        return np.concatenate(logits), np.concatenate(policies)
+
+    def evaluate(self, split: str) -> dict:
+        """`accuracy`, `macro_f1`, `loss` (mean cross-entropy),
+        `num_examples` (users) of `split`; the
+        majority-class baseline on the same users (`majority/accuracy`,
+        `majority/macro_f1`); the mean policy per block (`policy/block_<l>`,
+        1-based, fraction of users on the fine-tuned copy) and
+        `policy/mean_finetuned_blocks`."""
+        targets = self.data.targets[split]
+        logits, policies = self.predict(split)
+        results = classification_metrics(targets, logits.argmax(axis=1))
+        if len(targets):
+            shifted = logits - logits.max(axis=1, keepdims=True)
+            log_probs = shifted - np.log(
+                np.exp(shifted).sum(axis=1, keepdims=True)
+            )
+            results["loss"] = float(
+                -log_probs[np.arange(len(targets)), targets].mean()
+            )
+        majority = classification_metrics(
+            targets, np.full_like(targets, self.majority)
+        )
+        results[f"{MAJORITY}/{ACCURACY}"] = majority[ACCURACY]
+        results[f"{MAJORITY}/{MACRO_F1}"] = majority[MACRO_F1]
+        if len(policies):
+            for index, value in enumerate(policies.mean(axis=0), start=1):
+                results[f"policy/block_{index}"] = float(value)
+            results["policy/mean_finetuned_blocks"] = float(
+                policies.sum(axis=1).mean()
+            )
+        return results
+
+    def on_epoch_end(self, epoch: int, valid_results: dict, writer) -> None:
+        del epoch, valid_results, writer
+
+    def test_split(self) -> str | None:
+        return TEST
+
+
+# === Run ===
+
+
+def check_inputs(config: ProfileConfig) -> dataset_info.DatasetInfo:
+    """Checks `data_dir` and `pretrained` before any work."""
+    info = run_dir_lib.check_dataset_dir(config.data_dir, finetune.SPLITS)
+    run_dir_lib.check_pretraining_run(config.pretrained)
+    finetune.check_source_vocabulary(config.data_dir, config.pretrained)
+    return info
+
+
+def run_profile_prediction(
+    config: ProfileConfig, run_dir: str, *, resume: bool = False
+) -> dict:
+    """Trains and tests the profile classifier of `config` into `run_dir`.
+
+    Returns:
+        The trainer's results (also `run_dir/results.json`): `valid` / `test`
+        metrics (`accuracy`, `macro_f1`, `majority/*`, `policy/*`,
+        `num_examples`), `best_epoch`, `history`, ..., plus `profile`:
+        `label`, `class_names`, the users per split, the training class
+        counts and the skipped users.
+    """
+    info = check_inputs(config)
+    effective = run_dir_lib.start_run(
+        run_dir,
+        {"task": "profile", **dataclasses.asdict(config)},
+        resume=resume,
+    )
+    config = config_flags.replace_fields(
+        config,
+        config_flags.flatten_config_dict(
+            ProfileConfig, effective, ignore=("task",)
+        ),
+    )
+    data = profiles.load_profile_data(
+        config.data_dir,
+        config.profile_label,
+        seed=None if config.split_seed < 0 else config.split_seed,
+    )
+    keras.utils.set_random_seed(config.training.seed)
+    backbone = run_dir_lib.load_pretrained_backbone(config.pretrained)
+    model = profile_model_for_method(
+        config, backbone, data.num_classes, seq_len=info.seq_len
+    )
+    run_dir_lib.save_model_spec(model, run_dir)
+    logging.info(
+        "profile %s, %s: %d classes, users %s (%d skipped); %d trainable / "
+        "%d frozen weights.",
+        config.profile_label,
+        config.method,
+        data.num_classes,
+        {s: len(t) for s, t in data.targets.items()},
+        data.num_skipped,
+        len(model.trainable_weights),
+        len(model.non_trainable_weights),
+    )
+    task = ProfileTask(config, model, data)
+    results = trainer.fit(task, run_dir, config.trainer_config(), resume=resume)
+    results["profile"] = {
+        "label": data.label,
+        "class_names": list(data.class_names),
+        "users": {s: int(len(t)) for s, t in data.targets.items()},
+        "train_class_counts": data.class_counts(profiles.TRAIN).tolist(),
+        "majority_class": data.class_names[task.majority],
+        "skipped_users": data.num_skipped,
+        "split_seed": data.seed,
+    }
+    run_dir_lib.write_json(
+        os.path.join(run_dir, run_dir_lib.RESULTS_FILE), results, indent=2
+    )
+    return results
