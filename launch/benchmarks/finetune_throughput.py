@@ -61,6 +61,7 @@ from uaf_tf.layers import samplers
 from uaf_tf.models import finetune_baseline
 from uaf_tf.models.nextitnet_backbone import NextItNetBackbone
 from uaf_tf.training import finetune
+from uaf_tf.training import precision as precision_lib
 
 ORIGINAL_EXAMPLES_PER_SEC = "90-100"
 _POLICY_BLOCKS = 2
@@ -151,7 +152,7 @@ def build_task(
 ) -> finetune.FinetuneTask:
     """A `FinetuneTask` of `method` on a random backbone of `w`."""
     keras.utils.set_random_seed(0)
-    with pretrain_throughput.dtype_policy(precision):
+    with precision_lib.policy_scope(precision):
         backbone = NextItNetBackbone(
             w.source_vocab + 1, w.channels, w.dilations, w.kernel_size
         )

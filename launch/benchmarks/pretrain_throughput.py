@@ -24,7 +24,6 @@ measured in the same process first (`matmul_rate.py`), not a fixed figure.
 `report.py` imports `benchmark` and `step_flops`.
 """
 
-import contextlib
 import dataclasses
 import os
 import statistics
@@ -42,10 +41,11 @@ sys.path.insert(0, os.path.abspath(os.path.join(__file__, *[os.pardir] * 3)))
 from launch.benchmarks import matmul_rate
 from uaf_tf.models.nextitnet_backbone import NextItNetBackbone
 from uaf_tf.models.sequence_pretrainer import SequencePretrainer
+from uaf_tf.training import precision as precision_lib
 from uaf_tf.training import pretrain
 
-FLOAT32 = "float32"
-PRECISIONS = (FLOAT32, "mixed_bfloat16")
+FLOAT32 = precision_lib.FLOAT32
+PRECISIONS = precision_lib.PRECISIONS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,30 +62,6 @@ class Workload:
     kernel_size: int = 3
     warmup: int = 3
     steps: int = 10
-
-
-@contextlib.contextmanager
-def dtype_policy(precision: str | None):
-    """Keras's global dtype policy is `precision` inside the block.
-
-    Layers take the global policy when they are constructed, so build the
-    model inside the block. None keeps the global policy (`gpu_check.sh`
-    sets `mixed_float16` before running this script).
-    """
-    if precision is None:
-        yield
-        return
-    if precision not in PRECISIONS:
-        raise ValueError(
-            f"`precision` must be one of {PRECISIONS}. "
-            f"Received: precision={precision!r}"
-        )
-    before = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(precision)
-    try:
-        yield
-    finally:
-        keras.config.set_dtype_policy(before)
 
 
 def step_flops(w: Workload) -> tuple[float, float, float]:
@@ -121,7 +97,7 @@ def _batch(w: Workload, rng) -> dict:
 def build_task(w: Workload, precision: str | None = None):
     """A `PretrainTask` on a fresh random model of `w` in `precision`."""
     keras.utils.set_random_seed(0)
-    with dtype_policy(precision):
+    with precision_lib.policy_scope(precision):
         backbone = NextItNetBackbone(w.vocab, w.channels, dilations=w.dilations)
         model = SequencePretrainer(
             backbone, num_items=w.vocab, num_sampled=w.num_sampled

@@ -64,6 +64,7 @@ from uaf_tf.layers import samplers
 from uaf_tf.models import finetune_baseline
 from uaf_tf.models.nextitnet_backbone import NextItNetBackbone
 from uaf_tf.training import finetune
+from uaf_tf.training import precision as precision_lib
 from uaf_tf.training import trainer
 
 FLOAT32 = pt.FLOAT32
@@ -243,7 +244,7 @@ def pipeline_records(s: Settings, matmul: float, work_dir: str) -> list:
     )
     info = dataset_info.DatasetInfo.load(data_dir)
     keras.utils.set_random_seed(0)
-    with pt.dtype_policy(FLOAT32):
+    with precision_lib.policy_scope(FLOAT32):
         backbone = NextItNetBackbone(
             info.num_source_ids, w.channels, w.dilations, w.kernel_size
         )
