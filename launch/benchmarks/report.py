@@ -33,6 +33,10 @@ issue's targets name, and whether each is met). Train steps are XLA
 compiled as the trainer compiles them by default (falling back to a plain
 `tf.function` if XLA fails; `mode` says which ran).
 
+`--jit=graph` times plain `tf.function` graphs (no XLA compilation: a
+loaded machine gets through the report sooner); `--steps`, `--warmup` and
+`--pipeline_users` shorten it too.
+
 `--quick` shrinks every shape and count (about a CPU-minute): the CI
 schema test runs it; its figures mean nothing.
 """
@@ -96,18 +100,20 @@ class Settings:
     jit: bool
 
     @classmethod
-    def standard(cls, steps: int, warmup: int) -> "Settings":
+    def standard(
+        cls, steps: int, warmup: int, jit: bool, pipeline_users: int
+    ) -> "Settings":
         return cls(
             pretrain=pt.Workload(steps=steps, warmup=warmup),
             finetune=ft.Workload(steps=steps, warmup=warmup),
             num_sampled=1024,
             matmul_size=matmul_rate.SIZE,
             matmul_repeats=matmul_rate.REPEATS,
-            pipeline_users=4096,
+            pipeline_users=pipeline_users,
             pipeline_epochs=1,
             eval_negatives=99,
             serving_flags=(),
-            jit=True,
+            jit=jit,
         )
 
     @classmethod
@@ -573,6 +579,19 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
     flags.DEFINE_bool("quick", False, "Tiny shapes (the CI schema test).", **fv)
     flags.DEFINE_integer("steps", 10, "Timed train steps each.", **fv)
     flags.DEFINE_integer("warmup", 3, "Untimed train steps each.", **fv)
+    flags.DEFINE_enum(
+        "jit",
+        "xla",
+        ["xla", "graph"],
+        "Train steps XLA-compiled (the trainer's default) or plain graphs.",
+        **fv,
+    )
+    flags.DEFINE_integer(
+        "pipeline_users",
+        4096,
+        "Synthetic users of the on-disk dataset (3 instances each).",
+        **fv,
+    )
     flags.DEFINE_list(
         "precisions",
         [FLOAT32, MIXED_BFLOAT16],
@@ -593,7 +612,13 @@ def main(argv, flag_values: flags.FlagValues = flags.FLAGS):
                 f"--precisions must be of {pt.PRECISIONS}. "
                 f"Received: {precision!r}"
             )
-    s = Settings.quick() if fv.quick else Settings.standard(fv.steps, fv.warmup)
+    s = (
+        Settings.quick()
+        if fv.quick
+        else Settings.standard(
+            fv.steps, fv.warmup, fv.jit == "xla", fv.pipeline_users
+        )
+    )
     os.makedirs(fv.out, exist_ok=True)
     load_before = os.getloadavg()[0]
     start = time.perf_counter()
