@@ -75,6 +75,8 @@ FLOAT32 = pt.FLOAT32
 MIXED_BFLOAT16 = "mixed_bfloat16"
 UAF_METHODS = (samplers.GUMBEL, samplers.SOFT, samplers.RL)
 MATMUL = "matmul_float32"
+# The records so far, while the report runs (removed at its end).
+PARTIAL_FILE = "report.partial.json"
 
 # Targets of issue 10 (ratios measured by this report).
 TARGET_SHARE = 0.6
@@ -344,8 +346,18 @@ def serving_records(s: Settings, matmul: float) -> list:
     return out
 
 
-def run(s: Settings, precisions, work_dir: str, progress=print) -> list:
-    """Every measurement of the report, in order; returns the records."""
+def run(
+    s: Settings,
+    precisions,
+    work_dir: str,
+    progress=print,
+    partial_path: str | None = None,
+) -> list:
+    """Every measurement of the report, in order; returns the records.
+
+    With `partial_path`, the records so far are rewritten there as JSON
+    after each step, so a run cut short still leaves its figures.
+    """
     rates = {}
     records = []
 
@@ -361,6 +373,9 @@ def run(s: Settings, precisions, work_dir: str, progress=print) -> list:
                 ),
             )
         records.extend(new)
+        if partial_path:
+            with open(partial_path, "w") as f:
+                json.dump(records, f, indent=1)
 
     for dtype in ("float32", "bfloat16"):
         m = matmul_rate.matmul_gflops(s.matmul_size, s.matmul_repeats, 1, dtype)
@@ -623,7 +638,9 @@ def main(argv, flag_values: flags.FlagValues = flags.FLAGS):
     load_before = os.getloadavg()[0]
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as work_dir:
-        records = run(s, fv.precisions, work_dir)
+        partial = os.path.join(fv.out, PARTIAL_FILE)
+        records = run(s, fv.precisions, work_dir, partial_path=partial)
+    os.remove(partial)
     w, p = s.finetune, s.pretrain
     meta = {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime(

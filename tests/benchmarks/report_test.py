@@ -20,6 +20,8 @@ def quick_report(tmp_path_factory):
     fv(["report", "--quick", f"--out={out}"])
     report.main(["report"], flag_values=fv)
     records = json.loads((out / "report.json").read_text())
+    # The running copy of the records is gone once the report is written.
+    assert not (out / report.PARTIAL_FILE).exists()
     return records, (out / "report.md").read_text()
 
 
