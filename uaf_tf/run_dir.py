@@ -42,6 +42,7 @@ from uaf_tf import config_flags
 from uaf_tf import errors
 from uaf_tf.data import dataset_info
 from uaf_tf.models.sequence_backbone import SequenceBackbone
+from uaf_tf.training import precision as precision_lib
 
 CONFIG_FILE = "config.json"
 MODEL_FILE = "model.json"
@@ -466,19 +467,26 @@ def save_model_spec(model: keras.Model, run_dir: str) -> str:
     return write_json(os.path.join(run_dir, MODEL_FILE), spec, indent=2)
 
 
-def load_model(run_dir: str, weights: str | None = "best") -> keras.Model:
+def load_model(
+    run_dir: str, weights: str | None = "best", precision: str | None = None
+) -> keras.Model:
     """Rebuilds the model of `run_dir` and loads its weights.
 
     Args:
         run_dir: a run directory holding `model.json`.
         weights: `"best"` loads `best.weights.h5`; a path loads that
             `.weights.h5` file; `None` leaves the fresh initialisation.
+        precision: None keeps the saved layers' dtype policies; else
+            `"float32"` or `"mixed_bfloat16"` rebuilds every float layer
+            under it (`training.precision.respec`; same weights).
 
     Returns:
         The built `keras.Model`.
     """
     with open(os.path.join(run_dir, MODEL_FILE)) as f:
         spec = json.load(f)
+    if precision is not None:
+        spec = precision_lib.respec(spec, precision)
     model = keras.saving.deserialize_keras_object(spec)
     _build(model, spec)
     if weights is not None:
@@ -491,17 +499,21 @@ def load_model(run_dir: str, weights: str | None = "best") -> keras.Model:
     return model
 
 
-def load_pretrained_backbone(run_dir: str) -> SequenceBackbone:
+def load_pretrained_backbone(
+    run_dir: str, precision: str | None = None
+) -> SequenceBackbone:
     """The backbone of a pretraining run, with its best weights.
 
     Args:
         run_dir: directory written by `run_pretraining`.
+        precision: None (as saved), `"float32"` or `"mixed_bfloat16"`:
+            the dtype policy of the backbone's layers (`load_model`).
 
     Returns:
         The `SequenceBackbone` (built; trainable as loaded). The pretraining
         softmax head is dropped.
     """
-    model = load_model(run_dir)
+    model = load_model(run_dir, precision=precision)
     backbone = getattr(model, "backbone", model)
     if not isinstance(backbone, SequenceBackbone):
         raise TypeError(

@@ -2,6 +2,8 @@ r"""Throughput of the pretraining train step (not a test; prints figures).
 
     python launch/benchmarks/pretrain_throughput.py            # both modes
     python launch/benchmarks/pretrain_throughput.py --jit=xla --pieces
+    python launch/benchmarks/pretrain_throughput.py --num_sampled=1024 \
+        --precision=mixed_bfloat16
 
 Standard workload: source vocabulary V = 20,000, L = 30, B = 256, C = 128,
 base dilations [1, 4] * 4 (16 convs, k = 3), full softmax, no padding, Adam.
@@ -14,11 +16,18 @@ FLOPs are counted analytically for the P = B (L - 1) predicted positions
     forward  = 16 * 2 P k C^2   (convs)  +  2 P C V   (softmax head)
     step     = 3 * forward      (backward ~ 2x forward)
 
-Peak: 470 GFLOP/s fp32 for this 2-core machine (given).
+With sampled softmax (`--num_sampled=N`) the head scores N + 1 classes per
+position: `2 P C (N + 1)`.
+
+The share of peak is over this machine's 2048 x 2048 float32 matmul rate,
+measured in the same process first (`matmul_rate.py`), not a fixed figure.
+`report.py` imports `benchmark` and `step_flops`.
 """
 
+import dataclasses
 import os
 import statistics
+import sys
 import time
 
 import keras
@@ -27,104 +36,105 @@ import tensorflow as tf
 from absl import app
 from absl import flags
 
+# Run as a script: the repository root, for `launch.benchmarks`.
+sys.path.insert(0, os.path.abspath(os.path.join(__file__, *[os.pardir] * 3)))
+from launch.benchmarks import matmul_rate
 from uaf_tf.models.nextitnet_backbone import NextItNetBackbone
 from uaf_tf.models.sequence_pretrainer import SequencePretrainer
+from uaf_tf.training import precision as precision_lib
 from uaf_tf.training import pretrain
 
-PEAK_GFLOPS = 470.0
-
-_JIT = flags.DEFINE_enum(
-    "jit",
-    "both",
-    ["both", "xla", "graph"],
-    "Train-step compilation: XLA, plain tf.function graph, or both.",
-)
-_VOCAB = flags.DEFINE_integer("vocab", 20_000, "Source vocabulary V.")
-_SEQ_LEN = flags.DEFINE_integer("seq_len", 30, "Sequence length L.")
-_BATCH = flags.DEFINE_integer("batch_size", 256, "Batch size B.")
-_CHANNELS = flags.DEFINE_integer("channels", 128, "C.")
-_DILATIONS = flags.DEFINE_list(
-    "dilations", ["1", "4"] * 4, "Base dilations of the blocks."
-)
-_PAD_FRACTION = flags.DEFINE_float(
-    "pad_fraction",
-    0.0,
-    "Fraction of each sequence that is left padding "
-    "(0 = the standard workload).",
-)
-_WARMUP = flags.DEFINE_integer("warmup", 3, "Untimed steps.")
-_STEPS = flags.DEFINE_integer("steps", 10, "Timed steps.")
-_DETERMINISTIC = flags.DEFINE_bool(
-    "deterministic",
-    False,
-    "Call tf.config.experimental.enable_op_determinism() first.",
-)
-_PIECES = flags.DEFINE_bool(
-    "pieces", False, "Also time the backbone and the softmax head alone."
-)
+FLOAT32 = precision_lib.FLOAT32
+PRECISIONS = precision_lib.PRECISIONS
 
 
-def step_flops(batch, seq_len, channels, vocab, num_convs, kernel_size=3):
-    positions = batch * (seq_len - 1)
-    conv = num_convs * 2 * positions * kernel_size * channels * channels
-    head = 2 * positions * channels * vocab
+@dataclasses.dataclass(frozen=True)
+class Workload:
+    """The pretraining step's shape (defaults: the standard workload)."""
+
+    vocab: int = 20_000
+    seq_len: int = 30
+    batch_size: int = 256
+    channels: int = 128
+    dilations: tuple[int, ...] = (1, 4) * 4
+    pad_fraction: float = 0.0
+    num_sampled: int = 0
+    kernel_size: int = 3
+    warmup: int = 3
+    steps: int = 10
+
+
+def step_flops(w: Workload) -> tuple[float, float, float]:
+    """(step FLOPs, conv forward FLOPs, head forward FLOPs) of `w`."""
+    positions = w.batch_size * (w.seq_len - 1)
+    num_convs = 2 * len(w.dilations)
+    conv = num_convs * 2 * positions * w.kernel_size * w.channels**2
+    classes = w.num_sampled + 1 if w.num_sampled else w.vocab
+    head = 2 * positions * w.channels * classes
     return 3 * (conv + head), conv, head
 
 
-def _time(fn, *args):
-    for _ in range(_WARMUP.value):
+def time_median(fn, *args, warmup: int, steps: int) -> float:
+    """Median seconds of `fn(*args)` (outputs fetched) after warm-up."""
+    for _ in range(warmup):
         tf.nest.map_structure(lambda t: t.numpy(), fn(*args))
     times = []
-    for _ in range(_STEPS.value):
+    for _ in range(steps):
         start = time.perf_counter()
         tf.nest.map_structure(lambda t: t.numpy(), fn(*args))
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 
 
-def _batch(rng):
-    batch, length, vocab = _BATCH.value, _SEQ_LEN.value, _VOCAB.value
-    ids = rng.integers(1, vocab, size=(batch, length)).astype("int32")
-    pad = int(round(_PAD_FRACTION.value * length))
+def _batch(w: Workload, rng) -> dict:
+    ids = rng.integers(1, w.vocab, size=(w.batch_size, w.seq_len))
+    ids = ids.astype("int32")
+    pad = int(round(w.pad_fraction * w.seq_len))
     ids[:, :pad] = 0
     return {"source": tf.constant(ids)}
 
 
-def benchmark(jit: bool) -> dict:
+def build_task(w: Workload, precision: str | None = None):
+    """A `PretrainTask` on a fresh random model of `w` in `precision`."""
     keras.utils.set_random_seed(0)
-    dilations = tuple(int(d) for d in _DILATIONS.value)
-    backbone = NextItNetBackbone(
-        _VOCAB.value, _CHANNELS.value, dilations=dilations
-    )
-    model = SequencePretrainer(backbone, num_items=_VOCAB.value)
-    model.build((None, _SEQ_LEN.value))
-    task = pretrain.PretrainTask(model, None, None, learning_rate=1e-4)
+    with precision_lib.policy_scope(precision):
+        backbone = NextItNetBackbone(w.vocab, w.channels, dilations=w.dilations)
+        model = SequencePretrainer(
+            backbone, num_items=w.vocab, num_sampled=w.num_sampled
+        )
+        model.build((None, w.seq_len))
+    return pretrain.PretrainTask(model, None, None, learning_rate=1e-4)
+
+
+def benchmark(
+    w: Workload,
+    jit: bool,
+    precision: str | None = None,
+    pieces: bool = False,
+) -> dict:
+    """Times the train step of `w`; returns its figures (see main)."""
+    task = build_task(w, precision)
     step = tf.function(task.train_step, reduce_retracing=True, jit_compile=jit)
-    batch = _batch(np.random.default_rng(0))
-    seconds = _time(step, batch)
-    flops, conv, head = step_flops(
-        _BATCH.value,
-        _SEQ_LEN.value,
-        _CHANNELS.value,
-        _VOCAB.value,
-        2 * len(dilations),
-    )
-    kept = 1.0 - _PAD_FRACTION.value
+    batch = _batch(w, np.random.default_rng(0))
+    seconds = time_median(step, batch, warmup=w.warmup, steps=w.steps)
+    flops, conv, head = step_flops(w)
+    kept = 1.0 - w.pad_fraction
     result = {
         "mode": "xla" if jit else "graph",
+        "precision": precision or keras.config.dtype_policy().name,
         "step_ms": 1e3 * seconds,
-        "examples_per_sec": _BATCH.value / seconds,
+        "examples_per_sec": w.batch_size / seconds,
         "gflops_per_step": flops / 1e9,
         "achieved_gflops": flops / seconds / 1e9,
         # With padding the head runs on non-padding rows only.
         "useful_gflops": 3 * (conv + kept * head) / seconds / 1e9,
     }
-    if _PIECES.value:
-        result.update(_pieces(model, batch, jit, conv, head))
+    if pieces:
+        result.update(_pieces(w, task.model, batch, jit, conv, head))
     return result
 
 
-def _pieces(model, batch, jit, conv_flops, head_flops):
+def _pieces(w, model, batch, jit, conv_flops, head_flops):
     """Forward+backward of the backbone alone and of the head alone."""
     ids = batch["source"]
     context = ids[:, :-1]
@@ -164,46 +174,114 @@ def _pieces(model, batch, jit, conv_flops, head_flops):
         ("head_fwd_bwd", head_step, 3 * head_flops),
         ("head_matmul_fwd", logits_only, head_flops),
     ]:
-        seconds = _time(tf.function(fn, jit_compile=jit))
+        seconds = time_median(
+            tf.function(fn, jit_compile=jit), warmup=w.warmup, steps=w.steps
+        )
         out[f"{name}_ms"] = 1e3 * seconds
         out[f"{name}_gflops"] = flops / seconds / 1e9
     return out
 
 
-def main(argv):
-    del argv
-    if _DETERMINISTIC.value:
-        tf.config.experimental.enable_op_determinism()
-    modes = {"both": [True, False], "xla": [True], "graph": [False]}
-    flops, conv, head = step_flops(
-        _BATCH.value,
-        _SEQ_LEN.value,
-        _CHANNELS.value,
-        _VOCAB.value,
-        2 * len(_DILATIONS.value),
+def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
+    """Defines this script's flags on `flag_values`."""
+    fv = {"flag_values": flag_values}
+    d = Workload()
+    flags.DEFINE_enum(
+        "jit",
+        "both",
+        ["both", "xla", "graph"],
+        "Train-step compilation: XLA, plain tf.function graph, or both.",
+        **fv,
     )
+    flags.DEFINE_integer("vocab", d.vocab, "Source vocabulary V.", **fv)
+    flags.DEFINE_integer("seq_len", d.seq_len, "Sequence length L.", **fv)
+    flags.DEFINE_integer("batch_size", d.batch_size, "Batch size B.", **fv)
+    flags.DEFINE_integer("channels", d.channels, "C.", **fv)
+    flags.DEFINE_list(
+        "dilations",
+        [str(x) for x in d.dilations],
+        "Base dilations of the blocks.",
+        **fv,
+    )
+    flags.DEFINE_float(
+        "pad_fraction",
+        0.0,
+        "Fraction of each sequence that is left padding "
+        "(0 = the standard workload).",
+        **fv,
+    )
+    flags.DEFINE_integer(
+        "num_sampled", 0, "Sampled-softmax classes (0 = full softmax).", **fv
+    )
+    flags.DEFINE_enum(
+        "precision",
+        None,
+        PRECISIONS,
+        "Keras dtype policy (default: the global policy).",
+        **fv,
+    )
+    flags.DEFINE_integer("warmup", d.warmup, "Untimed steps.", **fv)
+    flags.DEFINE_integer("steps", d.steps, "Timed steps.", **fv)
+    flags.DEFINE_bool(
+        "deterministic",
+        False,
+        "Call tf.config.experimental.enable_op_determinism() first.",
+        **fv,
+    )
+    flags.DEFINE_bool(
+        "pieces",
+        False,
+        "Also time the backbone and the softmax head alone.",
+        **fv,
+    )
+
+
+def workload_from_flags(fv) -> Workload:
+    return Workload(
+        vocab=fv.vocab,
+        seq_len=fv.seq_len,
+        batch_size=fv.batch_size,
+        channels=fv.channels,
+        dilations=tuple(int(d) for d in fv.dilations),
+        pad_fraction=fv.pad_fraction,
+        num_sampled=fv.num_sampled,
+        warmup=fv.warmup,
+        steps=fv.steps,
+    )
+
+
+def main(argv, flag_values: flags.FlagValues = flags.FLAGS):
+    del argv
+    fv = flag_values
+    if fv.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    w = workload_from_flags(fv)
+    modes = {"both": [True, False], "xla": [True], "graph": [False]}
+    flops, conv, head = step_flops(w)
+    peak = matmul_rate.matmul_gflops()["gflops_per_sec"]
     print(
-        f"workload: V={_VOCAB.value} L={_SEQ_LEN.value} B={_BATCH.value} "
-        f"C={_CHANNELS.value} dilations={','.join(_DILATIONS.value)} "
-        f"pad_fraction={_PAD_FRACTION.value} "
-        f"op_determinism={_DETERMINISTIC.value}"
+        f"workload: V={w.vocab} L={w.seq_len} B={w.batch_size} "
+        f"C={w.channels} dilations={','.join(map(str, w.dilations))} "
+        f"pad_fraction={w.pad_fraction} num_sampled={w.num_sampled} "
+        f"precision={fv.precision} op_determinism={fv.deterministic}"
     )
     print(
         "FLOPs/step = 3 * (convs 16*2*B*(L-1)*k*C^2 + head 2*B*(L-1)*C*V) "
         f"= 3 * ({conv / 1e9:.2f} + {head / 1e9:.2f}) GFLOP "
-        f"= {flops / 1e9:.1f} GFLOP; peak {PEAK_GFLOPS:.0f} GFLOP/s"
+        f"= {flops / 1e9:.1f} GFLOP; 2048^2 fp32 matmul (this run) "
+        f"{peak:.0f} GFLOP/s"
     )
-    for jit in modes[_JIT.value]:
+    for jit in modes[fv.jit]:
         load_before = os.getloadavg()[0]
-        r = benchmark(jit)
+        r = benchmark(w, jit, fv.precision, fv.pieces)
         print(
             f"{r['mode']:>5}: {r['step_ms']:7.1f} ms/step  "
             f"{r['examples_per_sec']:6.1f} ex/s  "
             f"{r['achieved_gflops']:6.1f} GFLOP/s  "
-            f"{100 * r['achieved_gflops'] / PEAK_GFLOPS:5.1f}% of peak"
+            f"{100 * r['achieved_gflops'] / peak:5.1f}% of matmul"
             + (
                 f"  (useful {r['useful_gflops']:.1f} GFLOP/s)"
-                if _PAD_FRACTION.value
+                if w.pad_fraction
                 else ""
             )
             # Other processes on the 2 cores skew the figures: check load.
@@ -219,4 +297,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(main)

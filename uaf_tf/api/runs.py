@@ -362,8 +362,9 @@ def pretrain(
         run_dir: the run directory to write.
         resume: continue the run in `run_dir` from its latest checkpoint.
         **config_overrides: `PretrainConfig` options (`epochs`, `channels`,
-            `dilations`, `batch_size`, `learning_rate`, `seed`, ...); the
-            others keep their defaults (the paper's).
+            `dilations`, `batch_size`, `learning_rate`, `seed`,
+            `precision="mixed_bfloat16"`, ...); the others keep their
+            defaults (the paper's).
 
     Returns:
         The finished `Run`.
@@ -404,7 +405,8 @@ def finetune(
             `"finetune-last2"`, `"finetune-all"`, `"peterrec"`).
         resume: continue the run in `run_dir` from its latest checkpoint.
         **config_overrides: `FinetuneConfig` options (`epochs`,
-            `temperature`, `loss`, `learning_rate`, `train_fraction`, ...).
+            `temperature`, `loss`, `learning_rate`, `train_fraction`,
+            `precision="mixed_bfloat16"`, ...).
 
     Returns:
         The finished `Run`.

@@ -131,6 +131,13 @@ class Sampler(keras.layers.Layer):
     uses_logits = True
     self_critical = False
 
+    def __init__(self, **kwargs):
+        # float32 under any global policy: Keras would otherwise cast the
+        # logits to a mixed policy's compute dtype, and tfp's relaxed
+        # categorical cannot sample bfloat16 (`mixed_bfloat16`).
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+
     def call(self, logits, source_ids=None, num_blocks=None, training=False):
         raise NotImplementedError
 

@@ -164,15 +164,21 @@ class FinetuneRecommender(keras.Model):
     def score_items(self, user_embedding, item_ids):
         """Scores `[B, M]` of items `item_ids [B, M]` for each user `[B, C]`."""
         items = self.target_embedding(item_ids)  # [B, M, C]
-        scores = ops.einsum("bc,bmc->bm", user_embedding, items)
+        # In the compute dtype (bfloat16 under `mixed_bfloat16`), then
+        # float32: the ranking loss, rewards and metrics run in float32.
+        scores = ops.einsum(
+            "bc,bmc->bm", ops.cast(user_embedding, items.dtype), items
+        )
+        scores = ops.cast(scores, "float32")
         if self.target_bias is None:
             return scores
-        return scores + self.target_bias(item_ids)[..., 0]
+        return scores + ops.cast(self.target_bias(item_ids)[..., 0], "float32")
 
     def score_all_items(self, user_embedding):
         """Scores `[B, T]` of every target id (column 0 is padding)."""
+        table = self.target_item_embeddings  # float32 variable
         scores = ops.matmul(
-            user_embedding, ops.transpose(self.target_item_embeddings)
+            ops.cast(user_embedding, table.dtype), ops.transpose(table)
         )
         if self.target_bias is None:
             return scores
@@ -216,7 +222,9 @@ class FinetuneRecommender(keras.Model):
             {
                 "loss": loss,
                 "ranking_loss": ranking,
-                "finetuned_fraction": tf.reduce_mean(policy),
+                "finetuned_fraction": tf.reduce_mean(
+                    tf.cast(policy, tf.float32)
+                ),
             }
         )
         return loss, logs

@@ -153,10 +153,16 @@ class SequencePretrainer(keras.Model):
         return hidden
 
     def _logits(self, features):
-        """`g(hidden) [N, C]` -> logits `[N, V]`."""
-        return (
-            tf.matmul(features, self.output_kernel, transpose_b=True)
-            + self.output_bias
+        """`g(hidden) [N, C]` -> logits `[N, V]`, float32.
+
+        The matmul runs in the features' dtype (bfloat16 under the
+        `mixed_bfloat16` policy, the head's weights cast to it); the logits
+        are float32, so the softmax and the loss are.
+        """
+        kernel = tf.cast(self.output_kernel, features.dtype)
+        logits = tf.matmul(features, kernel, transpose_b=True)
+        return tf.cast(logits, tf.float32) + tf.cast(
+            self.output_bias, tf.float32
         )
 
     def call(self, item_ids, training=False):
@@ -180,7 +186,8 @@ class SequencePretrainer(keras.Model):
         (`next_item_scores` = features `W^T + b`), for rankings that scan
         the items in chunks (`metrics.rank_among_all_items_chunked`)."""
         hidden = self.backbone(item_ids, training=training)[:, -1, :]
-        return self._features(hidden)
+        # float32 like the head's weights, whatever the compute dtype.
+        return tf.cast(self._features(hidden), self.output_kernel.dtype)
 
     def compute_loss(
         self,
@@ -231,7 +238,7 @@ class SequencePretrainer(keras.Model):
                 # XLA needs static shapes: a gather would be padded back to
                 # B (L - 1) rows and blocks fusion, so weight the rows
                 # instead (measured faster under XLA for any padding).
-                weights = tf.cast(labels != PAD_ID, features.dtype)
+                weights = tf.cast(labels != PAD_ID, tf.float32)
         if training and self.num_sampled:
             true_classes = tf.cast(labels[:, None], tf.int64)
             sampled_values = None  # tf's default: log-uniform.
@@ -247,14 +254,16 @@ class SequencePretrainer(keras.Model):
                 weights=self.output_kernel,
                 biases=self.output_bias,
                 labels=true_classes,
-                inputs=features,
+                # float32 (a bfloat16 backbone's too): the sampled head is
+                # small, and its loss stays in float32.
+                inputs=tf.cast(features, self.output_kernel.dtype),
                 num_sampled=self.num_sampled,
                 num_classes=self.num_items,
                 sampled_values=sampled_values,
             )
         elif softmax_chunk_size and softmax_chunk_size < self.num_items:
             losses = losses_lib.chunked_softmax_cross_entropy(
-                features,
+                tf.cast(features, self.output_kernel.dtype),
                 self.output_kernel,
                 self.output_bias,
                 labels,

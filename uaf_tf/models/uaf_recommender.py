@@ -206,7 +206,11 @@ class UAFRecommender(FinetuneRecommender):
         """Policy logits `[B, N, 2]`, or None without a policy network."""
         if self.policy_network is None:
             return None
-        return self.policy_network(source_ids, training=training)
+        # float32 whatever the compute dtype: the samplers (tfp's relaxed
+        # categorical refuses bfloat16) and the policy loss run in float32.
+        return ops.cast(
+            self.policy_network(source_ids, training=training), "float32"
+        )
 
     def choose_policy(self, logits, source_ids, training=False):
         """The sampler's policy `a [B, N]` given `logits`."""

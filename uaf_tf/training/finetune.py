@@ -46,6 +46,7 @@ from uaf_tf.models.peterrec_recommender import PeterRecRecommender
 from uaf_tf.models.uaf_recommender import UAFRecommender
 from uaf_tf.training import distribution
 from uaf_tf.training import policy_summaries
+from uaf_tf.training import precision
 from uaf_tf.training import trainer
 
 VALID = "valid"
@@ -458,7 +459,8 @@ class FinetuneTask:
 
     def _eval_batch_impl(self, source, target, candidates, users):
         out = self.model(source, training=False)
-        user = out[USER_EMBEDDING]
+        # float32 like the target table (a bfloat16 model's user too).
+        user = tf.cast(out[USER_EMBEDDING], tf.float32)
         sampled_rank = metrics.rank_among_candidates(
             self.model.score_items(user, candidates)
         )  # [B]
@@ -562,7 +564,9 @@ def build_model(
 ) -> FinetuneRecommender:
     """The model of `config.method` around `config.pretrained`'s backbone."""
     check_source_vocabulary(config.data_dir, config.pretrained)
-    backbone = run_dir_lib.load_pretrained_backbone(config.pretrained)
+    backbone = run_dir_lib.load_pretrained_backbone(
+        config.pretrained, precision=config.training.precision
+    )
     if getattr(backbone, "num_items", info.num_source_ids) != (
         info.num_source_ids
     ):
@@ -675,7 +679,8 @@ def run_finetuning(
         info = check_inputs(config, run_dir)
     keras.utils.set_random_seed(config.training.seed)
     with strategy.scope():
-        model = build_model(config, info)
+        with precision.policy_scope(config.training.precision):
+            model = build_model(config, info)
     run_dir_lib.save_model_spec(model, run_dir)
     run_dir_lib.copy_vocabularies(config.data_dir, run_dir)
     logging.info(

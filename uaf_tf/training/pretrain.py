@@ -24,6 +24,7 @@ from uaf_tf.models.sasrec_backbone import NEXTITNET
 from uaf_tf.models.sasrec_backbone import SASRecBackbone
 from uaf_tf.models.sequence_pretrainer import SequencePretrainer
 from uaf_tf.training import distribution
+from uaf_tf.training import precision
 from uaf_tf.training import trainer
 
 # Validation next-item cross-entropy over all positions of the held-out
@@ -364,7 +365,8 @@ def run_pretraining(
         info = run_dir_lib.check_dataset_dir(config.data_dir, SPLITS)
     keras.utils.set_random_seed(config.training.seed)
     with strategy.scope():
-        model = build_pretrainer(config, info)
+        with precision.policy_scope(config.training.precision):
+            model = build_pretrainer(config, info)
         task = PretrainTask.from_data_dir(
             model,
             config.data_dir,

@@ -49,6 +49,7 @@ from uaf_tf.run_dir import RESULTS_FILE
 from uaf_tf.run_dir import TENSORBOARD_DIR
 from uaf_tf.run_dir import describe_environment
 from uaf_tf.training import distribution
+from uaf_tf.training import precision as precision_lib
 from uaf_tf.training import summaries
 
 _RESERVED_CHECKPOINT_KEYS = ("model", "step", "epoch", "loop")
@@ -87,6 +88,10 @@ class TrainingConfig:
             one device), `"mirrored"` (every local GPU, or logical CPU
             device) or `"multi_worker"` (every worker of `TF_CONFIG`); see
             `training/distribution.py`. `batch_size` is the global batch.
+        precision: the Keras dtype policy the model is built under
+            (`training/precision.py`): `"float32"` (default) or
+            `"mixed_bfloat16"` (bfloat16 matmuls and convolutions; float32
+            weights, policy logits, sampling, losses and metrics).
     """
 
     learning_rate: float = 1e-4
@@ -102,9 +107,14 @@ class TrainingConfig:
         default=distribution.DEFAULT,
         metadata={config_flags.CHOICES: distribution.STRATEGIES},
     )
+    precision: str = dataclasses.field(
+        default=precision_lib.FLOAT32,
+        metadata={config_flags.CHOICES: precision_lib.PRECISIONS},
+    )
 
     def __post_init__(self):
         config_flags.check_choice(self, "strategy", distribution.STRATEGIES)
+        config_flags.check_choice(self, "precision", precision_lib.PRECISIONS)
         # Before any work: a learning rate of -1 trains (and diverges).
         config_flags.check_positive(self, "learning_rate")
         config_flags.check_at_least(

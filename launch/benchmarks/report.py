@@ -1,0 +1,690 @@
+r"""One benchmark report: every step, pipeline and serving figure of issue 10.
+
+    nice -n 19 python launch/benchmarks/report.py --out=DIR [--quick]
+
+Runs, one after another in this process, on synthetic data of the standard
+workload (20K source / 5K target items, L = 30, B = 256, C = 128, 8
+residual blocks with dilations [1, 4] * 4):
+
+1. the machine's 2048 x 2048 float32 matmul rate, median of 20
+   (`matmul_rate.py`), the yardstick of every `share_of_matmul`; and the
+   same product in bfloat16;
+2. pretraining train steps, full and sampled softmax
+   (`pretrain_throughput.py`);
+3. the fine-tuning train steps of UAF-Gumbel, UAF-Soft, UAF-RL and the
+   Finetune baselines (`finetune_throughput.py`);
+4. both of them again under `mixed_bfloat16` where `--precisions` names it
+   (default: float32 and mixed_bfloat16);
+5. UAF-Gumbel epochs through the real input pipeline (a dataset directory
+   of TFRecord shards on disk, `pipelines.finetune_train_dataset`:
+   shuffling and in-graph negatives) next to the same train step on the
+   same batches held in memory;
+6. evaluation (`FinetuneTask.evaluate`: sampled and chunked full ranking);
+7. serving latency (batch 1, p50/p99) and throughput (batch 256) under an
+   all-frozen, an all-fine-tuned and a learned policy, and the former
+   both-branch path (`conditional_serving.py`);
+8. the matmul rate again, to show how far the machine's load drifted.
+
+Writes `DIR/report.json` (a list, one object per measurement: `name`,
+`examples_per_sec`, `gflops_per_sec` and `share_of_matmul` where FLOPs
+are counted, else null; for serving `p50_ms`, `p99_ms`, `policy`; and
+the details of each) and `DIR/report.md` (the tables, the ratios the
+issue's targets name, and whether each is met). Train steps are XLA
+compiled as the trainer compiles them by default (falling back to a plain
+`tf.function` if XLA fails; `mode` says which ran).
+
+`--jit=graph` times plain `tf.function` graphs (no XLA compilation: a
+loaded machine gets through the report sooner); `--steps`, `--warmup` and
+`--pipeline_users` shorten it too.
+
+`--quick` shrinks every shape and count (about a CPU-minute): the CI
+schema test runs it; its figures mean nothing.
+"""
+
+import dataclasses
+import datetime
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+
+import keras
+import tensorflow as tf
+from absl import app
+from absl import flags
+from absl import logging
+
+# Run as a script: the repository root, for `launch.benchmarks`.
+sys.path.insert(0, os.path.abspath(os.path.join(__file__, *[os.pardir] * 3)))
+from launch.benchmarks import conditional_serving
+from launch.benchmarks import finetune_throughput as ft
+from launch.benchmarks import matmul_rate
+from launch.benchmarks import pretrain_throughput as pt
+from uaf_tf import testing
+from uaf_tf.data import dataset_info
+from uaf_tf.layers import samplers
+from uaf_tf.models import finetune_baseline
+from uaf_tf.models.nextitnet_backbone import NextItNetBackbone
+from uaf_tf.training import finetune
+from uaf_tf.training import precision as precision_lib
+from uaf_tf.training import trainer
+
+FLOAT32 = pt.FLOAT32
+MIXED_BFLOAT16 = "mixed_bfloat16"
+UAF_METHODS = (samplers.GUMBEL, samplers.SOFT, samplers.RL)
+MATMUL = "matmul_float32"
+# The records so far, while the report runs (removed at its end).
+PARTIAL_FILE = "report.partial.json"
+
+# Targets of issue 10 (ratios measured by this report).
+TARGET_SHARE = 0.6
+TARGET_RL_OVER_GUMBEL = 1.3
+TARGET_FROZEN_LATENCY = 0.6
+TARGET_FROZEN_THROUGHPUT = 1.6
+TARGET_PIPELINE = 0.9
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Shapes and counts of one report."""
+
+    pretrain: pt.Workload
+    finetune: ft.Workload
+    num_sampled: int
+    matmul_size: int
+    matmul_repeats: int
+    pipeline_users: int
+    pipeline_epochs: int
+    eval_negatives: int
+    serving_flags: tuple[str, ...]
+    jit: bool
+
+    @classmethod
+    def standard(
+        cls, steps: int, warmup: int, jit: bool, pipeline_users: int
+    ) -> "Settings":
+        return cls(
+            pretrain=pt.Workload(steps=steps, warmup=warmup),
+            finetune=ft.Workload(steps=steps, warmup=warmup),
+            num_sampled=1024,
+            matmul_size=matmul_rate.SIZE,
+            matmul_repeats=matmul_rate.REPEATS,
+            pipeline_users=pipeline_users,
+            pipeline_epochs=1,
+            eval_negatives=99,
+            serving_flags=(),
+            jit=jit,
+        )
+
+    @classmethod
+    def quick(cls) -> "Settings":
+        return cls(
+            pretrain=pt.Workload(
+                vocab=60,
+                seq_len=6,
+                batch_size=8,
+                channels=8,
+                dilations=(1, 2),
+                warmup=1,
+                steps=2,
+            ),
+            finetune=ft.Workload(
+                source_vocab=60,
+                target_vocab=40,
+                seq_len=6,
+                batch_size=8,
+                channels=8,
+                dilations=(1, 2),
+                warmup=1,
+                steps=2,
+            ),
+            num_sampled=5,
+            matmul_size=64,
+            matmul_repeats=3,
+            pipeline_users=40,
+            pipeline_epochs=1,
+            eval_negatives=9,
+            serving_flags=(
+                "--channels=8",
+                "--num_blocks=2",
+                "--seq_len=6",
+                "--num_source_items=60",
+                "--num_target_items=40",
+                "--top_k=3",
+                "--rounds=1",
+                "--latency_requests=3",
+                "--batch_size=4",
+                "--throughput_batches=1",
+            ),
+            jit=False,
+        )
+
+
+def record(name, examples_per_sec, gflops_per_sec, matmul, **details):
+    """One measurement; its share is over the same run's `matmul` rate."""
+    return {
+        "name": name,
+        "examples_per_sec": examples_per_sec,
+        "gflops_per_sec": gflops_per_sec,
+        "share_of_matmul": (
+            None if gflops_per_sec is None else gflops_per_sec / matmul
+        ),
+        **details,
+    }
+
+
+def _suffix(precision: str) -> str:
+    return "" if precision == FLOAT32 else "_bf16"
+
+
+def _with_fallback(fn, jit: bool, *args):
+    """`fn(*args, jit)`, or with `jit=False` if XLA compilation fails."""
+    if jit:
+        try:
+            return fn(*args, True)
+        except Exception as error:  # XLA refuses some graphs: say so.
+            logging.warning("XLA failed (%s); timing the graph.", error)
+    return fn(*args, False)
+
+
+def pretrain_records(s: Settings, precision: str, matmul: float) -> list:
+    out = []
+    for kind, num_sampled in (("full", 0), ("sampled", s.num_sampled)):
+        w = dataclasses.replace(s.pretrain, num_sampled=num_sampled)
+        r = _with_fallback(lambda jit: pt.benchmark(w, jit, precision), s.jit)
+        out.append(
+            record(
+                f"pretrain_{kind}_softmax{_suffix(precision)}",
+                r["examples_per_sec"],
+                r["achieved_gflops"],
+                matmul,
+                step_ms=r["step_ms"],
+                mode=r["mode"],
+                precision=precision,
+                num_sampled=num_sampled,
+                gflops_per_step=r["gflops_per_step"],
+            )
+        )
+    return out
+
+
+def finetune_records(
+    s: Settings, methods, precision: str, matmul: float, batches: list
+) -> list:
+    out = []
+    for method in methods:
+        r = _with_fallback(
+            lambda jit, m=method: ft.benchmark(
+                s.finetune, m, jit, batches, precision
+            ),
+            s.jit,
+        )
+        out.append(
+            record(
+                f"finetune_{method}{_suffix(precision)}",
+                r["examples_per_sec"],
+                r.get("achieved_gflops"),
+                matmul,
+                step_ms=r["step_ms"],
+                mode=r["mode"],
+                precision=precision,
+                method=method,
+                conv_passes=r.get("convs"),
+            )
+        )
+    return out
+
+
+def pipeline_records(s: Settings, matmul: float, work_dir: str) -> list:
+    """UAF-Gumbel through the on-disk pipeline vs the bare step; eval."""
+    w = s.finetune
+    data_dir = testing.build_tiny_dataset_dir(
+        os.path.join(work_dir, "data"),
+        num_users=s.pipeline_users,
+        num_source_items=w.source_vocab,
+        num_target_items=w.target_vocab,
+        seq_len=w.seq_len,
+        num_groups=min(100, w.source_vocab, w.target_vocab),
+        num_eval_negatives=s.eval_negatives,
+        num_shards=4,
+    )
+    info = dataset_info.DatasetInfo.load(data_dir)
+    keras.utils.set_random_seed(0)
+    with precision_lib.policy_scope(FLOAT32):
+        backbone = NextItNetBackbone(
+            info.num_source_ids, w.channels, w.dilations, w.kernel_size
+        )
+        backbone.build((None, info.seq_len))
+        config = finetune.FinetuneConfig(
+            data_dir=data_dir,
+            pretrained="",
+            method=samplers.GUMBEL,
+            policy_encoder=w.policy,
+            training=trainer.TrainingConfig(
+                batch_size=w.batch_size, eval_batch_size=w.batch_size
+            ),
+        )
+        model = finetune.model_for_method(
+            config, backbone, info.num_target_ids, seq_len=info.seq_len
+        )
+    task = finetune.FinetuneTask(config, model, info)
+    step = tf.function(
+        task.train_step, reduce_retracing=True, jit_compile=s.jit
+    )
+    # Warm-up: trace the full and the last partial batch's shapes.
+    held = list(task.train_dataset(0))
+    for batch in held[:1] + held[-1:]:
+        float(step(batch)["loss"])
+    # End to end: every epoch read, shuffled and negatives drawn anew.
+    examples, start = 0, time.perf_counter()
+    for epoch in range(1, 1 + s.pipeline_epochs):
+        for batch in task.train_dataset(epoch):
+            float(step(batch)["loss"])
+            examples += int(tf.shape(batch[dataset_info.TARGET])[0])
+    pipeline_seconds = time.perf_counter() - start
+    # The same steps on batches already in memory.
+    bare_examples, start = 0, time.perf_counter()
+    for _ in range(s.pipeline_epochs):
+        for batch in held:
+            float(step(batch)["loss"])
+            bare_examples += int(tf.shape(batch[dataset_info.TARGET])[0])
+    bare_seconds = time.perf_counter() - start
+    counted = ft.step_flops(w, samplers.GUMBEL)[0] / w.batch_size
+    pipeline_rate = examples / pipeline_seconds
+    bare_rate = bare_examples / bare_seconds
+    mode = "xla" if s.jit else "graph"
+    out = [
+        record(
+            "pipeline_epoch_gumbel",
+            pipeline_rate,
+            counted * pipeline_rate / 1e9,
+            matmul,
+            examples=examples,
+            seconds=pipeline_seconds,
+            epochs=s.pipeline_epochs,
+            mode=mode,
+        ),
+        record(
+            "bare_step_gumbel",
+            bare_rate,
+            counted * bare_rate / 1e9,
+            matmul,
+            examples=bare_examples,
+            seconds=bare_seconds,
+            mode=mode,
+        ),
+    ]
+    task.evaluate(finetune.VALID)  # traces
+    start = time.perf_counter()
+    results = task.evaluate(finetune.VALID)
+    seconds = time.perf_counter() - start
+    out.append(
+        record(
+            "evaluation_gumbel",
+            results["num_examples"] / seconds,
+            None,
+            matmul,
+            examples=int(results["num_examples"]),
+            seconds=seconds,
+            candidates=1 + s.eval_negatives,
+            full_ranking_items=info.num_target_ids,
+        )
+    )
+    return out
+
+
+def serving_records(s: Settings, matmul: float) -> list:
+    fv = flags.FlagValues()
+    conditional_serving.define_flags(fv)
+    fv(["conditional_serving", *s.serving_flags])
+    out = []
+    for r in conditional_serving.benchmark(fv):
+        name = r.pop("name")
+        out.append(record(name, r.pop("examples_per_sec"), None, matmul, **r))
+    return out
+
+
+def run(
+    s: Settings,
+    precisions,
+    work_dir: str,
+    progress=print,
+    partial_path: str | None = None,
+) -> list:
+    """Every measurement of the report, in order; returns the records.
+
+    With `partial_path`, the records so far are rewritten there as JSON
+    after each step, so a run cut short still leaves its figures.
+    """
+    rates = {}
+    records = []
+
+    def add(new):
+        for r in new:
+            progress(
+                f"{r['name']}: {_fmt(r['examples_per_sec'])} ex/s, "
+                f"{_fmt(r['gflops_per_sec'])} GFLOP/s"
+                + (
+                    f", {100 * r['share_of_matmul']:.1f}% of matmul"
+                    if r["share_of_matmul"] is not None
+                    else ""
+                ),
+            )
+        records.extend(new)
+        if partial_path:
+            with open(partial_path, "w") as f:
+                json.dump(records, f, indent=1)
+
+    for dtype in ("float32", "bfloat16"):
+        m = matmul_rate.matmul_gflops(s.matmul_size, s.matmul_repeats, 1, dtype)
+        rates[dtype] = m["gflops_per_sec"]
+        add(
+            [
+                record(
+                    f"matmul_{dtype}",
+                    None,
+                    m["gflops_per_sec"],
+                    rates["float32"],
+                    median_ms=m["median_ms"],
+                    size=s.matmul_size,
+                    repeats=s.matmul_repeats,
+                )
+            ]
+        )
+    matmul = rates["float32"]
+    batches = ft.make_batches(s.finetune)
+    for precision in precisions:
+        add(pretrain_records(s, precision, matmul))
+        add(finetune_records(s, UAF_METHODS, precision, matmul, batches))
+    add(
+        finetune_records(s, finetune_baseline.METHODS, FLOAT32, matmul, batches)
+    )
+    add(pipeline_records(s, matmul, work_dir))
+    add(serving_records(s, matmul))
+    end = matmul_rate.matmul_gflops(s.matmul_size, s.matmul_repeats, 1)
+    add(
+        [
+            record(
+                MATMUL + "_end",
+                None,
+                end["gflops_per_sec"],
+                matmul,
+                median_ms=end["median_ms"],
+                size=s.matmul_size,
+                repeats=s.matmul_repeats,
+            )
+        ]
+    )
+    return records
+
+
+def _by_name(records: list) -> dict:
+    return {(r["name"], r.get("policy")): r for r in records}
+
+
+def targets(records: list) -> list[dict]:
+    """The issue's target ratios: `{"target", "value", "bound", "met"}`."""
+    r = _by_name(records)
+
+    def get(name, policy=None):
+        return r.get((name, policy))
+
+    rows = []
+
+    def add(target, value, bound, at_least):
+        met = (
+            None
+            if value is None
+            else (value >= bound if at_least else value <= bound)
+        )
+        rows.append(
+            {
+                "target": target,
+                "value": value,
+                "bound": f"{'>=' if at_least else '<='} {bound:g}",
+                "met": met,
+            }
+        )
+
+    for name, label in (
+        ("pretrain_full_softmax", "pretraining step (full softmax)"),
+        ("finetune_gumbel", "UAF-Gumbel step"),
+    ):
+        rec = get(name)
+        add(
+            f"{label}: share of the matmul rate",
+            None if rec is None else rec["share_of_matmul"],
+            TARGET_SHARE,
+            True,
+        )
+    rl, gumbel = get("finetune_rl"), get("finetune_gumbel")
+    add(
+        "UAF-RL step time / UAF-Gumbel step time",
+        None if not (rl and gumbel) else rl["step_ms"] / gumbel["step_ms"],
+        TARGET_RL_OVER_GUMBEL,
+        False,
+    )
+    frozen = get("serving_conditional", conditional_serving.ALL_FROZEN)
+    tuned = get("serving_conditional", conditional_serving.ALL_FINETUNED)
+    both = get("serving_both_branches", conditional_serving.LEARNED)
+    if frozen and tuned:
+        add(
+            "serving batch-1 p50: all-frozen / all-fine-tuned",
+            frozen["p50_ms"] / tuned["p50_ms"],
+            TARGET_FROZEN_LATENCY,
+            False,
+        )
+        add(
+            "serving batch-256 throughput: all-frozen / all-fine-tuned",
+            frozen["examples_per_sec"] / tuned["examples_per_sec"],
+            TARGET_FROZEN_THROUGHPUT,
+            True,
+        )
+    if frozen and both:
+        add(
+            "serving batch-1 p50: all-frozen / both branches (former path)",
+            frozen["p50_ms"] / both["p50_ms"],
+            TARGET_FROZEN_LATENCY,
+            False,
+        )
+        add(
+            "serving batch-256 throughput: all-frozen / both branches",
+            frozen["examples_per_sec"] / both["examples_per_sec"],
+            TARGET_FROZEN_THROUGHPUT,
+            True,
+        )
+    pipe, bare = get("pipeline_epoch_gumbel"), get("bare_step_gumbel")
+    if pipe and bare:
+        add(
+            "end-to-end pipeline / bare train step throughput",
+            pipe["examples_per_sec"] / bare["examples_per_sec"],
+            TARGET_PIPELINE,
+            True,
+        )
+    return rows
+
+
+def speedups(records: list) -> dict:
+    """bf16 speed-up of each train step timed in both precisions."""
+    r = {rec["name"]: rec for rec in records}
+    return {
+        name: r[name + "_bf16"]["examples_per_sec"] / rec["examples_per_sec"]
+        for name, rec in r.items()
+        if name + "_bf16" in r
+    }
+
+
+def _fmt(value, digits=1):
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def markdown(records: list, meta: dict) -> str:
+    """The report's text: where it ran, the tables, the target ratios."""
+    lines = [
+        f"# Benchmark report ({meta['date']})",
+        "",
+        f"Command: `{meta['command']}`",
+        "",
+        f"Machine: {meta['cpu']}, {meta['cpus']} CPUs, TensorFlow "
+        f"{meta['tensorflow']}; 1-minute load average "
+        f"{meta['load_before']:.1f} before, {meta['load_after']:.1f} after; "
+        f"{meta['seconds']:.0f} s wall clock.",
+        "",
+        f"Workload: {meta['workload']}",
+        "",
+        f"Shares are over the {meta['matmul_size']} x {meta['matmul_size']} "
+        "float32 matmul rate measured at the start of this run "
+        f"({_fmt(meta['matmul'])} GFLOP/s; "
+        f"{_fmt(meta['matmul_end'])} GFLOP/s at its end).",
+        "",
+        "| measurement | ex/s | GFLOP/s | share of matmul | step ms | mode |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in records:
+        if r["name"].startswith("serving_"):
+            continue
+        share = r["share_of_matmul"]
+        lines.append(
+            f"| {r['name']} | {_fmt(r['examples_per_sec'])} | "
+            f"{_fmt(r['gflops_per_sec'])} | "
+            f"{'-' if share is None else f'{100 * share:.1f}%'} | "
+            f"{_fmt(r.get('step_ms'))} | {r.get('mode', '-')} |"
+        )
+    lines += [
+        "",
+        "| serving path | policy | fine-tuned | p50 ms | p99 ms | ex/s "
+        "(batch) | CPU p50 ms | ex per CPU-s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in records:
+        if not r["name"].startswith("serving_"):
+            continue
+        lines.append(
+            f"| {r['name'].removeprefix('serving_')} | {r['policy']} | "
+            f"{r['finetune_fraction']:.2f} | {r['p50_ms']:.2f} | "
+            f"{r['p99_ms']:.2f} | {r['examples_per_sec']:.0f} "
+            f"({r['batch_size']}) | {r['cpu_p50_ms']:.2f} | "
+            f"{r['examples_per_cpu_sec']:.0f} |"
+        )
+    lines += ["", "## Targets", "", "| target | value | bound | met |"]
+    lines.append("|---|---|---|---|")
+    for t in targets(records):
+        met = {True: "yes", False: "**no**", None: "not measured"}[t["met"]]
+        lines.append(
+            f"| {t['target']} | {_fmt(t['value'], 2)} | {t['bound']} | {met} |"
+        )
+    ups = speedups(records)
+    if ups:
+        lines += [
+            "",
+            "## mixed_bfloat16 / float32 train-step throughput (same run)",
+            "",
+            "| step | speed-up |",
+            "|---|---|",
+        ]
+        lines += [f"| {name} | {up:.2f}x |" for name, up in ups.items()]
+    return "\n".join(lines) + "\n"
+
+
+def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
+    fv = {"flag_values": flag_values}
+    flags.DEFINE_string("out", None, "Report directory.", **fv)
+    flags.DEFINE_bool("quick", False, "Tiny shapes (the CI schema test).", **fv)
+    flags.DEFINE_integer("steps", 10, "Timed train steps each.", **fv)
+    flags.DEFINE_integer("warmup", 3, "Untimed train steps each.", **fv)
+    flags.DEFINE_enum(
+        "jit",
+        "xla",
+        ["xla", "graph"],
+        "Train steps XLA-compiled (the trainer's default) or plain graphs.",
+        **fv,
+    )
+    flags.DEFINE_integer(
+        "pipeline_users",
+        4096,
+        "Synthetic users of the on-disk dataset (3 instances each).",
+        **fv,
+    )
+    flags.DEFINE_list(
+        "precisions",
+        [FLOAT32, MIXED_BFLOAT16],
+        f"Precisions of the train steps, of {pt.PRECISIONS}.",
+        **fv,
+    )
+
+
+def main(argv, flag_values: flags.FlagValues = flags.FLAGS):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    fv = flag_values
+    if not fv.out:
+        raise app.UsageError("--out is required.")
+    for precision in fv.precisions:
+        if precision not in pt.PRECISIONS:
+            raise app.UsageError(
+                f"--precisions must be of {pt.PRECISIONS}. "
+                f"Received: {precision!r}"
+            )
+    s = (
+        Settings.quick()
+        if fv.quick
+        else Settings.standard(
+            fv.steps, fv.warmup, fv.jit == "xla", fv.pipeline_users
+        )
+    )
+    os.makedirs(fv.out, exist_ok=True)
+    load_before = os.getloadavg()[0]
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as work_dir:
+        partial = os.path.join(fv.out, PARTIAL_FILE)
+        records = run(s, fv.precisions, work_dir, partial_path=partial)
+    os.remove(partial)
+    w, p = s.finetune, s.pretrain
+    meta = {
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime(
+            "%Y-%m-%d %H:%M UTC"
+        ),
+        "command": " ".join(["python", *sys.argv]),
+        "cpu": _cpu_name(),
+        "cpus": os.cpu_count(),
+        "tensorflow": tf.__version__,
+        "load_before": load_before,
+        "load_after": os.getloadavg()[0],
+        "seconds": time.perf_counter() - start,
+        "workload": (
+            f"{w.source_vocab} source / {w.target_vocab} target items, "
+            f"L={w.seq_len}, B={w.batch_size}, C={w.channels}, "
+            f"{len(w.dilations)} residual blocks; pretraining V={p.vocab}, "
+            f"sampled softmax {s.num_sampled} classes; median of "
+            f"{w.steps} steps after {w.warmup} warm-up"
+        ),
+        "matmul_size": s.matmul_size,
+        "matmul": _by_name(records)[(MATMUL, None)]["gflops_per_sec"],
+        "matmul_end": _by_name(records)[(MATMUL + "_end", None)][
+            "gflops_per_sec"
+        ],
+    }
+    text = markdown(records, meta)
+    with open(os.path.join(fv.out, "report.json"), "w") as f:
+        json.dump(records, f, indent=1)
+    with open(os.path.join(fv.out, "report.md"), "w") as f:
+        f.write(text)
+    print(text)
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+if __name__ == "__main__":
+    define_flags()
+    app.run(main)
