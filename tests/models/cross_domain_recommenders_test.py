@@ -105,9 +105,7 @@ def test_loss_is_the_ranking_loss_plus_the_weighted_terms(cls):
     np.testing.assert_allclose(logs["source_loss"], source, rtol=1e-5)
     scores = model.score_items(
         target_user,
-        tf.stack(
-            [batch[dataset_info.TARGET], batch[dataset_info.NEGATIVE]], 1
-        ),
+        tf.stack([batch[dataset_info.TARGET], batch[dataset_info.NEGATIVE]], 1),
     ).numpy()
     ranking = np.mean(np.log1p(np.exp(-(scores[:, 0] - scores[:, 1]))))
     np.testing.assert_allclose(logs["ranking_loss"], ranking, rtol=1e-5)
