@@ -10,6 +10,7 @@ from absl import flags
 from uaf_tf import errors
 from uaf_tf import testing
 from uaf_tf.cli import reproduce
+from uaf_tf.experiments import report
 
 
 def _flag_values(argv):
@@ -38,10 +39,12 @@ def test_end_to_end_then_rerun_skips(tmp_path, capsys):
         f"--data_dir={data_dir}",
         f"--pretrain_flagfile={pretrain_cfg}",
         f"--out_dir={out_dir}",
-        "--methods=soft,gumbel",
+        # Two UAF variants and the joint cross-domain baselines (CoNet,
+        # DDTCDR), which then give the significance test its baseline.
+        "--methods=soft,gumbel,conet,ddtcdr",
         "--seeds=0",
         # The popularity cells are tested on their own; this test is slow
-        # enough with the pretraining and two fine-tuning subprocesses.
+        # enough with the pretraining and four fine-tuning subprocesses.
         "--nopopularity",
         "--extra_finetune_flags=--epochs=1 --batch_size=64 "
         "--log_every_steps=0 --jit_compile=false",
@@ -52,10 +55,11 @@ def test_end_to_end_then_rerun_skips(tmp_path, capsys):
     )
 
     printed = capsys.readouterr().out
-    assert "3 cells: 0 done, 0 to resume, 3 to start." in printed
-    assert "[3/3] runs/gumbel/frac1.0/seed0 done in" in printed
+    mrr5 = "sampled/mrr@5"
+    assert "5 cells: 0 done, 0 to resume, 5 to start." in printed
+    assert "[5/5] runs/ddtcdr/frac1.0/seed0 done in" in printed
     results = {}
-    for method in ("soft", "gumbel"):
+    for method in ("soft", "gumbel", "conet", "ddtcdr"):
         path = os.path.join(out_dir, "runs", method, "frac1.0", "seed0")
         with open(os.path.join(path, "results.json")) as f:
             results[method] = json.load(f)
@@ -64,7 +68,9 @@ def test_end_to_end_then_rerun_skips(tmp_path, capsys):
         assert (config["method"], config["training"]["epochs"]) == (method, 1)
     with open(os.path.join(out_dir, "results.csv")) as f:
         rows = list(csv.DictReader(f))
-    assert [r["method"] for r in rows] == ["gumbel", "soft"]
+    # The paper's order: the baselines first.
+    methods = ["conet", "ddtcdr", "gumbel", "soft"]
+    assert [r["method"] for r in rows] == methods
     for row in rows:
         test = results[row["method"]]["test"]
         assert float(row["MRR@5_mean"]) == test["sampled/mrr@5"]
@@ -72,7 +78,11 @@ def test_end_to_end_then_rerun_skips(tmp_path, capsys):
         assert row["n_seeds"] == "1" and row["MRR@5_std"] == ""
     with open(os.path.join(out_dir, "results.md")) as f:
         markdown = f.read()
-    assert "No baseline (non-UAF method) finished" in markdown
+    assert "| CoNet |" in markdown and "| DDTCDR |" in markdown
+    best = max(("conet", "ddtcdr"), key=lambda m: results[m]["test"][mrr5])
+    assert f"Δ: UAF variant minus {report.label(best)}, the baseline" in (
+        markdown
+    )
     assert "Pretrained NextItNet (best epoch 1)" in markdown
     assert "Command: `python launch/reproduce.py ...`" in markdown
     assert os.listdir(os.path.join(out_dir, "tb"))
@@ -81,7 +91,7 @@ def test_end_to_end_then_rerun_skips(tmp_path, capsys):
     assert (
         reproduce.run(_flag_values(argv), "python launch/reproduce.py ...") == 0
     )
-    assert "3 cells: 3 done, 0 to resume, 0 to start." in (
+    assert "5 cells: 5 done, 0 to resume, 0 to start." in (
         capsys.readouterr().out
     )
 
