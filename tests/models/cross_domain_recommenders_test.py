@@ -5,16 +5,20 @@ runs end to end) is tested with the others in
 tests/training/finetune_baselines_test.py.
 """
 
+import dataclasses
+
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from uaf_tf import config_flags
 from uaf_tf.data import dataset_info
 from uaf_tf.models.conet_recommender import CoNetRecommender
 from uaf_tf.models.ddtcdr_recommender import DDTCDRRecommender
 from uaf_tf.models.ddtcdr_recommender import orthogonality_penalty
 from uaf_tf.models.nextitnet_backbone import NextItNetBackbone
+from uaf_tf.training import finetune
 
 V, T, C, L, B = 40, 12, 8, 7, 6
 
@@ -242,3 +246,46 @@ def test_invalid_arguments_name_the_value(cls, kwargs, message):
     backbone = NextItNetBackbone(V, C, (1,))
     with pytest.raises(ValueError, match=f"Received: {message}"):
         cls(backbone, T, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("conet_layers", 0),
+        ("ddtcdr_transfer_weight", 1.5),
+        ("ddtcdr_transfer_weight", -0.1),
+        ("ddtcdr_orthogonal_weight", -1.0),
+        ("cross_domain_source_weight", -1.0),
+    ],
+)
+def test_config_rejects_out_of_range_options(field, value):
+    with pytest.raises(config_flags.ConfigError, match=field):
+        finetune.FinetuneConfig(
+            data_dir="unused", pretrained="unused", **{field: value}
+        )
+
+
+def test_config_options_reach_the_models():
+    config = finetune.FinetuneConfig(
+        data_dir="unused",
+        pretrained="unused",
+        method="ddtcdr",
+        cross_domain_source_weight=0.25,
+        ddtcdr_transfer_weight=0.2,
+        ddtcdr_orthogonal_weight=4.0,
+        conet_layers=3,
+    )
+    backbone = NextItNetBackbone(V, C, (1,))
+    backbone.build((None, L))
+    model = finetune.model_for_method(config, backbone, T, seq_len=L)
+    assert type(model) is DDTCDRRecommender
+    assert (
+        model.source_weight,
+        model.transfer_weight,
+        model.orthogonal_weight,
+    ) == (0.25, 0.2, 4.0)
+    config = dataclasses.replace(config, method="conet")
+    model = finetune.model_for_method(config, backbone, T, seq_len=L)
+    assert type(model) is CoNetRecommender
+    assert (model.source_weight, model.num_layers) == (0.25, 3)
+    assert len(model.cross_layers) == 3
