@@ -250,9 +250,12 @@ class FinetuneConfig:
             "cross_domain_source_weight",
             "ddtcdr_orthogonal_weight",
         )
+        # A share: [0, 1] (0 = no transfer), not check_fraction's (0, 1].
+        transfer = self.ddtcdr_transfer_weight
         if not (
-            isinstance(self.ddtcdr_transfer_weight, (int, float))
-            and 0 <= self.ddtcdr_transfer_weight <= 1
+            isinstance(transfer, (int, float))
+            and not isinstance(transfer, bool)
+            and 0 <= transfer <= 1
         ):
             raise config_flags.ConfigError(
                 "ddtcdr_transfer_weight",
