@@ -10,7 +10,6 @@ from absl import flags
 from uaf_tf import errors
 from uaf_tf import testing
 from uaf_tf.cli import reproduce
-from uaf_tf.experiments import report
 
 
 def _flag_values(argv):
@@ -39,12 +38,13 @@ def test_end_to_end_then_rerun_skips(tmp_path, capsys):
         f"--data_dir={data_dir}",
         f"--pretrain_flagfile={pretrain_cfg}",
         f"--out_dir={out_dir}",
-        # Two UAF variants and the joint cross-domain baselines (CoNet,
-        # DDTCDR), which then give the significance test its baseline.
-        "--methods=soft,gumbel,conet,ddtcdr",
+        # A UAF variant and a cross-domain baseline (DDTCDR, the costlier
+        # of the two joint baselines), which gives the t-test its baseline;
+        # the table puts them in the paper's order.
+        "--methods=soft,ddtcdr",
         "--seeds=0",
         # The popularity cells are tested on their own; this test is slow
-        # enough with the pretraining and four fine-tuning subprocesses.
+        # enough with the pretraining and two fine-tuning subprocesses.
         "--nopopularity",
         "--extra_finetune_flags=--epochs=1 --batch_size=64 "
         "--log_every_steps=0 --jit_compile=false",
@@ -55,11 +55,10 @@ def test_end_to_end_then_rerun_skips(tmp_path, capsys):
     )
 
     printed = capsys.readouterr().out
-    mrr5 = "sampled/mrr@5"
-    assert "5 cells: 0 done, 0 to resume, 5 to start." in printed
-    assert "[5/5] runs/ddtcdr/frac1.0/seed0 done in" in printed
+    assert "3 cells: 0 done, 0 to resume, 3 to start." in printed
+    assert "[3/3] runs/ddtcdr/frac1.0/seed0 done in" in printed
     results = {}
-    for method in ("soft", "gumbel", "conet", "ddtcdr"):
+    for method in ("soft", "ddtcdr"):
         path = os.path.join(out_dir, "runs", method, "frac1.0", "seed0")
         with open(os.path.join(path, "results.json")) as f:
             results[method] = json.load(f)
@@ -69,8 +68,7 @@ def test_end_to_end_then_rerun_skips(tmp_path, capsys):
     with open(os.path.join(out_dir, "results.csv")) as f:
         rows = list(csv.DictReader(f))
     # The paper's order: the baselines first.
-    methods = ["conet", "ddtcdr", "gumbel", "soft"]
-    assert [r["method"] for r in rows] == methods
+    assert [r["method"] for r in rows] == ["ddtcdr", "soft"]
     for row in rows:
         test = results[row["method"]]["test"]
         assert float(row["MRR@5_mean"]) == test["sampled/mrr@5"]
@@ -78,11 +76,8 @@ def test_end_to_end_then_rerun_skips(tmp_path, capsys):
         assert row["n_seeds"] == "1" and row["MRR@5_std"] == ""
     with open(os.path.join(out_dir, "results.md")) as f:
         markdown = f.read()
-    assert "| CoNet |" in markdown and "| DDTCDR |" in markdown
-    best = max(("conet", "ddtcdr"), key=lambda m: results[m]["test"][mrr5])
-    assert f"Δ: UAF variant minus {report.label(best)}, the baseline" in (
-        markdown
-    )
+    assert "| DDTCDR |" in markdown
+    assert "Δ: UAF variant minus DDTCDR, the baseline" in markdown
     assert "Pretrained NextItNet (best epoch 1)" in markdown
     assert "Command: `python launch/reproduce.py ...`" in markdown
     assert os.listdir(os.path.join(out_dir, "tb"))
@@ -91,7 +86,7 @@ def test_end_to_end_then_rerun_skips(tmp_path, capsys):
     assert (
         reproduce.run(_flag_values(argv), "python launch/reproduce.py ...") == 0
     )
-    assert "5 cells: 5 done, 0 to resume, 0 to start." in (
+    assert "3 cells: 3 done, 0 to resume, 0 to start." in (
         capsys.readouterr().out
     )
 

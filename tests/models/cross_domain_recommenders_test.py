@@ -51,6 +51,23 @@ def _numpy_cross_entropy(logits, labels):
     return -log_probs[np.arange(len(labels)), labels]
 
 
+def _numpy_source_loss(model, source_user, ids):
+    """Next-item cross-entropy of every prefix, padding labels left out."""
+    logits = source_user @ model.source_kernel.numpy().T
+    logits = (logits + model.source_bias.numpy()).reshape(-1, V)
+    labels = ids[:, 1:].reshape(-1)
+    keep = labels != 0
+    return _numpy_cross_entropy(logits[keep], labels[keep]).mean()
+
+
+def _numpy_prefix_means(hidden):
+    """`[B, L - 1, C]`: at t, the mean of `hidden[:, :t + 1]`."""
+    return np.stack(
+        [hidden[:, : t + 1].mean(axis=1) for t in range(hidden.shape[1] - 1)],
+        axis=1,
+    )
+
+
 # === The orthogonality penalty ===
 
 
@@ -100,12 +117,10 @@ def test_loss_is_the_ranking_loss_plus_the_weighted_terms(cls):
     loss, logs = model.compute_loss_and_logs(batch, training=False)
 
     target_user, source_user = model.encode(batch[dataset_info.SOURCE])
-    labels = batch[dataset_info.SOURCE].numpy()[:, -1]
-    logits = (
-        source_user.numpy() @ model.source_kernel.numpy().T
-        + model.source_bias.numpy()
+    assert source_user.shape == (B, L - 1, C)
+    source = _numpy_source_loss(
+        model, source_user.numpy(), batch[dataset_info.SOURCE].numpy()
     )
-    source = _numpy_cross_entropy(logits, labels).mean()
     np.testing.assert_allclose(logs["source_loss"], source, rtol=1e-5)
     scores = model.score_items(
         target_user,
@@ -126,14 +141,11 @@ def test_loss_is_the_ranking_loss_plus_the_weighted_terms(cls):
 def test_padding_labels_are_left_out_of_the_source_loss():
     model = _model(CoNetRecommender)
     ids = _ids().numpy()
-    ids[:2, -1] = 0
-    ids = tf.constant(ids)
-    _, source_user = model.encode(ids)
-    labels = ids.numpy()[2:, -1]
-    logits = model.source_logits(source_user).numpy()[2:]
+    ids[:2, :5] = 0  # Longer left padding: 4 of 6 labels padding.
+    _, source_user = model.encode(tf.constant(ids))
     np.testing.assert_allclose(
-        model.source_loss(source_user, ids),
-        _numpy_cross_entropy(logits, labels).mean(),
+        model.source_loss(source_user, tf.constant(ids)),
+        _numpy_source_loss(model, source_user.numpy(), ids),
         rtol=1e-5,
     )
     all_padding = tf.zeros([B, L], tf.int32)
@@ -141,15 +153,20 @@ def test_padding_labels_are_left_out_of_the_source_loss():
 
 
 @pytest.mark.parametrize("cls", [CoNetRecommender, DDTCDRRecommender])
-def test_source_side_never_sees_the_held_out_item(cls):
-    """h_s comes from x_1..x_{n-1}; h_t from the whole sequence."""
+def test_source_side_never_sees_the_item_it_predicts(cls):
+    """h_s at t comes from x_1..x_t only; h_t reads the whole sequence."""
     model = _model(cls)
     ids = _ids().numpy()
+    k = 4
     other = ids.copy()
-    other[:, -1] = (other[:, -1] % (V - 1)) + 1  # Another last item.
+    other[:, k] = (other[:, k] % (V - 1)) + 1  # Another item at k.
     target_a, source_a = model.encode(tf.constant(ids))
     target_b, source_b = model.encode(tf.constant(other))
-    np.testing.assert_allclose(source_a, source_b, rtol=1e-6, atol=1e-7)
+    # Prefixes 0..k-1 (predicting x_1..x_k) never saw position k.
+    np.testing.assert_allclose(
+        source_a[:, :k], source_b[:, :k], rtol=1e-6, atol=1e-7
+    )
+    assert np.abs(source_a[:, k:] - source_b[:, k:]).max() > 1e-4
     assert np.abs(target_a.numpy() - target_b.numpy()).max() > 1e-4
 
 
@@ -202,13 +219,11 @@ def test_ddtcdr_user_representations_combine_own_and_transferred():
     ids = _ids()
     own = tf.reduce_mean(model.backbone(ids), axis=1).numpy()
     other = tf.reduce_mean(model.source_backbone(ids), axis=1).numpy()
-    own_ctx = tf.reduce_mean(model.backbone(ids)[:, :-1], axis=1).numpy()
-    other_ctx = tf.reduce_mean(
-        model.source_backbone(ids)[:, :-1], axis=1
-    ).numpy()
+    own_ctx = _numpy_prefix_means(model.backbone(ids).numpy())
+    other_ctx = _numpy_prefix_means(model.source_backbone(ids).numpy())
     x = model.transfer_matrix.numpy()
     target_user, source_user = model.encode(ids)
-    # h_t = 0.7 u_t + 0.3 X u_s; h_s = 0.7 u_s_ctx + 0.3 X^T u_t_ctx.
+    # h_t = 0.7 u_t + 0.3 X u_s; h_s = 0.7 u_s_<=t + 0.3 X^T u_t_<=t.
     np.testing.assert_allclose(
         target_user, 0.7 * own + 0.3 * other @ x.T, rtol=1e-5, atol=1e-6
     )

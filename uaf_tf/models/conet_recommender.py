@@ -36,8 +36,8 @@ class CoNetRecommender(CrossDomainRecommender):
       output `h_t = a_t^L` is scored by the Eq. 7 head like every other
       method (`<h_t, W_y> + b_y`), so the sampled and full rankings and
       the serving signatures apply unchanged; the source tower's output
-      for the context `u_ctx` scores the held-out source item by a softmax
-      (`CrossDomainRecommender`);
+      for each prefix mean `u_{<=t}` scores the next source item by a
+      softmax (`CrossDomainRecommender`);
     - the BPR loss (Eq. 8) on the target side, as every method.
 
     Args:
@@ -101,7 +101,7 @@ class CoNetRecommender(CrossDomainRecommender):
                 layer.build((None, self.channels))
 
     def towers(self, user):
-        """`(a_t^L, a_s^L)` `[B, C]` each for the input `u [B, C]`."""
+        """`(a_t^L, a_s^L)` `[..., C]` each for the input `u [..., C]`."""
         target, source = user, user
         for index, (w_t, w_s, cross) in enumerate(
             zip(
@@ -121,9 +121,9 @@ class CoNetRecommender(CrossDomainRecommender):
 
     def encode(self, source_ids, training=False):
         hidden = self.backbone(source_ids, training=training)  # [B, L, C]
-        user, context = self.pooled_states(hidden)
-        target_user, _ = self.towers(user)
-        _, source_user = self.towers(context)
+        user, prefixes = self.pooled_states(hidden)
+        target_user, _ = self.towers(user)  # [B, C]
+        _, source_user = self.towers(prefixes)  # [B, L - 1, C]
         return target_user, source_user
 
     def get_config(self):

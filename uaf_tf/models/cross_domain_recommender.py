@@ -26,15 +26,17 @@ class CrossDomainRecommender(FinetuneRecommender):
       architecture and re-initialises it (as MTL and `finetune-zero`);
     - the user encoder is the backbone, mean-pooled over positions as every
       other method: `u = mean_t E[:, t]` `[B, C]`. The backbone is causal,
-      so `u_ctx = mean_{t < n} E[:, t]` has not seen `x_n`;
+      so the prefix means `u_{<=t} = mean_{s <= t} E[:, s]` `[B, L - 1, C]`
+      have not seen `x_{t+1}`;
     - each subclass maps these to a target-domain user representation
       `h_t [B, C]` (scored by the Eq. 7 head on target items, as every
-      other method) and a source-domain one `h_s [B, C]` computed from the
-      context only;
-    - the source objective: the held-out item `x_n` is predicted from
-      `h_s` by a softmax over the source items,
-      `p(x_n) = softmax(h_s W_s^T + b_s)`, `W_s [V, C]`, `b_s [V]`
-      (cross-entropy, rows whose `x_n` is padding dropped);
+      other method) and source-domain ones `h_s [B, L - 1, C]`, one per
+      prefix;
+    - the source objective: each prefix predicts the next source item by a
+      softmax over the source items,
+      `p(x_{t+1}) = softmax(h_s[:, t] W_s^T + b_s)`, `W_s [V, C]`, `b_s [V]`
+      (mean cross-entropy over the positions whose label is not padding),
+      so every source interaction is a training pair, as in MTL;
     - one summed step per batch:
 
           loss = ranking_loss(h_t, Eq. 8)
@@ -110,8 +112,9 @@ class CrossDomainRecommender(FinetuneRecommender):
     # === Subclass interface ===
 
     def encode(self, source_ids, training=False):
-        """`(h_t [B, C], h_s [B, C])`: the target user representation and
-        the source one from the context `x_1..x_{n-1}`."""
+        """`(h_t [B, C], h_s [B, L - 1, C])`: the target user
+        representation and the source ones of the prefixes `x_1..x_t`,
+        `t < n` (position t predicts `x_{t+1}`)."""
         raise NotImplementedError
 
     def _extra_losses(self) -> dict:
@@ -122,27 +125,39 @@ class CrossDomainRecommender(FinetuneRecommender):
 
     @staticmethod
     def pooled_states(hidden):
-        """`(u, u_ctx)` `[B, C]` each: the mean over all positions of
-        `hidden [B, L, C]`, and over all but the last (the context of the
-        held-out source item)."""
-        return ops.mean(hidden, axis=1), ops.mean(hidden[:, :-1], axis=1)
+        """`(u [B, C], prefixes [B, L - 1, C])` of `hidden [B, L, C]`: the
+        mean over all positions (every method's user representation), and
+        at position t the mean over positions 0..t, the context of the
+        item at t + 1."""
+        length = ops.shape(hidden)[1]
+        counts = ops.cast(ops.arange(1, length + 1), hidden.dtype)
+        prefixes = ops.cumsum(hidden, axis=1) / counts[None, :, None]
+        return ops.mean(hidden, axis=1), prefixes[:, :-1]
 
     def source_logits(self, source_user):
-        """Logits `[B, V]` of the source items for `h_s [B, C]`."""
+        """Logits `[..., V]` of the source items for `h_s [..., C]`."""
         return (
-            tf.matmul(source_user, self.source_kernel, transpose_b=True)
+            tf.tensordot(source_user, self.source_kernel, [[-1], [1]])
             + self.source_bias
         )
 
     def source_loss(self, source_user, source_ids):
-        """Mean cross-entropy of the held-out item `source_ids[:, -1]`
-        given `h_s`; rows whose label is padding are dropped (0 when every
-        row is padding)."""
-        labels = tf.cast(source_ids[:, -1], tf.int32)
+        """Mean next-item cross-entropy of the prefixes `h_s [B, L - 1, C]`
+        against `source_ids[:, 1:]`; positions whose label is padding are
+        left out (0 when every label is padding)."""
+        labels = tf.reshape(tf.cast(source_ids[:, 1:], tf.int32), [-1])
+        features = tf.reshape(source_user, [-1, self.channels])
+        if tf.__internal__.get_enclosing_xla_context() is None:
+            # Softmax rows for real labels only (as `SequencePretrainer`).
+            keep = tf.where(labels != PAD_ID)[:, 0]
+            features = tf.gather(features, keep)
+            labels = tf.gather(labels, keep)
+            weights = tf.ones_like(labels, features.dtype)
+        else:  # XLA needs static shapes: weight the rows instead.
+            weights = tf.cast(labels != PAD_ID, features.dtype)
         losses = tf.nn.sparse_softmax_cross_entropy_with_logits(
-            labels=labels, logits=self.source_logits(source_user)
+            labels=labels, logits=self.source_logits(features)
         )
-        weights = tf.cast(labels != PAD_ID, losses.dtype)
         return tf.reduce_sum(losses * weights) / tf.maximum(
             tf.reduce_sum(weights), 1.0
         )

@@ -32,9 +32,9 @@ class DDTCDRRecommender(CrossDomainRecommender):
     prediction combines its own user representation with the transferred
     one of the other domain:
 
-        h_t = (1 - lam) u_t     + lam X   u_s          (target, scored)
-        h_s = (1 - lam) u_s_ctx + lam X^T u_t_ctx      (source, context)
-        loss = ranking_loss(h_t) + source_weight * CE(x_n | h_s)
+        h_t = (1 - lam) u_t       + lam X   u_s        (target, scored)
+        h_s = (1 - lam) u_s_{<=t} + lam X^T u_t_{<=t}  (source, prefixes)
+        loss = ranking_loss(h_t) + source_weight * CE(x_{t+1} | h_s)
              + orthogonal_weight * ||X^T X - I||_F^2
 
     `lam` is `transfer_weight`; X starts orthogonal (`Orthogonal`
@@ -46,8 +46,8 @@ class DDTCDRRecommender(CrossDomainRecommender):
       sequence, so each domain's encoder is its own backbone over it (two
       randomly initialised backbones of the pretrained architecture,
       `backbone` for the target domain, `source_backbone` for the source),
-      mean-pooled: `u_d = mean_t E_d[:, t]`, `u_d_ctx` without the last
-      position;
+      mean-pooled: `u_d = mean_t E_d[:, t]`, and the prefix means
+      `u_d_{<=t}` for the source objective (`CrossDomainRecommender`);
     - DDTCDR's per-domain MLP over `[user; item]` is the Eq. 7 head on the
       target side (a dot product, so combining the two predictions with
       weights `1 - lam`, `lam` is combining the user representations, as
@@ -121,17 +121,19 @@ class DDTCDRRecommender(CrossDomainRecommender):
         )
 
     def encode(self, source_ids, training=False):
-        target, target_ctx = self.pooled_states(
+        target, target_prefixes = self.pooled_states(
             self.backbone(source_ids, training=training)
         )
-        source, source_ctx = self.pooled_states(
+        source, source_prefixes = self.pooled_states(
             self.source_backbone(source_ids, training=training)
         )
         lam, x = self.transfer_weight, self.transfer_matrix
         target_user = (1.0 - lam) * target + lam * tf.matmul(
             source, x, transpose_b=True
         )
-        source_user = (1.0 - lam) * source_ctx + lam * tf.matmul(target_ctx, x)
+        source_user = (1.0 - lam) * source_prefixes + lam * tf.tensordot(
+            target_prefixes, x, [[-1], [0]]
+        )  # [B, L - 1, C]
         return target_user, source_user
 
     def _extra_losses(self) -> dict:

@@ -94,7 +94,7 @@ class FinetuneConfig:
             loss together; the pretrained run gives the architecture only),
             conet (two towers joined by cross connections, CoNet) or ddtcdr
             (two domain encoders joined by an orthogonal map, DDTCDR), both
-            trained on the target ranking and the source held-out-item loss
+            trained on the target ranking and the source next-item loss
             from a random initialisation (docs/cross_domain_baselines.md).
         policy_encoder: policy network encoder: conv (light NextItNet,
             dilations 1,2,4,8), gru (sec. 5.3.3) or attention (one
@@ -148,7 +148,7 @@ class FinetuneConfig:
         mtl_source_weight: MTL's weight of the source next-item loss beside
             the target ranking loss.
         cross_domain_source_weight: CoNet's and DDTCDR's weight of the
-            source held-out-item loss beside the target ranking loss.
+            source next-item loss beside the target ranking loss.
         conet_layers: CoNet's cross-connected layers per tower.
         ddtcdr_transfer_weight: DDTCDR's share lam of the transferred user
             representation, h = (1 - lam) u_own + lam X u_other.
