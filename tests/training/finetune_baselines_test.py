@@ -18,7 +18,10 @@ from uaf_tf import run_dir as run_dir_lib
 from uaf_tf import testing
 from uaf_tf.data import dataset_info
 from uaf_tf.experiments import report
+from uaf_tf.models.conet_recommender import CoNetRecommender
+from uaf_tf.models.ddtcdr_recommender import DDTCDRRecommender
 from uaf_tf.models.finetune_baseline import FinetuneBaseline
+from uaf_tf.models.mtl_recommender import MTLRecommender
 from uaf_tf.models.nextitnet_backbone import NextItNetBackbone
 from uaf_tf.models.peterrec_recommender import PeterRecRecommender
 from uaf_tf.serving import saved_model_export
@@ -90,6 +93,21 @@ def _expected_trainable(model, method):
             model.source_model.output_bias,
         ]
         return [*_weights(backbone, *head), *source_head]
+    # CoNet / DDTCDR: everything, and the source softmax head.
+    if method in ("conet", "ddtcdr"):
+        source_head = [model.source_kernel, model.source_bias]
+    if method == "conet":
+        towers = (*model.target_layers, *model.source_layers)
+        return [
+            *_weights(backbone, *towers, *model.cross_layers, *head),
+            *source_head,
+        ]
+    if method == "ddtcdr":
+        return [
+            *_weights(backbone, model.source_backbone, *head),
+            model.transfer_matrix,
+            *source_head,
+        ]
     if method == "peterrec":
         return _weights(
             *[
@@ -118,6 +136,8 @@ def test_methods_are_one_list_validated_by_the_config():
         "finetune-last2",
         "finetune-all",
         "mtl",
+        "conet",
+        "ddtcdr",
         "peterrec",
     )
     (field,) = [
@@ -154,6 +174,8 @@ def test_policy_marks_the_blocks_whose_weights_train(method):
         "finetune-last1": [0, 0, 1],
         "finetune-last2": [0, 1, 1],
         "mtl": [1, 1, 1],
+        "conet": [1, 1, 1],
+        "ddtcdr": [1, 1, 1],
         "peterrec": [0, 0, 0],
     }[method]
     np.testing.assert_array_equal(policy, np.tile(row, [B, 1]))
@@ -185,7 +207,11 @@ def test_fit_trains_one_epoch(method):
         tf.data.Dataset.from_tensors(_batch()).repeat(2), epochs=1, verbose=0
     )
     assert np.isfinite(history.history["loss"][0])
-    extra = {"source_loss"} if method == "mtl" else set()
+    extra = {
+        "mtl": {"source_loss"},
+        "conet": {"source_loss"},
+        "ddtcdr": {"source_loss", "orthogonality_penalty"},
+    }.get(method, set())
     assert set(history.history) == {
         "loss",
         "ranking_loss",
@@ -231,7 +257,9 @@ def test_peterrec_starts_near_the_pretrained_encoder():
     assert 0.0 < deviation < 0.05
 
 
-@pytest.mark.parametrize("method", ["finetune-last1", "peterrec"])
+@pytest.mark.parametrize(
+    "method", ["finetune-last1", "peterrec", "conet", "ddtcdr"]
+)
 def test_saved_model_reloads_with_the_same_outputs_and_freezing(
     method, tmp_path
 ):
@@ -250,7 +278,9 @@ def test_saved_model_reloads_with_the_same_outputs_and_freezing(
     )
 
 
-@pytest.mark.parametrize("method", ["finetune-all", "peterrec"])
+@pytest.mark.parametrize(
+    "method", ["finetune-all", "peterrec", "conet", "ddtcdr"]
+)
 def test_serving_export_scores_like_keras_bias_included(method, tmp_path):
     model = _model(method)
     bias = model.target_bias.embeddings
@@ -329,10 +359,13 @@ def test_run_finetuning_end_to_end(method, pretrained_run):
     # Random ranking of 50 candidates: HR@5 = 0.1.
     assert results["test"]["sampled/hr@5"] > 0.1
     model = run_dir_lib.load_model(run_dir)
-    assert isinstance(
-        model,
-        PeterRecRecommender if method == "peterrec" else FinetuneBaseline,
-    )
+    expected_class = {
+        "peterrec": PeterRecRecommender,
+        "mtl": MTLRecommender,
+        "conet": CoNetRecommender,
+        "ddtcdr": DDTCDRRecommender,
+    }.get(method, FinetuneBaseline)
+    assert type(model) is expected_class
     task = finetune.FinetuneTask(
         config, model, dataset_info.DatasetInfo.load(data_dir)
     )

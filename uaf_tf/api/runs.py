@@ -402,7 +402,8 @@ def finetune(
             (3.3.3) or `"random"` (5.3.1), or a baseline of sec. 4.2
             (`uaf_tf.training.finetune.BASELINE_METHODS`:
             `"finetune-zero"`, `"finetune-cls"`, `"finetune-last1"`,
-            `"finetune-last2"`, `"finetune-all"`, `"peterrec"`).
+            `"finetune-last2"`, `"finetune-all"`, `"mtl"`, `"conet"`,
+            `"ddtcdr"`, `"peterrec"`).
         resume: continue the run in `run_dir` from its latest checkpoint.
         **config_overrides: `FinetuneConfig` options (`epochs`,
             `temperature`, `loss`, `learning_rate`, `train_fraction`,

@@ -4,6 +4,9 @@ Importing this package registers every serialisable `uaf_tf` model (and,
 through `uaf_tf.layers`, every layer they are built from).
 """
 
+from uaf_tf.models.conet_recommender import CoNetRecommender
+from uaf_tf.models.cross_domain_recommender import CrossDomainRecommender
+from uaf_tf.models.ddtcdr_recommender import DDTCDRRecommender
 from uaf_tf.models.finetune_baseline import FinetuneBaseline
 from uaf_tf.models.finetune_recommender import FinetuneRecommender
 from uaf_tf.models.mtl_recommender import MTLRecommender
@@ -18,6 +21,9 @@ from uaf_tf.models.sequence_pretrainer import SequencePretrainer
 from uaf_tf.models.uaf_recommender import UAFRecommender
 
 __all__ = [
+    "CoNetRecommender",
+    "CrossDomainRecommender",
+    "DDTCDRRecommender",
     "FinetuneBaseline",
     "FinetuneProfileClassifier",
     "FinetuneRecommender",

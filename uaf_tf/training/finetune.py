@@ -32,10 +32,14 @@ from uaf_tf.data import dataset_info
 from uaf_tf.data import pipelines
 from uaf_tf.experiments import instances as test_instances
 from uaf_tf.layers import samplers
+from uaf_tf.models import conet_recommender
+from uaf_tf.models import ddtcdr_recommender
 from uaf_tf.models import finetune_baseline
 from uaf_tf.models import mtl_recommender
 from uaf_tf.models import peterrec_recommender
 from uaf_tf.models import policy_network
+from uaf_tf.models.conet_recommender import CoNetRecommender
+from uaf_tf.models.ddtcdr_recommender import DDTCDRRecommender
 from uaf_tf.models.finetune_baseline import FinetuneBaseline
 from uaf_tf.models.finetune_recommender import POLICY
 from uaf_tf.models.finetune_recommender import TRAINING_FEATURES
@@ -61,6 +65,8 @@ UAF_METHODS = samplers.METHODS
 BASELINE_METHODS = (
     *finetune_baseline.METHODS,
     mtl_recommender.MTL,
+    conet_recommender.CONET,
+    ddtcdr_recommender.DDTCDR,
     peterrec_recommender.PETERREC,
 )
 METHODS = (*UAF_METHODS, *BASELINE_METHODS)
@@ -86,7 +92,11 @@ class FinetuneConfig:
             blocks + head), finetune-all (everything), peterrec (model
             patches in the frozen network), mtl (one randomly initialised
             network trained on the source next-item and the target ranking
-            loss together; the pretrained run gives the architecture only).
+            loss together; the pretrained run gives the architecture only),
+            conet (two towers joined by cross connections, CoNet) or ddtcdr
+            (two domain encoders joined by an orthogonal map, DDTCDR), both
+            trained on the target ranking and the source next-item loss
+            from a random initialisation (docs/cross_domain_baselines.md).
         policy_encoder: policy network encoder: conv (light NextItNet,
             dilations 1,2,4,8), gru (sec. 5.3.3) or attention (one
             self-attention block, the paper's policy over SASRec, Table 3).
@@ -138,6 +148,13 @@ class FinetuneConfig:
             the accuracy / fine-tuned-blocks trade-off.
         mtl_source_weight: MTL's weight of the source next-item loss beside
             the target ranking loss.
+        cross_domain_source_weight: CoNet's and DDTCDR's weight of the
+            source next-item loss beside the target ranking loss.
+        conet_layers: CoNet's cross-connected layers per tower.
+        ddtcdr_transfer_weight: DDTCDR's share lam of the transferred user
+            representation, h = (1 - lam) u_own + lam X u_other.
+        ddtcdr_orthogonal_weight: DDTCDR's weight of the orthogonality
+            penalty ||X^T X - I||_F^2 of its latent map X.
         eval_chunk_size: target items scored at once by the full rankings
             (`metrics.rank_among_all_items_chunked`); memory is
             `[eval_batch_size, eval_chunk_size]` floats, results do not
@@ -193,6 +210,10 @@ class FinetuneConfig:
     )
     rl_cost_weight: float = 1.0
     mtl_source_weight: float = 1.0
+    cross_domain_source_weight: float = 1.0
+    conet_layers: int = conet_recommender.DEFAULT_NUM_LAYERS
+    ddtcdr_transfer_weight: float = 0.5
+    ddtcdr_orthogonal_weight: float = 1.0
     eval_chunk_size: int = metrics.DEFAULT_CHUNK_SIZE
 
     def __post_init__(self):
@@ -222,12 +243,31 @@ class FinetuneConfig:
         # weight beta are >= 0 (the paper sets both to 1).
         config_flags.check_positive(self, "temperature")
         config_flags.check_non_negative(
-            self, "gamma", "beta", "rl_cost_weight", "mtl_source_weight"
+            self,
+            "gamma",
+            "beta",
+            "rl_cost_weight",
+            "mtl_source_weight",
+            "cross_domain_source_weight",
+            "ddtcdr_orthogonal_weight",
         )
+        # A share: [0, 1] (0 = no transfer), not check_fraction's (0, 1].
+        transfer = self.ddtcdr_transfer_weight
+        if not (
+            isinstance(transfer, (int, float))
+            and not isinstance(transfer, bool)
+            and 0 <= transfer <= 1
+        ):
+            raise config_flags.ConfigError(
+                "ddtcdr_transfer_weight",
+                self.ddtcdr_transfer_weight,
+                "in [0, 1]",
+            )
         config_flags.check_at_least(
             self, 1, "rl_num_negatives", "rl_reward_cutoff", "shuffle_buffer"
         )
         config_flags.check_at_least(self, 0, "rl_curriculum_epochs")
+        config_flags.check_at_least(self, 1, "conet_layers")
 
     def trainer_config(self) -> trainer.TrainerConfig:
         return self.training.trainer_config(
@@ -591,7 +631,8 @@ def model_for_method(
         seq_len: int or None, the source length to build for.
 
     Returns:
-        A built `UAFRecommender` (UAF methods), `FinetuneBaseline` or
+        A built `UAFRecommender` (UAF methods), `FinetuneBaseline`,
+        `MTLRecommender`, `CoNetRecommender`, `DDTCDRRecommender` or
         `PeterRecRecommender`.
     """
     common = dict(
@@ -606,6 +647,23 @@ def model_for_method(
             backbone,
             num_target_ids,
             source_weight=config.mtl_source_weight,
+            **common,
+        )
+    if config.method == conet_recommender.CONET:
+        return CoNetRecommender.from_pretrained(
+            backbone,
+            num_target_ids,
+            num_layers=config.conet_layers,
+            source_weight=config.cross_domain_source_weight,
+            **common,
+        )
+    if config.method == ddtcdr_recommender.DDTCDR:
+        return DDTCDRRecommender.from_pretrained(
+            backbone,
+            num_target_ids,
+            transfer_weight=config.ddtcdr_transfer_weight,
+            orthogonal_weight=config.ddtcdr_orthogonal_weight,
+            source_weight=config.cross_domain_source_weight,
             **common,
         )
     if config.method == peterrec_recommender.PETERREC:
