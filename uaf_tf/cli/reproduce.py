@@ -58,9 +58,12 @@ _CONFIG_DIR = os.path.join(
 
 
 # The profile task's methods (`uaf_tf.training.profile.METHODS`, which
-# imports TensorFlow): every method but the two without a profile variant.
+# imports TensorFlow): every method but those without a profile variant
+# (the cross-domain baselines and PeterRec).
 PROFILE_METHODS = tuple(
-    m for m in report.METHOD_ORDER if m not in ("mtl", "peterrec")
+    m
+    for m in report.METHOD_ORDER
+    if m not in ("mtl", "conet", "ddtcdr", "peterrec")
 )
 
 
