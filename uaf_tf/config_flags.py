@@ -204,12 +204,22 @@ def attribute_docs(config_cls: type) -> dict[str, str]:
     """Field descriptions from the `Attributes:` section of a docstring.
 
     Continuation lines (indented deeper than the `name:` line) are joined
-    with spaces.
+    with spaces. A dataclass's base classes describe the fields they
+    declare; a subclass's own description of a field wins.
 
     Returns:
         `{field name: description}`.
     """
-    doc = inspect.getdoc(config_cls) or ""
+    docs = {}
+    for cls in reversed(config_cls.__mro__):
+        if cls is not object and "__doc__" in vars(cls):
+            docs.update(_own_attribute_docs(cls.__doc__))
+    return docs
+
+
+def _own_attribute_docs(docstring: str | None) -> dict[str, str]:
+    """`attribute_docs` of one docstring."""
+    doc = inspect.cleandoc(docstring or "")
     docs, current, base_indent, in_section = {}, None, None, False
     for line in doc.splitlines():
         if not in_section:

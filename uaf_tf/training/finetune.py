@@ -37,7 +37,6 @@ from uaf_tf.models import ddtcdr_recommender
 from uaf_tf.models import finetune_baseline
 from uaf_tf.models import mtl_recommender
 from uaf_tf.models import peterrec_recommender
-from uaf_tf.models import policy_network
 from uaf_tf.models.conet_recommender import CoNetRecommender
 from uaf_tf.models.ddtcdr_recommender import DDTCDRRecommender
 from uaf_tf.models.finetune_baseline import FinetuneBaseline
@@ -49,6 +48,8 @@ from uaf_tf.models.mtl_recommender import MTLRecommender
 from uaf_tf.models.peterrec_recommender import PeterRecRecommender
 from uaf_tf.models.uaf_recommender import UAFRecommender
 from uaf_tf.training import distribution
+from uaf_tf.training import objective_task
+from uaf_tf.training import policy_config
 from uaf_tf.training import policy_summaries
 from uaf_tf.training import precision
 from uaf_tf.training import trainer
@@ -73,16 +74,13 @@ METHODS = (*UAF_METHODS, *BASELINE_METHODS)
 
 
 @dataclasses.dataclass(frozen=True)
-class FinetuneConfig:
+class FinetuneConfig(policy_config.PolicyRunConfig):
     """Everything a UAF fine-tuning run depends on (saved as config.json).
 
+    The data, pretrained run, policy and training fields are
+    `policy_config.PolicyRunConfig`'s; these are fine-tuning's own.
+
     Attributes:
-        data_dir: dataset directory made by `launch/prepare_data.py` (holds
-            dataset.json).
-        pretrained: pretraining run directory (`launch/pretrain.py`), e.g.
-            checkpoints/pretrain-movielens-100k; its `model.json`,
-            `best.weights.h5` and `source_vocab.txt` are read, and its
-            source vocabulary must be the dataset's.
         method: UAF variant, the policy sampler (`uaf_tf.layers.samplers`):
             gumbel (Gumbel-softmax, sec. 3.3.1), rl (self-critical
             REINFORCE, 3.3.2), soft (sigmoid gates, 3.3.3), random
@@ -97,55 +95,20 @@ class FinetuneConfig:
             (two domain encoders joined by an orthogonal map, DDTCDR), both
             trained on the target ranking and the source next-item loss
             from a random initialisation (docs/cross_domain_baselines.md).
-        policy_encoder: policy network encoder: conv (light NextItNet,
-            dilations 1,2,4,8), gru (sec. 5.3.3) or attention (one
-            self-attention block, the paper's policy over SASRec, Table 3).
-        temperature: Gumbel-softmax temperature tau (paper: 10).
-        gumbel_logits: what the Gumbel step samples from: log_softmax
-            (paper) or sigmoid (the original code's sigmoid outputs used as
-            logits).
         stochastic_eval: keep sampling Gumbel policies at evaluation like
             the original (default: argmax, deterministic).
         loss: ranking loss: bpr (paper Eq. 8) or pointwise (the original's
             default head, -log s(o+) - log(1 - s(o-))).
-        reward: UAF-RL reward: paper (1 - f^2 on a hit, Eq. 11) or original
-            (1 - gamma (1 - f)^2); f = fraction of fine-tuned blocks.
-        gamma: UAF-RL penalty of a miss (paper: 1).
-        beta: UAF-RL weight of the self-critical loss (Eq. 13; paper: 1).
-        rl_curriculum_epochs: UAF-RL epochs trained without the policy
-            gradient before RL starts (original: 5), with the actions of
-            `rl_curriculum_actions`.
         rl_num_negatives: UAF-RL negatives per instance ranked with the
             positive to compute the reward.
         rl_reward_cutoff: UAF-RL reward's hit threshold: the positive must
             rank in the top K (paper: 5).
-        freeze_embedding: also freeze the pretrained source item embedding
-            (the original fine-tunes it).
         train_fraction: fraction of the training instances used (paper sec.
             5.4: 0.1, 0.5).
         shuffle_buffer: size of the training instances' shuffle buffer.
-        training: learning rate, batch sizes, epochs, seed, logging,
-            checkpointing and XLA (`trainer.TrainingConfig`, with
-            `eval_batch_size=1024`; flags of the field names, e.g.
-            `--epochs`).
         item_bias: per-item bias b_n in the target score <h, W_n> + b_n
             (Eq. 7, paper); --noitem_bias is the original's bias-free dot
             product.
-        policy_head_init: the policy head's kernel initialiser:
-            `"normal_0.01"` (original; near-uniform untrained policy) or
-            `"glorot"` (Keras default; confident, user-independent start).
-        rl_curriculum_actions: actions of UAF-RL's curriculum epochs:
-            `"sampled"` (original; every fine-tuned copy trains) or
-            `"greedy"` (copies the untrained policy never picks get no
-            gradient).
-        random_mode: UAF-Random's seeds (paper sec. 5.3.1): `"fixed"`
-            (a user keeps one random policy in training and inference),
-            `"reseeded"` (inference draws with another seed than training)
-            or `"per_step"` (fresh draws every training step; the former
-            behaviour). The hash key is `seed`.
-        rl_cost_weight: UAF-RL reward's weight w of the block term,
-            `1 - w (n_ft / N)^2` on a hit (Eq. 11 has w = 1); sweep it for
-            the accuracy / fine-tuned-blocks trade-off.
         mtl_source_weight: MTL's weight of the source next-item loss beside
             the target ranking loss.
         cross_domain_source_weight: CoNet's and DDTCDR's weight of the
@@ -161,54 +124,19 @@ class FinetuneConfig:
             depend on it.
     """
 
-    data_dir: str
-    pretrained: str
     method: str = dataclasses.field(
         default=samplers.GUMBEL,
         metadata={config_flags.CHOICES: METHODS},
-    )
-    policy_encoder: str = dataclasses.field(
-        default=policy_network.CONV,
-        metadata={config_flags.CHOICES: policy_network.ENCODERS},
-    )
-    temperature: float = samplers.DEFAULT_TEMPERATURE
-    gumbel_logits: str = dataclasses.field(
-        default=samplers.LOG_SOFTMAX,
-        metadata={config_flags.CHOICES: samplers.GUMBEL_LOGITS},
     )
     stochastic_eval: bool = False
     loss: str = dataclasses.field(
         default=losses.BPR, metadata={config_flags.CHOICES: losses.LOSSES}
     )
-    reward: str = dataclasses.field(
-        default=rewards.PAPER,
-        metadata={config_flags.CHOICES: rewards.REWARDS},
-    )
-    gamma: float = 1.0
-    beta: float = 1.0
-    rl_curriculum_epochs: int = samplers.DEFAULT_CURRICULUM_EPOCHS
     rl_num_negatives: int = samplers.DEFAULT_NUM_REWARD_NEGATIVES
     rl_reward_cutoff: int = rewards.REWARD_CUTOFF
-    freeze_embedding: bool = False
     train_fraction: float = 1.0
     shuffle_buffer: int = 10_000
-    training: trainer.TrainingConfig = dataclasses.field(
-        default_factory=lambda: trainer.TrainingConfig(eval_batch_size=1024)
-    )
     item_bias: bool = True
-    policy_head_init: str = dataclasses.field(
-        default=policy_network.NORMAL_001,
-        metadata={config_flags.CHOICES: policy_network.HEAD_INITS},
-    )
-    rl_curriculum_actions: str = dataclasses.field(
-        default=samplers.SAMPLED,
-        metadata={config_flags.CHOICES: samplers.CURRICULUM_ACTIONS},
-    )
-    random_mode: str = dataclasses.field(
-        default=samplers.FIXED,
-        metadata={config_flags.CHOICES: samplers.RANDOM_MODES},
-    )
-    rl_cost_weight: float = 1.0
     mtl_source_weight: float = 1.0
     cross_domain_source_weight: float = 1.0
     conet_layers: int = conet_recommender.DEFAULT_NUM_LAYERS
@@ -217,36 +145,13 @@ class FinetuneConfig:
     eval_chunk_size: int = metrics.DEFAULT_CHUNK_SIZE
 
     def __post_init__(self):
-        choices = {
-            "method": (self.method, METHODS),
-            "policy_encoder": (self.policy_encoder, policy_network.ENCODERS),
-            "gumbel_logits": (self.gumbel_logits, samplers.GUMBEL_LOGITS),
-            "loss": (self.loss, losses.LOSSES),
-            "reward": (self.reward, rewards.REWARDS),
-            "policy_head_init": (
-                self.policy_head_init,
-                policy_network.HEAD_INITS,
-            ),
-            "rl_curriculum_actions": (
-                self.rl_curriculum_actions,
-                samplers.CURRICULUM_ACTIONS,
-            ),
-            "random_mode": (self.random_mode, samplers.RANDOM_MODES),
-        }
-        for name, (_, allowed) in choices.items():
-            config_flags.check_choice(self, name, allowed)
+        super().__post_init__()
         config_flags.check_at_least(
             self, metrics.MIN_CHUNK_SIZE, "eval_chunk_size"
         )
         config_flags.check_fraction(self, "train_fraction")
-        # Eq. 10 divides by tau; Eq. 11's miss penalty gamma and Eq. 13's
-        # weight beta are >= 0 (the paper sets both to 1).
-        config_flags.check_positive(self, "temperature")
         config_flags.check_non_negative(
             self,
-            "gamma",
-            "beta",
-            "rl_cost_weight",
             "mtl_source_weight",
             "cross_domain_source_weight",
             "ddtcdr_orthogonal_weight",
@@ -266,7 +171,6 @@ class FinetuneConfig:
         config_flags.check_at_least(
             self, 1, "rl_num_negatives", "rl_reward_cutoff", "shuffle_buffer"
         )
-        config_flags.check_at_least(self, 0, "rl_curriculum_epochs")
         config_flags.check_at_least(self, 1, "conet_layers")
 
     def trainer_config(self) -> trainer.TrainerConfig:
@@ -276,38 +180,23 @@ class FinetuneConfig:
 
     def sampler(self) -> samplers.Sampler:
         """A new sampler of UAF `method` with this config's settings."""
-        return samplers.from_options(
-            self.method,
-            temperature=self.temperature,
-            gumbel_logits=self.gumbel_logits,
+        return super().sampler(
             stochastic_eval=self.stochastic_eval,
-            reward=self.reward,
-            gamma=self.gamma,
-            beta=self.beta,
             reward_cutoff=self.rl_reward_cutoff,
-            curriculum_epochs=self.rl_curriculum_epochs,
             num_reward_negatives=self.rl_num_negatives,
-            curriculum_actions=self.rl_curriculum_actions,
-            cost_weight=self.rl_cost_weight,
-            mode=self.random_mode,
-            hash_key=self.training.seed,
-            seed=self.training.seed,
         )
 
     def model_kwargs(self) -> dict:
         """Keyword arguments of `UAFRecommender` set by this config (UAF
         methods only)."""
         return dict(
-            sampler=self.sampler(),
-            policy_encoder=self.policy_encoder,
-            policy_head_init=self.policy_head_init,
-            freeze_embedding=self.freeze_embedding,
+            **self.policy_kwargs(),
             ranking_loss=self.loss,
             item_bias=self.item_bias,
         )
 
 
-class FinetuneTask:
+class FinetuneTask(objective_task.ObjectiveTask):
     """The `trainer.Task` of fine-tuning: drives the model's objective.
 
     The objective of every method is the model's `compute_loss_and_logs`
@@ -337,11 +226,9 @@ class FinetuneTask:
                 f"The model scores {model.num_target_ids} target ids; the "
                 f"dataset has {info.num_target_ids}."
             )
+        super().__init__(model, config.training.learning_rate)
         self.config = config
-        self.model = model
         self.info = info
-        self.optimizer = keras.optimizers.Adam(config.training.learning_rate)
-        self.optimizer.build(model.trainable_variables)
         self.summaries = policy_summaries.PolicySummaries(model.num_blocks)
         self.last_policies = {}  # split -> (users, lengths, policies)
         # split -> {"index", "user", "sampled_rank", "full_rank"}, 0-based.
@@ -350,12 +237,6 @@ class FinetuneTask:
         self._known_items = None  # metrics.KnownItems, on first evaluate.
 
     # === Task protocol ===
-
-    def checkpoint_objects(self) -> dict:
-        return {
-            "optimizer": self.optimizer,
-            "task_epoch": self.model.current_epoch,
-        }
 
     def train_dataset(self, epoch: int) -> tf.data.Dataset:
         self.model.current_epoch.assign(epoch)
@@ -378,19 +259,6 @@ class FinetuneTask:
             },
             num_parallel_calls=tf.data.AUTOTUNE,
         )
-
-    def train_step(self, batch) -> dict:
-        variables = self.model.trainable_variables
-        with tf.GradientTape() as tape:
-            loss, logs = self.model.compute_loss_and_logs(batch, training=True)
-            # Under a strategy: this replica's share of the global mean (the
-            # loss is a mean over the batch's examples).
-            loss = distribution.scale_loss(
-                loss, tf.shape(batch[dataset_info.TARGET])[0]
-            )
-        gradients = tape.gradient(loss, variables)
-        self.optimizer.apply_gradients(zip(gradients, variables, strict=True))
-        return logs
 
     def evaluate(self, split: str) -> dict:
         """Sampled + full-ranking metrics and policy utilisation on `split`.

@@ -25,19 +25,18 @@ import tensorflow as tf
 from absl import logging
 
 from uaf_tf import config_flags
-from uaf_tf import rewards
 from uaf_tf import run_dir as run_dir_lib
 from uaf_tf.data import dataset_info
 from uaf_tf.data import profiles
 from uaf_tf.layers import samplers
 from uaf_tf.models import finetune_baseline
-from uaf_tf.models import policy_network
 from uaf_tf.models.finetune_recommender import POLICY
 from uaf_tf.models.profile_classifier import CLASS_LOGITS
 from uaf_tf.models.profile_classifier import FinetuneProfileClassifier
 from uaf_tf.models.profile_classifier import UAFProfileClassifier
-from uaf_tf.training import distribution
 from uaf_tf.training import finetune
+from uaf_tf.training import objective_task
+from uaf_tf.training import policy_config
 from uaf_tf.training import trainer
 
 VALID = profiles.VALID
@@ -55,127 +54,41 @@ MAJORITY = "majority"
 
 
 @dataclasses.dataclass(frozen=True)
-class ProfileConfig:
+class ProfileConfig(policy_config.PolicyRunConfig):
     """Everything a profile-prediction run depends on (saved as config.json).
 
+    The data, pretrained run, policy and training fields are
+    `policy_config.PolicyRunConfig`'s (`data_dir` must come from a
+    MovieLens release: it holds user_profiles.tsv); these are the task's own.
+
     Attributes:
-        data_dir: dataset directory made by `launch/prepare_data.py` from a
-            MovieLens release (holds dataset.json and user_profiles.tsv).
-        pretrained: pretraining run directory (`launch/pretrain.py`); its
-            source vocabulary must be the dataset's.
-        profile_label: what to predict: gender (2 classes), age (the age
-            bracket; ML-1M: 7) or occupation (ML-1M: 21).
         method: gumbel, rl, soft, random (UAF variants: the policy picks,
             per user and block, the frozen or the fine-tuned copy) or
             finetune-zero, finetune-cls, finetune-last1, finetune-last2,
             finetune-all (the baselines of sec. 4.2); the classifier head
             always trains.
-        policy_encoder: policy network encoder: conv, gru or attention.
-        temperature: Gumbel-softmax temperature tau (paper: 10).
-        gumbel_logits: what the Gumbel step samples from: log_softmax
-            (paper) or sigmoid (original).
-        reward: UAF-RL reward, paper (1 - f^2 on a correct class, Eq. 11
-            with the hit = a correct top-1 class) or original.
-        gamma: UAF-RL penalty of a wrong class (paper: 1).
-        beta: UAF-RL weight of the self-critical loss (Eq. 13; paper: 1).
-        rl_curriculum_epochs: UAF-RL epochs without the policy gradient.
-        rl_curriculum_actions: UAF-RL curriculum actions: sampled or
-            greedy.
-        rl_cost_weight: UAF-RL weight w of the block term of the reward.
-        random_mode: UAF-Random's seeds: fixed, reseeded or per_step.
-        policy_head_init: the policy head's kernel initialiser
-            (normal_0.01 or glorot).
-        freeze_embedding: also freeze the pretrained source item embedding
-            (UAF variants; the baselines' recipes fix it).
+        profile_label: what to predict: gender (2 classes), age (the age
+            bracket; ML-1M: 7) or occupation (ML-1M: 21).
         split_seed: seed of the 80/10/10 user split; -1 = the dataset's
             seed (the same test users for every method and seed).
-        training: learning rate, batch sizes, epochs, seed, logging,
-            checkpointing and XLA (`trainer.TrainingConfig`; flags of the
-            field names, e.g. `--epochs`).
     """
 
-    data_dir: str
-    pretrained: str
+    method: str = dataclasses.field(
+        default=samplers.GUMBEL, metadata={config_flags.CHOICES: METHODS}
+    )
     profile_label: str = dataclasses.field(
         default=profiles.GENDER,
         metadata={config_flags.CHOICES: profiles.LABELS},
     )
-    method: str = dataclasses.field(
-        default=samplers.GUMBEL, metadata={config_flags.CHOICES: METHODS}
-    )
-    policy_encoder: str = dataclasses.field(
-        default=policy_network.CONV,
-        metadata={config_flags.CHOICES: policy_network.ENCODERS},
-    )
-    temperature: float = samplers.DEFAULT_TEMPERATURE
-    gumbel_logits: str = dataclasses.field(
-        default=samplers.LOG_SOFTMAX,
-        metadata={config_flags.CHOICES: samplers.GUMBEL_LOGITS},
-    )
-    reward: str = dataclasses.field(
-        default=rewards.PAPER,
-        metadata={config_flags.CHOICES: rewards.REWARDS},
-    )
-    gamma: float = 1.0
-    beta: float = 1.0
-    rl_curriculum_epochs: int = samplers.DEFAULT_CURRICULUM_EPOCHS
-    rl_curriculum_actions: str = dataclasses.field(
-        default=samplers.SAMPLED,
-        metadata={config_flags.CHOICES: samplers.CURRICULUM_ACTIONS},
-    )
-    rl_cost_weight: float = 1.0
-    random_mode: str = dataclasses.field(
-        default=samplers.FIXED,
-        metadata={config_flags.CHOICES: samplers.RANDOM_MODES},
-    )
-    policy_head_init: str = dataclasses.field(
-        default=policy_network.NORMAL_001,
-        metadata={config_flags.CHOICES: policy_network.HEAD_INITS},
-    )
-    freeze_embedding: bool = False
     split_seed: int = -1
-    training: trainer.TrainingConfig = dataclasses.field(
-        default_factory=lambda: trainer.TrainingConfig(eval_batch_size=1024)
-    )
 
     def __post_init__(self):
-        choices = {
-            "profile_label": profiles.LABELS,
-            "method": METHODS,
-            "policy_encoder": policy_network.ENCODERS,
-            "gumbel_logits": samplers.GUMBEL_LOGITS,
-            "reward": rewards.REWARDS,
-            "rl_curriculum_actions": samplers.CURRICULUM_ACTIONS,
-            "random_mode": samplers.RANDOM_MODES,
-            "policy_head_init": policy_network.HEAD_INITS,
-        }
-        for name, allowed in choices.items():
-            config_flags.check_choice(self, name, allowed)
-        config_flags.check_positive(self, "temperature")
-        config_flags.check_non_negative(self, "gamma", "beta", "rl_cost_weight")
-        config_flags.check_at_least(self, 0, "rl_curriculum_epochs")
+        super().__post_init__()
         config_flags.check_at_least(self, -1, "split_seed")
 
     def trainer_config(self) -> trainer.TrainerConfig:
         return self.training.trainer_config(
             selection_metric=ACCURACY, selection_mode="max"
-        )
-
-    def sampler(self) -> samplers.Sampler:
-        """A new sampler of UAF `method` with this config's settings."""
-        return samplers.from_options(
-            self.method,
-            temperature=self.temperature,
-            gumbel_logits=self.gumbel_logits,
-            reward=self.reward,
-            gamma=self.gamma,
-            beta=self.beta,
-            curriculum_epochs=self.rl_curriculum_epochs,
-            curriculum_actions=self.rl_curriculum_actions,
-            cost_weight=self.rl_cost_weight,
-            mode=self.random_mode,
-            hash_key=self.training.seed,
-            seed=self.training.seed,
         )
 
 
@@ -193,10 +106,7 @@ def profile_model_for_method(
             backbone,
             num_classes,
             seq_len=seq_len,
-            sampler=config.sampler(),
-            policy_encoder=config.policy_encoder,
-            policy_head_init=config.policy_head_init,
-            freeze_embedding=config.freeze_embedding,
+            **config.policy_kwargs(),
         )
     return FinetuneProfileClassifier.from_pretrained(
         backbone, num_classes, method=config.method, seq_len=seq_len
@@ -254,7 +164,7 @@ def majority_class(train_targets: np.ndarray, num_classes: int) -> int:
 # === Task ===
 
 
-class ProfileTask:
+class ProfileTask(objective_task.ObjectiveTask):
     """The `trainer.Task` of profile prediction.
 
     Training runs the model's `compute_loss_and_logs` (cross-entropy, plus
@@ -273,21 +183,13 @@ class ProfileTask:
                 f"The model has {model.num_classes} classes; the "
                 f"{data.label} label has {data.num_classes}."
             )
+        super().__init__(model, config.training.learning_rate)
         self.config = config
-        self.model = model
         self.data = data
         self.majority = majority_class(
             data.targets[profiles.TRAIN], data.num_classes
         )
-        self.optimizer = keras.optimizers.Adam(config.training.learning_rate)
-        self.optimizer.build(model.trainable_variables)
         self._predict_fn = None
-
-    def checkpoint_objects(self) -> dict:
-        return {
-            "optimizer": self.optimizer,
-            "task_epoch": self.model.current_epoch,
-        }
 
     def train_dataset(self, epoch: int) -> tf.data.Dataset:
         self.model.current_epoch.assign(epoch)
@@ -304,17 +206,6 @@ class ProfileTask:
                 for key in (dataset_info.SOURCE, dataset_info.TARGET)
             }
         )
-
-    def train_step(self, batch) -> dict:
-        variables = self.model.trainable_variables
-        with tf.GradientTape() as tape:
-            loss, logs = self.model.compute_loss_and_logs(batch, training=True)
-            loss = distribution.scale_loss(
-                loss, tf.shape(batch[dataset_info.TARGET])[0]
-            )
-        gradients = tape.gradient(loss, variables)
-        self.optimizer.apply_gradients(zip(gradients, variables, strict=True))
-        return logs
 
     def predict(self, split: str) -> tuple[np.ndarray, np.ndarray]:
         """`(class logits [U, K], policies [U, N])` of `split`'s users."""
