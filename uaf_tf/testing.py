@@ -352,6 +352,38 @@ def build_tiny_dataset_dir(out_dir: str, **overrides) -> str:
     return out_dir
 
 
+def pretrain_tiny_run(
+    data_dir: str,
+    run_dir: str,
+    *,
+    channels: int = 8,
+    dilations: tuple[int, ...] = (1, 2),
+    epochs: int = 1,
+    learning_rate: float | None = None,
+) -> str:
+    """Pretrains a small NextItNet on `data_dir` into `run_dir` (no XLA, no
+    step logs, batch 64): the pretrained run a fine-tuning or profile test
+    starts from. Returns `run_dir`."""
+    from uaf_tf.training import pretrain
+    from uaf_tf.training import trainer
+
+    training = dict(
+        batch_size=64, epochs=epochs, log_every_steps=0, jit_compile=False
+    )
+    if learning_rate is not None:
+        training["learning_rate"] = learning_rate
+    pretrain.run_pretraining(
+        pretrain.PretrainConfig(
+            data_dir=data_dir,
+            channels=channels,
+            dilations=dilations,
+            training=trainer.TrainingConfig(**training),
+        ),
+        run_dir,
+    )
+    return run_dir
+
+
 def write_planted_profiles(
     data_dir: str, num_source_items: int, *, skip_users: int = 0
 ) -> dict[str, tuple[str, str, str]]:

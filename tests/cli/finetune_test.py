@@ -10,7 +10,6 @@ from uaf_tf import errors
 from uaf_tf import run_dir as run_dir_lib
 from uaf_tf import testing
 from uaf_tf.cli import finetune as finetune_launch
-from uaf_tf.training import pretrain
 from uaf_tf.training import trainer
 
 CONFIGS = os.path.join(
@@ -22,16 +21,8 @@ CONFIGS = os.path.join(
 def pretrained_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("launch_finetune")
     data_dir = testing.build_tiny_dataset_dir(str(root / "data"))
-    config = pretrain.PretrainConfig(
-        data_dir=data_dir,
-        channels=8,
-        dilations=(1, 2),
-        training=trainer.TrainingConfig(
-            batch_size=64, epochs=1, log_every_steps=0, jit_compile=False
-        ),
-    )
-    pretrain.run_pretraining(config, str(root / "pretrain"))
-    return data_dir, str(root / "pretrain"), root
+    pretrained = testing.pretrain_tiny_run(data_dir, str(root / "pretrain"))
+    return data_dir, pretrained, root
 
 
 def _flag_values(argv):

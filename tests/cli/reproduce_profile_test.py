@@ -8,9 +8,7 @@ from absl import flags
 
 from uaf_tf import testing
 from uaf_tf.cli import reproduce
-from uaf_tf.training import pretrain
 from uaf_tf.training import profile
-from uaf_tf.training import trainer
 
 
 def _flag_values(argv):
@@ -49,18 +47,7 @@ def test_profile_task_end_to_end_then_rerun_skips(tmp_path, capsys):
         str(tmp_path / "data"), num_users=120, num_source_items=60
     )
     testing.write_planted_profiles(data_dir, 60)
-    pretrained = str(tmp_path / "pretrain")
-    pretrain.run_pretraining(
-        pretrain.PretrainConfig(
-            data_dir=data_dir,
-            channels=8,
-            dilations=(1, 2),
-            training=trainer.TrainingConfig(
-                batch_size=64, epochs=1, log_every_steps=0, jit_compile=False
-            ),
-        ),
-        pretrained,
-    )
+    pretrained = testing.pretrain_tiny_run(data_dir, str(tmp_path / "pretrain"))
     out_dir = str(tmp_path / "out")
     argv = [
         "--task=profile",

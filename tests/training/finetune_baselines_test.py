@@ -26,7 +26,6 @@ from uaf_tf.models.nextitnet_backbone import NextItNetBackbone
 from uaf_tf.models.peterrec_recommender import PeterRecRecommender
 from uaf_tf.serving import saved_model_export
 from uaf_tf.training import finetune
-from uaf_tf.training import pretrain
 from uaf_tf.training import trainer
 
 V, T, C, L, B = 50, 30, 8, 10, 32
@@ -323,20 +322,14 @@ def pretrained_run(tmp_path_factory):
         seq_len=10,
         num_eval_negatives=49,
     )
-    config = pretrain.PretrainConfig(
-        data_dir=data_dir,
+    pretrained = testing.pretrain_tiny_run(
+        data_dir,
+        str(root / "pretrain"),
         channels=16,
-        dilations=(1, 2),
-        training=trainer.TrainingConfig(
-            batch_size=64,
-            learning_rate=1e-2,
-            epochs=3,
-            log_every_steps=0,
-            jit_compile=False,
-        ),
+        epochs=3,
+        learning_rate=1e-2,
     )
-    pretrain.run_pretraining(config, str(root / "pretrain"))
-    return data_dir, str(root / "pretrain"), root
+    return data_dir, pretrained, root
 
 
 @pytest.mark.parametrize("method", METHODS)

@@ -19,7 +19,6 @@ from uaf_tf.layers import samplers
 from uaf_tf.models.nextitnet_backbone import NextItNetBackbone
 from uaf_tf.models.uaf_recommender import UAFRecommender
 from uaf_tf.training import finetune
-from uaf_tf.training import pretrain
 from uaf_tf.training import trainer
 
 V, T, C, L, B = 50, 30, 8, 10, 32
@@ -316,20 +315,15 @@ def pretrained_run(tmp_path_factory):
         seq_len=12,
         num_eval_negatives=99,
     )
-    config = pretrain.PretrainConfig(
-        data_dir=data_dir,
+    pretrained = testing.pretrain_tiny_run(
+        data_dir,
+        str(root / "pretrain"),
         channels=16,
         dilations=(1, 4),
-        training=trainer.TrainingConfig(
-            batch_size=64,
-            learning_rate=1e-2,
-            epochs=6,
-            log_every_steps=0,
-            jit_compile=False,
-        ),
+        epochs=6,
+        learning_rate=1e-2,
     )
-    pretrain.run_pretraining(config, str(root / "pretrain"))
-    return data_dir, str(root / "pretrain"), root
+    return data_dir, pretrained, root
 
 
 def test_training_positives_hold_the_whole_training_split(pretrained_run):

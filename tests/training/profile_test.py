@@ -18,7 +18,6 @@ from uaf_tf.data import dataset_info
 from uaf_tf.models.nextitnet_backbone import NextItNetBackbone
 from uaf_tf.models.profile_classifier import FinetuneProfileClassifier
 from uaf_tf.models.profile_classifier import UAFProfileClassifier
-from uaf_tf.training import pretrain
 from uaf_tf.training import profile
 from uaf_tf.training import trainer
 
@@ -187,20 +186,15 @@ def pretrained_run(tmp_path_factory):
         seq_len=12,
     )
     testing.write_planted_profiles(data_dir, NUM_SOURCE_ITEMS, skip_users=2)
-    config = pretrain.PretrainConfig(
-        data_dir=data_dir,
+    pretrained = testing.pretrain_tiny_run(
+        data_dir,
+        str(root / "pretrain"),
         channels=16,
         dilations=(1, 4),
-        training=trainer.TrainingConfig(
-            batch_size=64,
-            learning_rate=1e-2,
-            epochs=3,
-            log_every_steps=0,
-            jit_compile=False,
-        ),
+        epochs=3,
+        learning_rate=1e-2,
     )
-    pretrain.run_pretraining(config, str(root / "pretrain"))
-    return data_dir, str(root / "pretrain"), root
+    return data_dir, pretrained, root
 
 
 def _run(pretrained_run, method, run_name, **overrides):
