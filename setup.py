@@ -46,6 +46,8 @@ setuptools.setup(
         "dev": [
             "pytest>=8",
             "pytest-timeout>=2.3",
+            # Runs the suite on every core (launch/run_tests.sh).
+            "pytest-xdist>=3.5",
             "ruff>=0.6",
             "hypothesis>=6.100",
         ],

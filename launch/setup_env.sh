@@ -8,7 +8,7 @@ if [ ! -x .venv/bin/python ]; then
   echo "[setup] creating virtual environment .venv with $($PYTHON --version)"
   "$PYTHON" -m venv .venv
 fi
-if ! .venv/bin/python -c "import uaf_tf, tensorflow, tensorflow_probability, pytest, pytest_timeout, hypothesis, matplotlib" 2>/dev/null; then
+if ! .venv/bin/python -c "import uaf_tf, tensorflow, tensorflow_probability, pytest, pytest_timeout, xdist, hypothesis, matplotlib" 2>/dev/null; then
   echo "[setup] installing uaf-tf and dependencies (TensorFlow is ~600 MB; a few minutes)"
   .venv/bin/python -m pip install --quiet --upgrade pip
   .venv/bin/python -m pip install --quiet -e ".[dev,serving,plots]"
