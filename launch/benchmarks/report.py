@@ -60,6 +60,7 @@ from absl import logging
 sys.path.insert(0, os.path.abspath(os.path.join(__file__, *[os.pardir] * 3)))
 from launch.benchmarks import conditional_serving
 from launch.benchmarks import finetune_throughput as ft
+from launch.benchmarks import gemm_ceiling
 from launch.benchmarks import matmul_rate
 from launch.benchmarks import pretrain_throughput as pt
 from uaf_tf import testing
@@ -335,6 +336,33 @@ def pipeline_records(s: Settings, matmul: float, work_dir: str) -> list:
     return out
 
 
+def ceiling_records(s: Settings, matmul: float) -> list:
+    """The rate the full-softmax pretraining and UAF-Gumbel steps' own GEMM
+    shapes reach as bare matmuls (`gemm_ceiling.py`): the most of the
+    square matmul rate a step of these shapes can show."""
+    out = []
+    for step, gemms in (
+        ("pretrain_full_softmax", gemm_ceiling.pretrain_gemms(s.pretrain)),
+        (
+            "finetune_gumbel",
+            gemm_ceiling.finetune_gemms(s.finetune, samplers.GUMBEL),
+        ),
+    ):
+        r = gemm_ceiling.ceiling(gemms, repeats=s.matmul_repeats)
+        out.append(
+            record(
+                f"gemm_ceiling_{step}",
+                None,
+                r["gflops_per_sec"],
+                matmul,
+                step=step,
+                gflops_per_step=r["gflops_per_step"],
+                gemms=r["gemms"],
+            )
+        )
+    return out
+
+
 def serving_records(s: Settings, matmul: float) -> list:
     fv = flags.FlagValues()
     conditional_serving.define_flags(fv)
@@ -394,6 +422,7 @@ def run(
             ]
         )
     matmul = rates["float32"]
+    add(ceiling_records(s, matmul))
     batches = ft.make_batches(s.finetune)
     for precision in precisions:
         add(pretrain_records(s, precision, matmul))
@@ -456,6 +485,13 @@ def targets(records: list) -> list[dict]:
         add(
             f"{label}: share of the matmul rate",
             None if rec is None else rec["share_of_matmul"],
+            TARGET_SHARE,
+            True,
+        )
+        ceiling = get(f"gemm_ceiling_{name}")
+        add(
+            f"(bound) {label}'s GEMM shapes alone: share of the matmul rate",
+            None if ceiling is None else ceiling["share_of_matmul"],
             TARGET_SHARE,
             True,
         )

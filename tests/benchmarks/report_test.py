@@ -45,6 +45,8 @@ def test_every_measurement_is_there(quick_report):
     assert names == [
         "matmul_float32",
         "matmul_bfloat16",
+        "gemm_ceiling_pretrain_full_softmax",
+        "gemm_ceiling_finetune_gumbel",
         *train,
         *[name + "_bf16" for name in train],
         *baselines,
@@ -118,7 +120,7 @@ def test_targets_and_speedups_come_from_the_records(quick_report):
     assert row["value"] == pytest.approx(
         pipe["examples_per_sec"] / bare["examples_per_sec"]
     )
-    assert len(rows) == 8
+    assert len(rows) == 10
     ups = report.speedups(records)
     assert set(ups) == {
         "pretrain_full_softmax",
