@@ -40,10 +40,9 @@ workload. `report.py` imports `benchmark`, `make_batches` and `step_flops`.
 """
 
 import dataclasses
+import itertools
 import os
-import statistics
 import sys
-import time
 
 import keras
 import numpy as np
@@ -175,12 +174,10 @@ def time_steps(step, batches: list, warmup: int, steps: int) -> float:
     """Median seconds of `step(batch)` over `steps` after `warmup`."""
     for i in range(warmup):
         float(step(batches[i % len(batches)])["loss"])
-    times = []
-    for i in range(steps):
-        start = time.perf_counter()
-        float(step(batches[i % len(batches)])["loss"])
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    timed = itertools.cycle(batches)  # from the first batch again
+    return matmul_rate.median_seconds(
+        lambda: float(step(next(timed))["loss"]), warmup=0, repeats=steps
+    )
 
 
 def benchmark(

@@ -23,9 +23,7 @@ these shapes can reach.
 
 import dataclasses
 import os
-import statistics
 import sys
-import time
 
 import tensorflow as tf
 from absl import app
@@ -108,14 +106,9 @@ def time_gemm(gemm: Gemm, repeats: int = 10, warmup: int = 2) -> float:
     a = tf.random.stateless_normal([gemm.m, gemm.k], seed=[1, 1])
     b = tf.random.stateless_normal([gemm.k, gemm.n], seed=[1, 2])
     product = tf.function(lambda x, y: tf.reduce_sum(tf.linalg.matmul(x, y)))
-    for _ in range(warmup):
-        product(a, b).numpy()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        product(a, b).numpy()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return matmul_rate.median_seconds(
+        lambda: product(a, b).numpy(), warmup=warmup, repeats=repeats
+    )
 
 
 def ceiling(gemms: list[Gemm], repeats: int = 10) -> dict:

@@ -21,6 +21,20 @@ SIZE = 2048
 REPEATS = 20
 
 
+def median_seconds(run, *, warmup: int, repeats: int) -> float:
+    """Median wall-clock seconds of `run()` over `repeats` calls, after
+    `warmup` untimed ones. `run` must return only once its work is done
+    (fetch its outputs)."""
+    for _ in range(warmup):
+        run()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
 def matmul_gflops(
     size: int = SIZE,
     repeats: int = REPEATS,
@@ -42,14 +56,9 @@ def matmul_gflops(
     b = tf.cast(tf.random.stateless_normal([size, size], seed=[0, 2]), dtype)
     # The sum keeps the result out of the copy back to Python.
     product = tf.function(lambda x, y: tf.reduce_sum(tf.linalg.matmul(x, y)))
-    for _ in range(warmup):
-        product(a, b).numpy()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        product(a, b).numpy()
-        times.append(time.perf_counter() - start)
-    seconds = statistics.median(times)
+    seconds = median_seconds(
+        lambda: product(a, b).numpy(), warmup=warmup, repeats=repeats
+    )
     return {
         "name": f"matmul_{size}_{dtype}",
         "size": size,

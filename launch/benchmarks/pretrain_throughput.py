@@ -26,9 +26,7 @@ measured in the same process first (`matmul_rate.py`), not a fixed figure.
 
 import dataclasses
 import os
-import statistics
 import sys
-import time
 
 import keras
 import numpy as np
@@ -76,14 +74,11 @@ def step_flops(w: Workload) -> tuple[float, float, float]:
 
 def time_median(fn, *args, warmup: int, steps: int) -> float:
     """Median seconds of `fn(*args)` (outputs fetched) after warm-up."""
-    for _ in range(warmup):
-        tf.nest.map_structure(lambda t: t.numpy(), fn(*args))
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        tf.nest.map_structure(lambda t: t.numpy(), fn(*args))
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return matmul_rate.median_seconds(
+        lambda: tf.nest.map_structure(lambda t: t.numpy(), fn(*args)),
+        warmup=warmup,
+        repeats=steps,
+    )
 
 
 def _batch(w: Workload, rng) -> dict:
