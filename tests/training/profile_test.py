@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from uaf_tf import config_flags
 from uaf_tf import testing
 from uaf_tf.data import dataset_info
 from uaf_tf.models.nextitnet_backbone import NextItNetBackbone
@@ -253,3 +254,17 @@ def test_cls_keeps_the_backbone_bit_identical(pretrained_run):
     ):
         np.testing.assert_array_equal(trained.numpy(), original.numpy())
     assert results["test"]["policy/mean_finetuned_blocks"] == 0.0
+
+
+def test_a_run_into_the_pretraining_run_is_refused(pretrained_run):
+    data_dir, pretrained, _ = pretrained_run
+    config = profile.ProfileConfig(data_dir=data_dir, pretrained=pretrained)
+    before = sorted(os.listdir(pretrained))
+    with open(os.path.join(pretrained, "config.json")) as f:
+        saved = f.read()
+    with pytest.raises(config_flags.ConfigError, match="run_dir"):
+        profile.run_profile_prediction(config, pretrained)
+    # Refused before anything was written into the pretraining run.
+    assert sorted(os.listdir(pretrained)) == before
+    with open(os.path.join(pretrained, "config.json")) as f:
+        assert f.read() == saved

@@ -20,6 +20,7 @@ from absl import flags
 
 from uaf_tf import config_flags
 from uaf_tf.cli import common_flags
+from uaf_tf.training import finetune
 from uaf_tf.training import profile
 
 
@@ -32,7 +33,7 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
 
 
 def _default_run_name(config: profile.ProfileConfig) -> str:
-    info = profile.check_inputs(config)
+    info = finetune.check_inputs(config)
     return (
         f"profile-{config.profile_label}-{config.method}-"
         f"{info.name or 'dataset'}"

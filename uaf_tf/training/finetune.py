@@ -544,9 +544,12 @@ def model_for_method(
 
 
 def check_inputs(
-    config: FinetuneConfig, run_dir: str | None = None
+    config: policy_config.PolicyRunConfig, run_dir: str | None = None
 ) -> dataset_info.DatasetInfo:
     """Checks `data_dir`, `pretrained` (and `run_dir`) before any work.
+
+    Fine-tuning and profile prediction (`profile.ProfileConfig`) read the
+    same dataset splits and pretrained run.
 
     Returns:
         The dataset's `DatasetInfo`.
@@ -563,8 +566,8 @@ def check_inputs(
         raise config_flags.ConfigError(
             "run_dir",
             run_dir,
-            "is the pretraining run (--pretrained); fine-tuning writes a "
-            "run directory of its own",
+            "is the pretraining run (--pretrained); a fine-tuning or "
+            "profile run writes a run directory of its own",
             is_requirement=False,
         )
     check_source_vocabulary(config.data_dir, config.pretrained)

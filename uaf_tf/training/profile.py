@@ -268,14 +268,6 @@ class ProfileTask(objective_task.ObjectiveTask):
 # === Run ===
 
 
-def check_inputs(config: ProfileConfig) -> dataset_info.DatasetInfo:
-    """Checks `data_dir` and `pretrained` before any work."""
-    info = run_dir_lib.check_dataset_dir(config.data_dir, finetune.SPLITS)
-    run_dir_lib.check_pretraining_run(config.pretrained)
-    finetune.check_source_vocabulary(config.data_dir, config.pretrained)
-    return info
-
-
 def run_profile_prediction(
     config: ProfileConfig, run_dir: str, *, resume: bool = False
 ) -> dict:
@@ -288,7 +280,7 @@ def run_profile_prediction(
         `label`, `class_names`, the users per split, the training class
         counts and the skipped users.
     """
-    info = check_inputs(config)
+    info = finetune.check_inputs(config, run_dir)
     effective = run_dir_lib.start_run(
         run_dir,
         {"task": "profile", **dataclasses.asdict(config)},
