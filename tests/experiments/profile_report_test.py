@@ -43,9 +43,9 @@ def test_plan_has_one_profile_cell_per_seed_and_method(tmp_path):
     assert cell.argv[1:] == (
         "profile.py",
         "--flagfile=profile.cfg",
-        "--profile_label=age",
         "--method=soft",
         "--seed=0",
+        "--profile_label=age",
         "--data_dir=data",
         f"--pretrained={tmp_path / 'pretrain'}",
         f"--run_dir={tmp_path / 'profile/age/soft/seed0'}",

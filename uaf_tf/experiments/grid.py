@@ -242,43 +242,65 @@ def _pretrain_cells(spec: GridSpec) -> tuple[list[Cell], tuple[str, ...]]:
     return cells, pretrain_deps
 
 
-def _profile_cells(spec: GridSpec, pretrain_deps) -> list[Cell]:
-    """One launch/profile.py cell per (seed, method), seed-major."""
+def _method_cell(
+    spec: GridSpec,
+    kind: str,
+    script: str,
+    run_dir: str,
+    task_flags: tuple[str, ...],
+    pretrain_deps,
+    method: str,
+    seed: int,
+    fraction: float | None = None,
+) -> Cell:
+    """A fine-tuning or profile cell: `script` with the fine-tuning
+    flagfile, `task_flags`, the method, seed, data, pretrained run and run
+    directory, then `extra_finetune_flags`."""
     flagfile = (
         (f"--flagfile={spec.finetune_flagfile}",)
         if spec.finetune_flagfile
         else ()
     )
-    cells = []
-    for seed in spec.seeds:
-        for method in spec.methods:
-            run_dir = profile_run_dir(
-                spec.out_dir, spec.profile_label, method, seed
-            )
-            cells.append(
-                Cell(
-                    name=os.path.relpath(run_dir, spec.out_dir),
-                    kind=PROFILE,
-                    argv=(
-                        spec.python,
-                        spec.profile_script,
-                        *flagfile,
-                        f"--profile_label={spec.profile_label}",
-                        f"--method={method}",
-                        f"--seed={seed}",
-                        f"--data_dir={spec.data_dir}",
-                        f"--pretrained={spec.pretrained_run}",
-                        f"--run_dir={run_dir}",
-                        *spec.extra_finetune_flags,
-                    ),
-                    output=os.path.join(run_dir, RESULTS_FILE),
-                    run_dir=run_dir,
-                    depends_on=pretrain_deps,
-                    method=method,
-                    seed=seed,
-                )
-            )
-    return cells
+    return Cell(
+        name=os.path.relpath(run_dir, spec.out_dir),
+        kind=kind,
+        argv=(
+            spec.python,
+            script,
+            *flagfile,
+            f"--method={method}",
+            f"--seed={seed}",
+            *task_flags,
+            f"--data_dir={spec.data_dir}",
+            f"--pretrained={spec.pretrained_run}",
+            f"--run_dir={run_dir}",
+            *spec.extra_finetune_flags,
+        ),
+        output=os.path.join(run_dir, RESULTS_FILE),
+        run_dir=run_dir,
+        depends_on=pretrain_deps,
+        method=method,
+        seed=seed,
+        fraction=fraction,
+    )
+
+
+def _profile_cells(spec: GridSpec, pretrain_deps) -> list[Cell]:
+    """One launch/profile.py cell per (seed, method), seed-major."""
+    return [
+        _method_cell(
+            spec,
+            PROFILE,
+            spec.profile_script,
+            profile_run_dir(spec.out_dir, spec.profile_label, method, seed),
+            (f"--profile_label={spec.profile_label}",),
+            pretrain_deps,
+            method,
+            seed,
+        )
+        for seed in spec.seeds
+        for method in spec.methods
+    ]
 
 
 def plan(spec: GridSpec) -> list[Cell]:
@@ -330,37 +352,20 @@ def plan(spec: GridSpec) -> list[Cell]:
                     fraction=fraction,
                 )
             )
-    flagfile = (
-        (f"--flagfile={spec.finetune_flagfile}",)
-        if spec.finetune_flagfile
-        else ()
-    )
     for fraction in spec.train_fractions:
         for seed in spec.seeds:
             for method in spec.methods:
-                run_dir = finetune_run_dir(spec.out_dir, method, fraction, seed)
                 cells.append(
-                    Cell(
-                        name=os.path.relpath(run_dir, spec.out_dir),
-                        kind=FINETUNE,
-                        argv=(
-                            spec.python,
-                            spec.finetune_script,
-                            *flagfile,
-                            f"--method={method}",
-                            f"--seed={seed}",
-                            f"--train_fraction={fraction}",
-                            f"--data_dir={spec.data_dir}",
-                            f"--pretrained={spec.pretrained_run}",
-                            f"--run_dir={run_dir}",
-                            *spec.extra_finetune_flags,
-                        ),
-                        output=os.path.join(run_dir, RESULTS_FILE),
-                        run_dir=run_dir,
-                        depends_on=pretrain_deps,
-                        method=method,
-                        seed=seed,
-                        fraction=fraction,
+                    _method_cell(
+                        spec,
+                        FINETUNE,
+                        spec.finetune_script,
+                        finetune_run_dir(spec.out_dir, method, fraction, seed),
+                        (f"--train_fraction={fraction}",),
+                        pretrain_deps,
+                        method,
+                        seed,
+                        fraction,
                     )
                 )
     return cells
