@@ -268,3 +268,35 @@ def test_a_run_into_the_pretraining_run_is_refused(pretrained_run):
     assert sorted(os.listdir(pretrained)) == before
     with open(os.path.join(pretrained, "config.json")) as f:
         assert f.read() == saved
+
+
+def test_precision_reaches_the_profile_model(pretrained_run, tmp_path):
+    data_dir, pretrained, _ = pretrained_run
+    config = profile.ProfileConfig(
+        data_dir=data_dir,
+        pretrained=pretrained,
+        method="gumbel",
+        training=trainer.TrainingConfig(
+            batch_size=64,
+            epochs=1,
+            log_every_steps=0,
+            jit_compile=False,
+            precision="mixed_bfloat16",
+        ),
+    )
+    results = profile.run_profile_prediction(config, str(tmp_path / "run"))
+    with open(tmp_path / "run" / "model.json") as f:
+        spec = f.read()
+    # The encoder computes in bfloat16 (it was float32 whatever the flag).
+    assert '"mixed_bfloat16"' in spec
+    assert 0.0 <= results["test"]["accuracy"] <= 1.0
+
+
+def test_a_strategy_is_refused_not_ignored(pretrained_run):
+    data_dir, pretrained, _ = pretrained_run
+    with pytest.raises(config_flags.ConfigError, match="strategy"):
+        profile.ProfileConfig(
+            data_dir=data_dir,
+            pretrained=pretrained,
+            training=trainer.TrainingConfig(strategy="mirrored"),
+        )

@@ -574,6 +574,44 @@ def check_inputs(
     return info
 
 
+def start_policy_run(
+    config: policy_config.PolicyRunConfig,
+    run_dir: str,
+    task: str,
+    *,
+    resume: bool,
+):
+    """Checks the inputs, then claims `run_dir` (`run_dir.start_run`).
+
+    The inputs are checked before anything is built or written (one clear
+    error). A resumed run keeps its saved options (but those it may
+    change), and inputs it changes are checked again.
+
+    Args:
+        config: the run's config (`FinetuneConfig`, `profile.ProfileConfig`).
+        run_dir: the run directory.
+        task: the `"task"` key of its config.json.
+        resume: continue the run in `run_dir`.
+
+    Returns:
+        `(config the run must use, the dataset's DatasetInfo)`.
+    """
+    checked = (config.data_dir, config.pretrained)
+    info = check_inputs(config, run_dir)
+    effective = run_dir_lib.start_run(
+        run_dir, {"task": task, **dataclasses.asdict(config)}, resume=resume
+    )
+    config = config_flags.replace_fields(
+        config,
+        config_flags.flatten_config_dict(
+            type(config), effective, ignore=("task",)
+        ),
+    )
+    if (config.data_dir, config.pretrained) != checked:
+        info = check_inputs(config, run_dir)
+    return config, info
+
+
 def run_finetuning(
     config: FinetuneConfig, run_dir: str, *, resume: bool = False
 ) -> dict:
@@ -589,23 +627,7 @@ def run_finetuning(
     strategy = distribution.make_strategy(config.training.strategy)
     # Non-chief workers write a run directory of their own.
     run_dir = distribution.worker_run_dir(run_dir)
-    # Checked before anything is built or written: one clear error.
-    checked = (config.data_dir, config.pretrained)
-    info = check_inputs(config, run_dir)
-    effective = run_dir_lib.start_run(
-        run_dir,
-        {"task": "finetune", **dataclasses.asdict(config)},
-        resume=resume,
-    )
-    # A resumed run keeps its saved options (but those it may change).
-    config = config_flags.replace_fields(
-        config,
-        config_flags.flatten_config_dict(
-            FinetuneConfig, effective, ignore=("task",)
-        ),
-    )
-    if (config.data_dir, config.pretrained) != checked:
-        info = check_inputs(config, run_dir)
+    config, info = start_policy_run(config, run_dir, "finetune", resume=resume)
     keras.utils.set_random_seed(config.training.seed)
     with strategy.scope():
         with precision.policy_scope(config.training.precision):

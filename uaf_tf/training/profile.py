@@ -34,9 +34,11 @@ from uaf_tf.models.finetune_recommender import POLICY
 from uaf_tf.models.profile_classifier import CLASS_LOGITS
 from uaf_tf.models.profile_classifier import FinetuneProfileClassifier
 from uaf_tf.models.profile_classifier import UAFProfileClassifier
+from uaf_tf.training import distribution
 from uaf_tf.training import finetune
 from uaf_tf.training import objective_task
 from uaf_tf.training import policy_config
+from uaf_tf.training import precision
 from uaf_tf.training import trainer
 
 VALID = profiles.VALID
@@ -85,6 +87,15 @@ class ProfileConfig(policy_config.PolicyRunConfig):
     def __post_init__(self):
         super().__post_init__()
         config_flags.check_at_least(self, -1, "split_seed")
+        # One example per user: a few thousand; the task has no
+        # distributed path, so a strategy would be silently ignored.
+        if self.training.strategy != distribution.DEFAULT:
+            raise config_flags.ConfigError(
+                "strategy",
+                self.training.strategy,
+                f"{distribution.DEFAULT!r}: profile prediction trains in "
+                "one process",
+            )
 
     def trainer_config(self) -> trainer.TrainerConfig:
         return self.training.trainer_config(
@@ -280,17 +291,8 @@ def run_profile_prediction(
         `label`, `class_names`, the users per split, the training class
         counts and the skipped users.
     """
-    info = finetune.check_inputs(config, run_dir)
-    effective = run_dir_lib.start_run(
-        run_dir,
-        {"task": "profile", **dataclasses.asdict(config)},
-        resume=resume,
-    )
-    config = config_flags.replace_fields(
-        config,
-        config_flags.flatten_config_dict(
-            ProfileConfig, effective, ignore=("task",)
-        ),
+    config, info = finetune.start_policy_run(
+        config, run_dir, "profile", resume=resume
     )
     data = profiles.load_profile_data(
         config.data_dir,
@@ -298,10 +300,13 @@ def run_profile_prediction(
         seed=None if config.split_seed < 0 else config.split_seed,
     )
     keras.utils.set_random_seed(config.training.seed)
-    backbone = run_dir_lib.load_pretrained_backbone(config.pretrained)
-    model = profile_model_for_method(
-        config, backbone, data.num_classes, seq_len=info.seq_len
-    )
+    with precision.policy_scope(config.training.precision):
+        backbone = run_dir_lib.load_pretrained_backbone(
+            config.pretrained, precision=config.training.precision
+        )
+        model = profile_model_for_method(
+            config, backbone, data.num_classes, seq_len=info.seq_len
+        )
     run_dir_lib.save_model_spec(model, run_dir)
     logging.info(
         "profile %s, %s: %d classes, users %s (%d skipped); %d trainable / "
