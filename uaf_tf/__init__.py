@@ -14,6 +14,7 @@ _API_NAMES = (
     "finetune",
     "load_run",
     "open_dataset",
+    "predict_profile",
     "prepare_dataset",
     "pretrain",
 )

@@ -274,3 +274,31 @@ def test_importing_uaf_tf_imports_no_tensorflow():
     assert uaf_tf.load_run is uaf_tf.api.load_run
     with pytest.raises(AttributeError, match="no attribute 'lod_run'"):
         uaf_tf.lod_run  # noqa: B018
+
+
+def test_predict_profile_run_loads_and_evaluates(runs):
+    data = runs["data"]
+    testing.write_planted_profiles(data, num_source_items=60)
+    run = uaf_tf.predict_profile(
+        data,
+        runs["pretrain"],
+        runs["root"] / "profile",
+        label="gender",
+        method="finetune-all",
+        **FINETUNE_OPTIONS,
+    )
+    assert (run.kind, run.config["task"]) == ("profile", "profile")
+    assert run.config["profile_label"] == "gender"
+    assert type(run.model).__name__ == "FinetuneProfileClassifier"
+    loaded = uaf_tf.load_run(run.path)  # A fresh model from disk.
+    assert loaded.results == run.results
+    assert loaded.evaluate() == run.results["test"]  # Default: "test".
+    assert 0.0 <= loaded.results["test"]["accuracy"] <= 1.0
+    with pytest.raises(ValueError, match="needs a fine-tuning run"):
+        loaded.recommend([["1"]])
+    with pytest.raises(TypeError, match="Unknown ProfileConfig option"):
+        uaf_tf.predict_profile(
+            data, runs["pretrain"], runs["root"] / "p2", nope=1
+        )
+    with pytest.raises(ValueError, match="made by uaf_tf.pretrain"):
+        uaf_tf.predict_profile(data, run, runs["root"] / "p3")

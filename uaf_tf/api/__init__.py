@@ -26,6 +26,7 @@ from uaf_tf.api.runs import Recommendations as Recommendations
 from uaf_tf.api.runs import Run as Run
 from uaf_tf.api.runs import finetune as finetune
 from uaf_tf.api.runs import load_run as load_run
+from uaf_tf.api.runs import predict_profile as predict_profile
 from uaf_tf.api.runs import pretrain as pretrain
 
 # `X as X` marks the re-exports; the list of names is written once, in

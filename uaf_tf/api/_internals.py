@@ -35,6 +35,7 @@ from uaf_tf.serving import saved_model_export
 from uaf_tf.serving import signature_keys
 from uaf_tf.training import finetune as finetune_lib
 from uaf_tf.training import pretrain as pretrain_lib
+from uaf_tf.training import profile as profile_lib
 
 # === Files ===
 CONFIG_FILE = run_dir_lib.CONFIG_FILE
@@ -50,11 +51,13 @@ TARGET_VOCAB_FILE = dataset_info.TARGET_VOCAB_FILE
 # === Run kinds (`config.json`'s "task") and their evaluation splits ===
 PRETRAIN = "pretrain"
 FINETUNE = "finetune"
+PROFILE = "profile"
 SPLITS = {
     PRETRAIN: dataset_info.PRETRAIN_SPLITS,
     FINETUNE: dataset_info.FINETUNE_SPLITS,
+    PROFILE: (profile_lib.TRAIN, profile_lib.VALID, profile_lib.TEST),
 }
-DEFAULT_SPLIT = {PRETRAIN: "valid", FINETUNE: "test"}
+DEFAULT_SPLIT = {PRETRAIN: "valid", FINETUNE: "test", PROFILE: "test"}
 
 DatasetInfo = dataset_info.DatasetInfo
 DATASET_KINDS = tuple(sorted(builders.BUILDERS))
@@ -72,6 +75,9 @@ _NOT_INPUTS = ("out_dir", "options", "release", *WRITE_OPTIONS)
 
 DEFAULT_METHOD = finetune_lib.FinetuneConfig.__dataclass_fields__[
     "method"
+].default
+DEFAULT_PROFILE_LABEL = profile_lib.ProfileConfig.__dataclass_fields__[
+    "profile_label"
 ].default
 
 # === Inference ===
@@ -187,6 +193,22 @@ def finetune_config(
     )
 
 
+def profile_config(
+    data_dir: str, pretrained: str, label: str, method: str, overrides: dict
+):
+    return _config(
+        profile_lib.ProfileConfig,
+        {
+            **overrides,
+            "data_dir": data_dir,
+            "pretrained": pretrained,
+            "profile_label": label,
+            "method": method,
+        },
+        fixed=("data_dir", "pretrained", "profile_label", "method"),
+    )
+
+
 def config_from_run(kind: str, saved: dict, **changes):
     """A run's config object from its `config.json` values.
 
@@ -205,15 +227,21 @@ def config_from_run(kind: str, saved: dict, **changes):
 _CLS = {
     PRETRAIN: pretrain_lib.PretrainConfig,
     FINETUNE: finetune_lib.FinetuneConfig,
+    PROFILE: profile_lib.ProfileConfig,
 }
 
 # === Runs ===
 
 
 def run(kind: str, config, run_dir: str, resume: bool) -> dict:
-    """Trains a run (`run_pretraining` / `run_finetuning`)."""
+    """Trains a run (`run_pretraining`, `run_finetuning` or
+    `run_profile_prediction`)."""
     if kind == PRETRAIN:
         return pretrain_lib.run_pretraining(config, run_dir, resume=resume)
+    if kind == PROFILE:
+        return profile_lib.run_profile_prediction(
+            config, run_dir, resume=resume
+        )
     return finetune_lib.run_finetuning(config, run_dir, resume=resume)
 
 
@@ -229,6 +257,8 @@ def evaluate(kind: str, config, model, split: str) -> dict:
     candidates, same code), so a reloaded best model reproduces the run's
     `results.json`.
     """
+    if kind == PROFILE:
+        return profile_lib.evaluate_profile_run(config, model, split)
     if kind == PRETRAIN:
         task = pretrain_lib.PretrainTask.from_data_dir(
             model,

@@ -1,5 +1,5 @@
 """Train, load, evaluate and query runs from Python: `pretrain`, `finetune`,
-`load_run`, and the `Run` they return."""
+`predict_profile`, `load_run`, and the `Run` they return."""
 
 import dataclasses
 import json
@@ -14,7 +14,18 @@ from uaf_tf.api.datasets import open_dataset
 
 PRETRAIN = _internals.PRETRAIN
 FINETUNE = _internals.FINETUNE
-_KIND_NAMES = {PRETRAIN: "pretraining", FINETUNE: "fine-tuning"}
+PROFILE = _internals.PROFILE
+_KIND_NAMES = {
+    PRETRAIN: "pretraining",
+    FINETUNE: "fine-tuning",
+    PROFILE: "profile-prediction",
+}
+# The API function that makes each kind of run.
+_MADE_BY = {
+    PRETRAIN: "pretrain",
+    FINETUNE: "finetune",
+    PROFILE: "predict_profile",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,12 +52,13 @@ class Recommendations:
 class Run:
     """A finished run directory: its config, results and best model.
 
-    Made by `load_run`, `pretrain` and `finetune`. Pass it wherever a run
-    directory is expected (`uaf_tf.finetune(pretrained=...)`, `os.fspath`).
+    Made by `load_run`, `pretrain`, `finetune` and `predict_profile`. Pass
+    it wherever a run directory is expected (`uaf_tf.finetune(pretrained=
+    ...)`, `os.fspath`).
 
     Attributes:
         path: the run directory.
-        kind: `"pretrain"` or `"finetune"`.
+        kind: `"pretrain"`, `"finetune"` or `"profile"`.
         config: `config.json` as a dict (the options, plus run metadata
             such as `"task"`).
         results: `results.json` as a dict: `valid` (best epoch), `test`
@@ -73,7 +85,9 @@ class Run:
 
         Loaded on first use: a `SequencePretrainer` for pretraining runs,
         a `FinetuneRecommender` (`UAFRecommender`, `FinetuneBaseline`,
-        `PeterRecRecommender`) for fine-tuning runs.
+        `PeterRecRecommender`, ...) for fine-tuning runs, a
+        `UAFProfileClassifier` / `FinetuneProfileClassifier` for profile
+        runs.
         """
         if self._model is None:
             self._model = _internals.load_model(self.path)
@@ -95,8 +109,10 @@ class Run:
         Computed by the training task itself, so on the run's test split
         they reproduce `results["test"]`: `sampled/{hr,mrr,ndcg}@{5,10,20}`,
         `full/...`, `policy/...`, `num_examples` (pretraining runs:
-        `full/...` and `loss`). A Gumbel run with `stochastic_eval` samples
-        its policy and so differs from run to run.
+        `full/...` and `loss`; profile runs: `accuracy`, `macro_f1`,
+        `loss`, `majority/...`, `policy/...`). A Gumbel run with
+        `stochastic_eval` samples its policy and so differs from run to
+        run.
 
         Args:
             split: `"train"`, `"valid"` or `"test"`; default `"test"`
@@ -203,7 +219,7 @@ class Run:
             raise ValueError(
                 f"{self.path} is a {_KIND_NAMES[self.kind]} run; {action} "
                 f"needs a {_KIND_NAMES[kind]} run (made by "
-                f"uaf_tf.{kind})."
+                f"uaf_tf.{_MADE_BY[kind]})."
             )
 
     def _id_lookups(self):
@@ -276,8 +292,9 @@ def _check_histories(histories) -> list[list[str]]:
 
 
 def load_run(run_dir: str | os.PathLike) -> Run:
-    """Opens a finished run directory (`uaf_tf.pretrain` / `uaf_tf.finetune`
-    or `launch/pretrain.py` / `launch/finetune.py`).
+    """Opens a finished run directory (`uaf_tf.pretrain`, `uaf_tf.finetune`,
+    `uaf_tf.predict_profile`, or `launch/pretrain.py`, `launch/finetune.py`,
+    `launch/profile.py`).
 
     Reads `config.json` and `results.json`; the model is loaded on first use
     of `Run.model`.
@@ -321,7 +338,7 @@ def load_run(run_dir: str | os.PathLike) -> Run:
         if os.path.isdir(os.path.join(path, _internals.CHECKPOINT_DIR)):
             resume = (
                 " It holds checkpoints: continue it with "
-                f"uaf_tf.{kind}(..., resume=True)."
+                f"uaf_tf.{_MADE_BY[kind]}(..., resume=True)."
             )
         raise FileNotFoundError(
             f"{path} is not a finished {_KIND_NAMES[kind]} run: missing "
@@ -426,3 +443,54 @@ def finetune(
         data_path, pretrained.path, method, config_overrides
     )
     return _train(FINETUNE, config, os.fspath(run_dir), resume)
+
+
+def predict_profile(
+    data_dir: str | os.PathLike,
+    pretrained: str | os.PathLike,
+    run_dir: str | os.PathLike,
+    label: str = _internals.DEFAULT_PROFILE_LABEL,
+    method: str = _internals.DEFAULT_METHOD,
+    *,
+    resume: bool = False,
+    **config_overrides,
+) -> Run:
+    """Predicts a user-profile label from the source sequence (sec. 5.5).
+
+    The run `launch/profile.py` makes: the pretrained encoder, adapted by
+    `method`, under a softmax head over the label's classes; users split
+    80/10/10; the best epoch is selected on validation accuracy and
+    evaluated once on the test users (`results["test"]`: `accuracy`,
+    `macro_f1` and the majority class's `majority/...`).
+
+    Args:
+        data_dir: a MovieLens dataset directory or `Dataset` (it holds
+            `user_profiles.tsv`) with the source vocabulary of
+            `pretrained`.
+        pretrained: a finished pretraining run (directory or `Run`).
+        run_dir: the run directory to write.
+        label: `"gender"`, `"age"` or `"occupation"`.
+        method: a UAF variant (`"gumbel"`, `"rl"`, `"soft"`, `"random"`) or
+            a Finetune baseline (`"finetune-zero"`, `"finetune-cls"`,
+            `"finetune-last1"`, `"finetune-last2"`, `"finetune-all"`).
+        resume: continue the run in `run_dir` from its latest checkpoint.
+        **config_overrides: `ProfileConfig` options (`epochs`,
+            `learning_rate`, `split_seed`, `precision`, ...).
+
+    Returns:
+        The finished `Run` (`kind == "profile"`).
+
+    Raises:
+        TypeError: unknown options (all named, with the valid ones).
+        FileNotFoundError: `pretrained` is not a finished run.
+        ValueError: `pretrained` is not a pretraining run, or an option has
+            an invalid value.
+    """
+    data_path = open_dataset(data_dir).path
+    if not isinstance(pretrained, Run):
+        pretrained = load_run(pretrained)
+    pretrained._require(PRETRAIN, "`pretrained`")
+    config = _internals.profile_config(
+        data_path, pretrained.path, label, method, config_overrides
+    )
+    return _train(PROFILE, config, os.fspath(run_dir), resume)

@@ -41,6 +41,7 @@ from uaf_tf.training import policy_config
 from uaf_tf.training import precision
 from uaf_tf.training import trainer
 
+TRAIN = profiles.TRAIN
 VALID = profiles.VALID
 TEST = profiles.TEST
 
@@ -279,6 +280,17 @@ class ProfileTask(objective_task.ObjectiveTask):
 # === Run ===
 
 
+def evaluate_profile_run(config: ProfileConfig, model, split: str) -> dict:
+    """`ProfileTask.evaluate(split)` of a trained `model` on the users of
+    `config` (the same split of the same users as its run)."""
+    data = profiles.load_profile_data(
+        config.data_dir,
+        config.profile_label,
+        seed=None if config.split_seed < 0 else config.split_seed,
+    )
+    return ProfileTask(config, model, data).evaluate(split)
+
+
 def run_profile_prediction(
     config: ProfileConfig, run_dir: str, *, resume: bool = False
 ) -> dict:
@@ -308,6 +320,7 @@ def run_profile_prediction(
             config, backbone, data.num_classes, seq_len=info.seq_len
         )
     run_dir_lib.save_model_spec(model, run_dir)
+    run_dir_lib.copy_vocabularies(config.data_dir, run_dir)
     logging.info(
         "profile %s, %s: %d classes, users %s (%d skipped); %d trainable / "
         "%d frozen weights.",
