@@ -349,6 +349,16 @@ def load_run(run_dir: str | os.PathLike) -> Run:
     return Run(path, kind, config, results)
 
 
+def _inputs_of_adaptation(data_dir, pretrained) -> tuple[str, Run]:
+    """`(dataset path, pretraining Run)` of a run that adapts `pretrained`
+    (fine-tuning, profile prediction); errors name what is wrong."""
+    data_path = open_dataset(data_dir).path
+    if not isinstance(pretrained, Run):
+        pretrained = load_run(pretrained)
+    pretrained._require(PRETRAIN, "`pretrained`")
+    return data_path, pretrained
+
+
 def _train(kind: str, config, run_dir: str, resume: bool) -> Run:
     try:
         _internals.run(kind, config, run_dir, resume)
@@ -435,10 +445,7 @@ def finetune(
         ValueError: `pretrained` is not a pretraining run, or an option has
             an invalid value.
     """
-    data_path = open_dataset(data_dir).path
-    if not isinstance(pretrained, Run):
-        pretrained = load_run(pretrained)
-    pretrained._require(PRETRAIN, "`pretrained`")
+    data_path, pretrained = _inputs_of_adaptation(data_dir, pretrained)
     config = _internals.finetune_config(
         data_path, pretrained.path, method, config_overrides
     )
@@ -486,10 +493,7 @@ def predict_profile(
         ValueError: `pretrained` is not a pretraining run, or an option has
             an invalid value.
     """
-    data_path = open_dataset(data_dir).path
-    if not isinstance(pretrained, Run):
-        pretrained = load_run(pretrained)
-    pretrained._require(PRETRAIN, "`pretrained`")
+    data_path, pretrained = _inputs_of_adaptation(data_dir, pretrained)
     config = _internals.profile_config(
         data_path, pretrained.path, label, method, config_overrides
     )
