@@ -280,14 +280,20 @@ class ProfileTask(objective_task.ObjectiveTask):
 # === Run ===
 
 
-def evaluate_profile_run(config: ProfileConfig, model, split: str) -> dict:
-    """`ProfileTask.evaluate(split)` of a trained `model` on the users of
-    `config` (the same split of the same users as its run)."""
-    data = profiles.load_profile_data(
+def profile_data(config: ProfileConfig) -> profiles.ProfileData:
+    """The users and labels of `config`, split by `split_seed` (-1: the
+    dataset's seed)."""
+    return profiles.load_profile_data(
         config.data_dir,
         config.profile_label,
         seed=None if config.split_seed < 0 else config.split_seed,
     )
+
+
+def evaluate_profile_run(config: ProfileConfig, model, split: str) -> dict:
+    """`ProfileTask.evaluate(split)` of a trained `model` on the users of
+    `config` (the same split of the same users as its run)."""
+    data = profile_data(config)
     return ProfileTask(config, model, data).evaluate(split)
 
 
@@ -306,11 +312,7 @@ def run_profile_prediction(
     config, info = finetune.start_policy_run(
         config, run_dir, "profile", resume=resume
     )
-    data = profiles.load_profile_data(
-        config.data_dir,
-        config.profile_label,
-        seed=None if config.split_seed < 0 else config.split_seed,
-    )
+    data = profile_data(config)
     keras.utils.set_random_seed(config.training.seed)
     with precision.policy_scope(config.training.precision):
         backbone = run_dir_lib.load_pretrained_backbone(
