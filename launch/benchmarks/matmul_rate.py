@@ -35,6 +35,16 @@ def median_seconds(run, *, warmup: int, repeats: int) -> float:
     return statistics.median(times)
 
 
+def matmul_product(size: int = SIZE, dtype: str = "float32"):
+    """A call that computes one `size` x `size` product of two fixed random
+    matrices in `dtype` and returns once it is done (`2 size^3` FLOPs)."""
+    a = tf.cast(tf.random.stateless_normal([size, size], seed=[0, 1]), dtype)
+    b = tf.cast(tf.random.stateless_normal([size, size], seed=[0, 2]), dtype)
+    # The sum keeps the result out of the copy back to Python.
+    product = tf.function(lambda x, y: tf.reduce_sum(tf.linalg.matmul(x, y)))
+    return lambda: product(a, b).numpy()
+
+
 def matmul_gflops(
     size: int = SIZE,
     repeats: int = REPEATS,
@@ -52,12 +62,8 @@ def matmul_gflops(
             "`size` and `repeats` must be >= 1 and `warmup` >= 0. Received: "
             f"size={size}, repeats={repeats}, warmup={warmup}"
         )
-    a = tf.cast(tf.random.stateless_normal([size, size], seed=[0, 1]), dtype)
-    b = tf.cast(tf.random.stateless_normal([size, size], seed=[0, 2]), dtype)
-    # The sum keeps the result out of the copy back to Python.
-    product = tf.function(lambda x, y: tf.reduce_sum(tf.linalg.matmul(x, y)))
     seconds = median_seconds(
-        lambda: product(a, b).numpy(), warmup=warmup, repeats=repeats
+        matmul_product(size, dtype), warmup=warmup, repeats=repeats
     )
     return {
         "name": f"matmul_{size}_{dtype}",

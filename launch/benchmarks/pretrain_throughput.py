@@ -81,7 +81,7 @@ def time_median(fn, *args, warmup: int, steps: int) -> float:
     )
 
 
-def _batch(w: Workload, rng) -> dict:
+def make_batch(w: Workload, rng) -> dict:
     ids = rng.integers(1, w.vocab, size=(w.batch_size, w.seq_len))
     ids = ids.astype("int32")
     pad = int(round(w.pad_fraction * w.seq_len))
@@ -110,7 +110,7 @@ def benchmark(
     """Times the train step of `w`; returns its figures (see main)."""
     task = build_task(w, precision)
     step = tf.function(task.train_step, reduce_retracing=True, jit_compile=jit)
-    batch = _batch(w, np.random.default_rng(0))
+    batch = make_batch(w, np.random.default_rng(0))
     seconds = time_median(step, batch, warmup=w.warmup, steps=w.steps)
     flops, conv, head = step_flops(w)
     kept = 1.0 - w.pad_fraction
