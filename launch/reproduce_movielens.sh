@@ -11,6 +11,9 @@
 #   1m:   6,004 fine-tuning users, 180,892 training instances: one cell takes
 #         about 10-25 minutes on 2 CPU cores (finetune_ml1m_quick.cfg trains
 #         8 epochs instead of 15); spread it over several invocations.
+# Finished cells are also kept in the results archive ARCHIVE_DIR
+# (results/mlSIZE; small files, meant to be committed): a fresh clone
+# restores them and runs only what is left. ARCHIVE_DIR= turns it off.
 # Overrides: DATA_DIR (data/movielens-SIZE), OUT_DIR (reproductions/mlSIZE),
 # SEEDS (0,1,2), FRACTIONS (1.0; the paper's Tables 6-7 use 1.0,0.5,0.1),
 # METHODS (comma list; default every method).
@@ -26,6 +29,7 @@ bash launch/setup_env.sh
 PY=.venv/bin/python
 DATA_DIR="${DATA_DIR:-data/movielens-$SIZE}"
 OUT_DIR="${OUT_DIR:-reproductions/ml$SIZE}"
+ARCHIVE_DIR="${ARCHIVE_DIR-results/ml$SIZE}"
 METHODS_FLAG=()
 [ -n "${METHODS:-}" ] && METHODS_FLAG=(--methods="$METHODS")
 
@@ -41,4 +45,4 @@ $PY launch/reproduce.py --data_dir="$DATA_DIR" \
   --pretrain_flagfile=launch/configs/pretrain_quick.cfg \
   --finetune_flagfile="$FINETUNE_CFG" \
   --seeds="${SEEDS:-0,1,2}" --train_fractions="${FRACTIONS:-1.0}" \
-  "${METHODS_FLAG[@]}" --out_dir="$OUT_DIR"
+  "${METHODS_FLAG[@]}" --out_dir="$OUT_DIR" --archive_dir="$ARCHIVE_DIR"

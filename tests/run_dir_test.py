@@ -50,6 +50,7 @@ def test_fresh_directory_gets_the_config_and_the_environment(tmp_path):
         "devices"
     ]
     assert len(environment["devices"]) == len(tf.config.list_physical_devices())
+    assert environment["cpu"] == run_dir_lib.cpu_model() != ""
     # The checkout the tests import uaf_tf from (None outside git).
     assert environment["git"] == run_dir_lib.git_state(
         os.path.dirname(uaf_tf.__file__)

@@ -410,9 +410,23 @@ def describe_environment() -> dict:
         "python": platform.python_version(),
         "packages": packages,
         "devices": _describe_devices(),
+        "cpu": cpu_model(),
         "git": git_state(os.path.dirname(os.path.abspath(uaf_tf.__file__))),
         "argv": list(sys.argv),
     }
+
+
+def cpu_model() -> str:
+    """The CPU's model name (`/proc/cpuinfo`, else `platform.processor()`
+    or the machine type), e.g. `"AMD EPYC"`; never raises."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
 
 
 def git_state(path: str) -> dict | None:

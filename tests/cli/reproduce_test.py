@@ -34,10 +34,11 @@ def test_end_to_end_then_rerun_skips(tmp_path, capsys):
         "--log_every_steps=0\n--jit_compile=false\n"
     )
     out_dir = str(tmp_path / "out")
+    archive_dir = tmp_path / "archive"
     argv = [
         f"--data_dir={data_dir}",
         f"--pretrain_flagfile={pretrain_cfg}",
-        f"--out_dir={out_dir}",
+        f"--archive_dir={archive_dir}",
         # A UAF variant and a cross-domain baseline (DDTCDR, the costlier
         # of the two joint baselines), which gives the t-test its baseline;
         # the table puts them in the paper's order.
@@ -51,7 +52,11 @@ def test_end_to_end_then_rerun_skips(tmp_path, capsys):
     ]
 
     assert (
-        reproduce.run(_flag_values(argv), "python launch/reproduce.py ...") == 0
+        reproduce.run(
+            _flag_values([*argv, f"--out_dir={out_dir}"]),
+            "python launch/reproduce.py ...",
+        )
+        == 0
     )
 
     printed = capsys.readouterr().out
@@ -84,10 +89,41 @@ def test_end_to_end_then_rerun_skips(tmp_path, capsys):
 
     # A second run finds every cell done and runs nothing.
     assert (
-        reproduce.run(_flag_values(argv), "python launch/reproduce.py ...") == 0
+        reproduce.run(
+            _flag_values([*argv, f"--out_dir={out_dir}"]),
+            "python launch/reproduce.py ...",
+        )
+        == 0
     )
     assert "3 cells: 3 done, 0 to resume, 0 to start." in (
         capsys.readouterr().out
+    )
+
+    # The archive holds what the report reads (the per-instance ranks
+    # gzipped) and the report; a fresh out_dir reports the same numbers.
+    soft = archive_dir / "runs/soft/frac1.0/seed0"
+    assert sorted(os.listdir(soft)) == [
+        "config.json",
+        "results.json",
+        "test_instances.tsv.gz",
+    ]
+    assert (archive_dir / "results.csv").read_text() == open(
+        os.path.join(out_dir, "results.csv")
+    ).read()
+    fresh = tmp_path / "fresh"
+    assert (
+        reproduce.run(
+            _flag_values([*argv, f"--out_dir={fresh}", "--report_only"])
+        )
+        == 0
+    )
+    assert "Restored 3 finished cells" in capsys.readouterr().out
+    assert (fresh / "results.csv").read_text() == (
+        archive_dir / "results.csv"
+    ).read_text()
+    assert (
+        "Pretrained NextItNet (best epoch 1)"
+        in (fresh / "results.md").read_text()
     )
 
 

@@ -212,3 +212,18 @@ def test_config_differences(planted):
         with open(os.path.join(run.run_dir, "config.json"), "w") as f:
             json.dump(config, f)
     assert report.config_differences(runs) == {"epochs": [1, 15]}
+
+
+def test_run_machines_counts_the_cpu_models(planted):
+    runs, _ = report.load_runs(planted)
+    for i, run in enumerate(runs[1:]):
+        cpu = "Intel(R) Xeon(R) Processor" if i % 2 else "AMD EPYC"
+        config = {"method": run.method, "environment": {"cpu": cpu}}
+        with open(os.path.join(run.run_dir, "config.json"), "w") as f:
+            json.dump(config, f)
+    machines = report.run_machines(runs)
+    assert sum(machines.values()) == len(runs)
+    assert machines["not recorded"] == 1  # runs[0] has no config.json.
+    assert machines["AMD EPYC"] == (len(runs) - 1 + 1) // 2
+    # The environment is not an option: no config difference.
+    assert report.config_differences(runs) == {}

@@ -41,6 +41,7 @@ from absl import flags
 
 from uaf_tf import errors
 from uaf_tf.cli import common_flags
+from uaf_tf.experiments import archive
 from uaf_tf.experiments import grid
 from uaf_tf.experiments import profile_report
 from uaf_tf.experiments import report
@@ -167,6 +168,17 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
         "Print the cells, their state and commands; run nothing.",
         **fv,
     )
+    flags.DEFINE_string(
+        "archive_dir",
+        "",
+        "A results archive to keep in git (e.g. results/ml1m): the small "
+        "files of every finished cell (results.json, config.json, "
+        "test_instances.tsv.gz) and the last report. Archived cells are "
+        "restored into --out_dir first and skipped, so a fresh machine "
+        "continues the grid; each cell is archived when it finishes. "
+        "Empty: no archive.",
+        **fv,
+    )
     flags.DEFINE_bool(
         "report_only",
         False,
@@ -206,6 +218,7 @@ def spec_from_flags(fv: flags.FlagValues) -> grid.GridSpec:
             popularity=fv.popularity,
             task=fv.task,
             profile_label=fv.profile_label,
+            archive_dir=fv.archive_dir or None,
         )
     except ValueError as error:
         raise app.UsageError(str(error)) from error
@@ -218,13 +231,26 @@ def run(flag_values: flags.FlagValues = flags.FLAGS, command: str = "") -> int:
     """
     spec = spec_from_flags(flag_values)
     if flag_values.dry_run:
-        print(reproduction.describe_plan(grid.plan(spec)))
+        print(
+            reproduction.describe_plan(
+                grid.plan(spec), spec.archive_dir, spec.out_dir
+            )
+        )
         return 0
-    if flag_values.report_only and not os.path.isdir(spec.out_dir):
+    if (
+        flag_values.report_only
+        and not os.path.isdir(spec.out_dir)
+        and not (spec.archive_dir and os.path.isdir(spec.archive_dir))
+    ):
         raise errors.UserError(
-            f"--report_only: --out_dir={spec.out_dir} does not exist, so "
-            "there are no runs to report; give the out_dir of an earlier "
-            "reproduction"
+            f"--report_only: --out_dir={spec.out_dir} does not exist"
+            + (
+                f" and neither does --archive_dir={spec.archive_dir}"
+                if spec.archive_dir
+                else ""
+            )
+            + ", so there are no runs to report; give the out_dir (or "
+            "archive) of an earlier reproduction"
         )
     if spec.task == grid.PROFILE:
         return _run_profile(spec, flag_values, command)
@@ -256,17 +282,17 @@ def _run_profile(
     spec: grid.GridSpec, flag_values: flags.FlagValues, command: str
 ) -> int:
     """`run` for `--task=profile`: the cells, then profile_<label>.md/csv."""
-    outcomes = []
-    if not flag_values.report_only:
-        outcomes = grid.run_cells(
-            grid.plan(spec),
-            spec.out_dir,
-            headline=profile_report.headline,
-            stream=flag_values.stream,
-        )
+    outcomes = reproduction.run_grid(
+        spec,
+        run=not flag_values.report_only,
+        headline=profile_report.headline,
+        stream=flag_values.stream,
+    )
     markdown, csv, missing = profile_report.write_profile_report(
         spec, command=command
     )
+    if spec.archive_dir:
+        archive.save_reports([markdown, csv], spec.out_dir, spec.archive_dir)
     print(f"Wrote {markdown}, {csv}")
     if missing:
         print(

@@ -163,6 +163,9 @@ class GridSpec:
         profile_label: `gender`, `age` or `occupation` (profile task).
         finetune_script, pretrain_script, popularity_script,
             profile_script: the launch scripts (tests swap in fakes).
+        archive_dir: a results archive (`uaf_tf.experiments.archive`):
+            finished cells are restored from it and saved into it; None
+            for none.
     """
 
     data_dir: str
@@ -183,6 +186,7 @@ class GridSpec:
     task: str = RECOMMENDATION
     profile_label: str = "gender"
     profile_script: str = os.path.join(_LAUNCH_DIR, "profile.py")
+    archive_dir: str | None = None
 
     def __post_init__(self):
         if self.task not in TASKS:
@@ -454,6 +458,7 @@ def run_cells(
     headline: Callable[[Cell], str] | None = None,
     stream: bool = False,
     echo: Callable[[str], None] = print,
+    on_finished: Callable[[Cell], None] | None = None,
 ) -> list[Outcome]:
     """Runs every unfinished cell, one subprocess after another.
 
@@ -469,6 +474,8 @@ def run_cells(
         headline: cell -> one-line summary of its output file.
         stream: also echo every line the children print.
         echo: where progress lines go.
+        on_finished: called with each cell that finished here, before
+            the next one starts (e.g. to archive it).
 
     Returns:
         One `Outcome` per cell, in order.
@@ -526,6 +533,8 @@ def run_cells(
         seconds = time.monotonic() - start
         if code == 0 and os.path.exists(cell.output):
             durations.setdefault(cell.kind, []).append(seconds)
+            if on_finished:
+                on_finished(cell)
             summary = headline(cell) if headline else ""
             outcomes.append(Outcome(cell, "ok", seconds, log))
             status = f"done in {_format_seconds(seconds)}"

@@ -348,6 +348,21 @@ def config_differences(runs: Sequence[Run]) -> dict:
     }
 
 
+def run_machines(runs: Sequence[Run]) -> dict:
+    """`{CPU model: number of runs}` from the runs' `config.json`
+    (`environment.cpu`; `"not recorded"` for runs without it). Runs on
+    different CPU models agree only to float tolerance, not bit for bit."""
+    counts = {}
+    for run in runs:
+        path = os.path.join(run.run_dir, "config.json")
+        cpu = "not recorded"
+        if os.path.exists(path):
+            with open(path) as f:
+                cpu = (json.load(f).get("environment") or {}).get("cpu", cpu)
+        counts[cpu] = counts.get(cpu, 0) + 1
+    return dict(sorted(counts.items(), key=lambda item: -item[1]))
+
+
 def _leaves(config: dict):
     """`(key, value)` of a config dict, nested dicts (e.g. `training`)
     flattened to their own keys, as the flags name them."""

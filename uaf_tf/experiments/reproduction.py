@@ -19,6 +19,7 @@ import shlex
 from collections.abc import Callable
 from collections.abc import Sequence
 
+from uaf_tf.experiments import archive
 from uaf_tf.experiments import grid
 from uaf_tf.experiments import plots
 from uaf_tf.experiments import report
@@ -26,6 +27,8 @@ from uaf_tf.experiments import tensorboard_report
 
 RESULTS_MD = "results.md"
 RESULTS_CSV = "results.csv"
+# `describe_plan`'s state of a cell the archive holds.
+ARCHIVED = "archived"
 
 
 def _read_json(path: str) -> dict | None:
@@ -57,22 +60,37 @@ def headline(cell: grid.Cell) -> str:
     return f"valid loss {valid.get('loss', float('nan')):.4f}"
 
 
-def describe_plan(cells: Sequence[grid.Cell]) -> str:
-    """The plan as text: one line per cell with its state and command."""
+def describe_plan(
+    cells: Sequence[grid.Cell],
+    archive_dir: str | None = None,
+    out_dir: str = "",
+) -> str:
+    """The plan as text: one line per cell with its state and command.
+
+    With `archive_dir`, a cell missing from `out_dir` but held by the
+    archive shows as `[archived]` (it will be restored, not run).
+    """
     lines = []
+    counts = {grid.DONE: 0, grid.RESUME: 0, grid.NEW: 0, ARCHIVED: 0}
     for cell in cells:
         state = cell.state()
+        if (
+            state != grid.DONE
+            and archive_dir
+            and archive.is_archived(cell, out_dir, archive_dir)
+        ):
+            state = ARCHIVED
+        counts[state] += 1
         lines.append(f"[{state}] {cell.name}")
-        if state != grid.DONE:
+        if state not in (grid.DONE, ARCHIVED):
             lines.append("    " + shlex.join(cell.command()))
-    counts = {
-        s: sum(c.state() == s for c in cells)
-        for s in (grid.DONE, grid.RESUME, grid.NEW)
-    }
-    lines.append(
+    summary = (
         f"{len(cells)} cells: {counts[grid.DONE]} done, "
-        f"{counts[grid.RESUME]} to resume, {counts[grid.NEW]} to start."
+        f"{counts[grid.RESUME]} to resume, {counts[grid.NEW]} to start"
     )
+    if archive_dir:
+        summary += f", {counts[ARCHIVED]} in the archive {archive_dir}"
+    lines.append(summary + ".")
     return "\n".join(lines)
 
 
@@ -190,6 +208,14 @@ def write_report(
             + "; TensorBoard: `tensorboard --logdir "
             f"{log_dir}`."
         )
+    machines = report.run_machines(runs)
+    if len(machines) > 1:
+        context.append(
+            "Machines: "
+            + ", ".join(f"{n} runs on {cpu}" for cpu, n in machines.items())
+            + " (config.json `environment.cpu`); runs on different CPU "
+            "models agree to float tolerance, not bit for bit."
+        )
     differences = report.config_differences(runs)
     if differences:
         context.append(
@@ -227,6 +253,57 @@ def write_report(
     )
 
 
+def run_grid(
+    spec: grid.GridSpec,
+    *,
+    run: bool = True,
+    headline: Callable[[grid.Cell], str] | None = None,
+    stream: bool = False,
+    echo: Callable[[str], None] = print,
+) -> list[grid.Outcome]:
+    """Runs the unfinished cells of `spec` (if `run`), through its archive.
+
+    With `spec.archive_dir`, archived cells are restored into `out_dir`
+    first (so they are skipped and reported), each cell is archived as it
+    finishes, and finished cells the archive lacks are archived at the end
+    (`uaf_tf.experiments.archive`).
+
+    Returns:
+        The cells' outcomes (empty when not `run`).
+    """
+    cells = grid.plan(spec)
+    archive_dir = spec.archive_dir
+    on_finished = None
+    if archive_dir:
+        restored = archive.restore(cells, spec.out_dir, archive_dir)
+        if restored:
+            echo(
+                f"Restored {len(restored)} finished cells from the archive "
+                f"{archive_dir}."
+            )
+
+        def on_finished(cell):
+            archive.save(cell, spec.out_dir, archive_dir, echo=echo)
+
+    outcomes = []
+    if run:
+        outcomes = grid.run_cells(
+            cells,
+            spec.out_dir,
+            headline=headline,
+            stream=stream,
+            echo=echo,
+            on_finished=on_finished,
+        )
+    if archive_dir:
+        saved = archive.save_finished(
+            cells, spec.out_dir, archive_dir, echo=echo
+        )
+        if saved:
+            echo(f"Archived {len(saved)} finished cells into {archive_dir}.")
+    return outcomes
+
+
 def reproduce(
     spec: grid.GridSpec,
     *,
@@ -236,21 +313,20 @@ def reproduce(
     make_plots: bool = True,
     echo: Callable[[str], None] = print,
 ) -> tuple[list[grid.Outcome], ReportFiles]:
-    """Runs the unfinished cells of `spec` (if `run`), then the report.
+    """Runs the unfinished cells of `spec` (if `run`, through its archive:
+    `run_grid`), then the report (also copied into the archive).
 
     Returns:
         The cells' outcomes (empty when not `run`) and the report files.
     """
-    outcomes = []
-    if run:
-        outcomes = grid.run_cells(
-            grid.plan(spec),
-            spec.out_dir,
-            headline=headline,
-            stream=stream,
-            echo=echo,
-        )
+    outcomes = run_grid(
+        spec, run=run, headline=headline, stream=stream, echo=echo
+    )
     files = write_report(
         spec, command=command, make_plots=make_plots, echo=echo
     )
+    if spec.archive_dir:
+        archive.save_reports(
+            [files.markdown, files.csv], spec.out_dir, spec.archive_dir
+        )
     return outcomes, files
