@@ -202,3 +202,9 @@ def test_eta_uses_the_mean_time_of_each_kind(tmp_path):
         "1 finished (0 failed), 2 to go; mean 4 s/cell, "
         "ETA after the first finetune cell"
     )
+
+
+def test_children_write_their_progress_unbuffered(tmp_path):
+    # A piped Python child would hold its epoch lines until it exits, and
+    # `tail -f` on a cell's log would show nothing for a whole cell.
+    assert grid._child_env()["PYTHONUNBUFFERED"] == "1"

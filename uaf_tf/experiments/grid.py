@@ -402,8 +402,11 @@ class Outcome:
 
 
 def _child_env() -> dict:
-    """The children import the same `uaf_tf` as this process."""
+    """The children import the same `uaf_tf` as this process, and write
+    their progress lines unbuffered, so `tail -f` on a cell's log follows
+    it (a piped Python child otherwise holds its stdout until it exits)."""
     env = dict(os.environ)
+    env["PYTHONUNBUFFERED"] = "1"
     root = os.path.dirname(os.path.dirname(os.path.abspath(uaf_tf.__file__)))
     paths = [root] + [p for p in env.get("PYTHONPATH", "").split(":") if p]
     env["PYTHONPATH"] = ":".join(dict.fromkeys(paths))
