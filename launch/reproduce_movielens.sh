@@ -12,7 +12,7 @@
 #         about 10-25 minutes on 2 CPU cores (finetune_ml1m_quick.cfg trains
 #         8 epochs instead of 15); spread it over several invocations.
 # Finished cells are also kept in the results archive ARCHIVE_DIR
-# (results/mlSIZE; small files, meant to be committed): a fresh clone
+# (docs/results/mlSIZE; small files, meant to be committed): a fresh clone
 # restores them and runs only what is left. ARCHIVE_DIR= turns it off.
 # Overrides: DATA_DIR (data/movielens-SIZE), OUT_DIR (reproductions/mlSIZE),
 # SEEDS (0,1,2), FRACTIONS (1.0; the paper's Tables 6-7 use 1.0,0.5,0.1),
@@ -29,7 +29,7 @@ bash launch/setup_env.sh
 PY=.venv/bin/python
 DATA_DIR="${DATA_DIR:-data/movielens-$SIZE}"
 OUT_DIR="${OUT_DIR:-reproductions/ml$SIZE}"
-ARCHIVE_DIR="${ARCHIVE_DIR-results/ml$SIZE}"
+ARCHIVE_DIR="${ARCHIVE_DIR-docs/results/ml$SIZE}"
 METHODS_FLAG=()
 [ -n "${METHODS:-}" ] && METHODS_FLAG=(--methods="$METHODS")
 

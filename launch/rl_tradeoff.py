@@ -16,13 +16,14 @@ finished cells and resumes interrupted ones. See
 `uaf_tf.experiments.tradeoff`.
 """
 
+import os
 import shlex
 import sys
 
 from absl import app
 from absl import flags
 
-from uaf_tf.experiments import grid
+from uaf_tf.experiments import archive
 from uaf_tf.experiments import reproduction
 from uaf_tf.experiments import tradeoff
 
@@ -51,6 +52,13 @@ flags.DEFINE_string(
     "extra_finetune_flags",
     "",
     "More launch/finetune.py flags for every cell, one shell-quoted string.",
+)
+flags.DEFINE_string(
+    "archive_dir",
+    "",
+    "A results archive to keep in git (see launch/reproduce.py "
+    "--archive_dir): finished cells are restored from it and saved into "
+    "it, with tradeoff.md. Empty: no archive.",
 )
 flags.DEFINE_bool("dry_run", False, "Print the cells and their state only.")
 flags.DEFINE_bool("report_only", False, "Run no cell; rewrite the report.")
@@ -84,13 +92,19 @@ def main(argv):
         extra_finetune_flags=shlex.split(FLAGS.extra_finetune_flags),
     )
     if FLAGS.dry_run:
-        print(reproduction.describe_plan(cells))
-        return
-    outcomes = []
-    if not FLAGS.report_only:
-        outcomes = grid.run_cells(
-            cells, FLAGS.out_dir, headline=reproduction.headline
+        print(
+            reproduction.describe_plan(
+                cells, FLAGS.archive_dir or None, FLAGS.out_dir
+            )
         )
+        return
+    outcomes = reproduction.run_grid(
+        cells,
+        FLAGS.out_dir,
+        archive_dir=FLAGS.archive_dir or None,
+        run=not FLAGS.report_only,
+        headline=reproduction.headline,
+    )
     rows = tradeoff.write_report(
         cells,
         sweep,
@@ -100,6 +114,15 @@ def main(argv):
     )
     print(tradeoff.markdown_table(rows))
     print(f"Wrote {FLAGS.out_dir}/{tradeoff.TRADEOFF_MD}")
+    if FLAGS.archive_dir:
+        archive.save_reports(
+            [
+                os.path.join(FLAGS.out_dir, name)
+                for name in (tradeoff.TRADEOFF_MD, tradeoff.TRADEOFF_CSV)
+            ],
+            FLAGS.out_dir,
+            FLAGS.archive_dir,
+        )
     failed = [o for o in outcomes if o.status in ("failed", "blocked")]
     for outcome in failed:
         print(f"FAILED: {outcome.cell.name}; log {outcome.log}")

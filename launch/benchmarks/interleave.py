@@ -10,7 +10,9 @@ round ran seconds apart; a ratio is the median of the rounds' ratios.
 """
 
 import statistics
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
+from collections.abc import Mapping
+from collections.abc import Sequence
 
 
 def rounds(

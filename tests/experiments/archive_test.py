@@ -31,6 +31,12 @@ def _spec(tmp_path, out, seeds=(0, 1)):
     )
 
 
+def _run(spec, **kwargs):
+    return reproduction.run_grid(
+        grid.plan(spec), spec.out_dir, archive_dir=spec.archive_dir, **kwargs
+    )
+
+
 def _ran(spec):
     """Names of the cells whose fake launcher ran in `spec.out_dir`."""
     return sorted(
@@ -42,7 +48,7 @@ def _ran(spec):
 
 def test_a_fresh_out_dir_continues_the_grid_from_the_archive(tmp_path):
     first = _spec(tmp_path, "machine1")
-    reproduction.run_grid(first, echo=print)
+    _run(first, echo=print)
     archived = tmp_path / "archive"
     for cell in grid.plan(first):
         relative = os.path.relpath(cell.output, first.out_dir)
@@ -57,7 +63,7 @@ def test_a_fresh_out_dir_continues_the_grid_from_the_archive(tmp_path):
     # cells need its checkpoint, and reproduces the archived result.
     lines = []
     second = _spec(tmp_path, "machine2", seeds=(0, 1, 2))
-    reproduction.run_grid(second, echo=lines.append)
+    _run(second, echo=lines.append)
     assert _ran(second) == [
         "pretrain",
         "runs/gumbel/frac1.0/seed2",
@@ -73,20 +79,20 @@ def test_a_fresh_out_dir_continues_the_grid_from_the_archive(tmp_path):
     # A third machine with every cell archived runs nothing, and the
     # pretraining results are restored for the report.
     third = _spec(tmp_path, "machine3", seeds=(0, 1, 2))
-    reproduction.run_grid(third, echo=print)
+    _run(third, echo=print)
     assert _ran(third) == []
     assert os.path.exists(os.path.join(third.out_dir, "pretrain/results.json"))
 
 
 def test_a_rerun_that_differs_from_the_archive_is_reported(tmp_path):
-    reproduction.run_grid(_spec(tmp_path, "machine1", seeds=(0,)), echo=print)
+    _run(_spec(tmp_path, "machine1", seeds=(0,)), echo=print)
     path = tmp_path / "archive/pretrain/results.json"
     results = json.loads(path.read_text())
     results["valid"]["loss"] += 0.5
     path.write_text(json.dumps(results))
 
     lines = []
-    reproduction.run_grid(_spec(tmp_path, "machine2"), echo=lines.append)
+    _run(_spec(tmp_path, "machine2"), echo=lines.append)
 
     warnings = [line for line in lines if line.startswith("Warning")]
     assert len(warnings) == 1 and "pretrain differs" in warnings[0]
@@ -95,7 +101,7 @@ def test_a_rerun_that_differs_from_the_archive_is_reported(tmp_path):
 
 def test_test_instances_are_gzipped_byte_stably_and_restored(tmp_path):
     spec = _spec(tmp_path, "machine1", seeds=(0,))
-    reproduction.run_grid(spec, echo=print)
+    _run(spec, echo=print)
     cell = next(c for c in grid.plan(spec) if c.kind == grid.FINETUNE)
     ranks = np.array([3, 1, 120])
     instances.write_test_instances(
@@ -133,13 +139,13 @@ def test_cells_finished_before_the_archive_existed_are_saved(tmp_path):
     grid.run_cells(grid.plan(spec), spec.out_dir, echo=print)  # No archive.
     assert not (tmp_path / "archive").exists()
     lines = []
-    reproduction.run_grid(spec, run=False, echo=lines.append)
+    _run(spec, run=False, echo=lines.append)
     assert lines == [f"Archived 3 finished cells into {spec.archive_dir}."]
     assert (tmp_path / "archive/runs/soft/frac1.0/seed0/results.json").exists()
 
 
 def test_the_plan_shows_archived_cells(tmp_path):
-    reproduction.run_grid(_spec(tmp_path, "machine1", seeds=(0,)), echo=print)
+    _run(_spec(tmp_path, "machine1", seeds=(0,)), echo=print)
     fresh = _spec(tmp_path, "machine2", seeds=(0, 1))
     text = reproduction.describe_plan(
         grid.plan(fresh), fresh.archive_dir, fresh.out_dir

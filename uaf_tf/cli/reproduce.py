@@ -171,7 +171,7 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
     flags.DEFINE_string(
         "archive_dir",
         "",
-        "A results archive to keep in git (e.g. results/ml1m): the small "
+        "A results archive to keep in git (e.g. docs/results/ml1m): the small "
         "files of every finished cell (results.json, config.json, "
         "test_instances.tsv.gz) and the last report. Archived cells are "
         "restored into --out_dir first and skipped, so a fresh machine "
@@ -283,7 +283,9 @@ def _run_profile(
 ) -> int:
     """`run` for `--task=profile`: the cells, then profile_<label>.md/csv."""
     outcomes = reproduction.run_grid(
-        spec,
+        grid.plan(spec),
+        spec.out_dir,
+        archive_dir=spec.archive_dir,
         run=not flag_values.report_only,
         headline=profile_report.headline,
         stream=flag_values.stream,

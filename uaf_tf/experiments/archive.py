@@ -2,7 +2,7 @@
 
 A reproduction's output directory is large (checkpoints, weights,
 TensorBoard) and git-ignored, and a fresh machine starts without it. The
-archive (`GridSpec.archive_dir`, e.g. `results/ml1m`) keeps, for every
+archive (`GridSpec.archive_dir`, e.g. `docs/results/ml1m`) keeps, for every
 finished cell, only what the reports read, under the cell's path relative
 to `out_dir`:
 

@@ -254,28 +254,28 @@ def write_report(
 
 
 def run_grid(
-    spec: grid.GridSpec,
+    cells: Sequence[grid.Cell],
+    out_dir: str,
     *,
+    archive_dir: str | None = None,
     run: bool = True,
     headline: Callable[[grid.Cell], str] | None = None,
     stream: bool = False,
     echo: Callable[[str], None] = print,
 ) -> list[grid.Outcome]:
-    """Runs the unfinished cells of `spec` (if `run`), through its archive.
+    """Runs the unfinished `cells` (if `run`), through a results archive.
 
-    With `spec.archive_dir`, archived cells are restored into `out_dir`
-    first (so they are skipped and reported), each cell is archived as it
+    With `archive_dir`, archived cells are restored into `out_dir` first
+    (so they are skipped and reported), each cell is archived as it
     finishes, and finished cells the archive lacks are archived at the end
     (`uaf_tf.experiments.archive`).
 
     Returns:
         The cells' outcomes (empty when not `run`).
     """
-    cells = grid.plan(spec)
-    archive_dir = spec.archive_dir
     on_finished = None
     if archive_dir:
-        restored = archive.restore(cells, spec.out_dir, archive_dir)
+        restored = archive.restore(cells, out_dir, archive_dir)
         if restored:
             echo(
                 f"Restored {len(restored)} finished cells from the archive "
@@ -283,22 +283,20 @@ def run_grid(
             )
 
         def on_finished(cell):
-            archive.save(cell, spec.out_dir, archive_dir, echo=echo)
+            archive.save(cell, out_dir, archive_dir, echo=echo)
 
     outcomes = []
     if run:
         outcomes = grid.run_cells(
             cells,
-            spec.out_dir,
+            out_dir,
             headline=headline,
             stream=stream,
             echo=echo,
             on_finished=on_finished,
         )
     if archive_dir:
-        saved = archive.save_finished(
-            cells, spec.out_dir, archive_dir, echo=echo
-        )
+        saved = archive.save_finished(cells, out_dir, archive_dir, echo=echo)
         if saved:
             echo(f"Archived {len(saved)} finished cells into {archive_dir}.")
     return outcomes
@@ -320,7 +318,13 @@ def reproduce(
         The cells' outcomes (empty when not `run`) and the report files.
     """
     outcomes = run_grid(
-        spec, run=run, headline=headline, stream=stream, echo=echo
+        grid.plan(spec),
+        spec.out_dir,
+        archive_dir=spec.archive_dir,
+        run=run,
+        headline=headline,
+        stream=stream,
+        echo=echo,
     )
     files = write_report(
         spec, command=command, make_plots=make_plots, echo=echo
