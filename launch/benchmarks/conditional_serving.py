@@ -82,6 +82,14 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
         "throughput_batches", 2, "Large batches per variant and round.", **fv
     )
     flags.DEFINE_integer("seed", 0, "Seeds the model and the requests.", **fv)
+    flags.DEFINE_bool(
+        "jit_compile",
+        False,
+        "Compile both inference functions with XLA (`tf.function("
+        "jit_compile=True)`): fewer, fused ops per request, which is what "
+        "batch-1 latency is made of on a CPU.",
+        **fv,
+    )
     flags.DEFINE_string("out", None, "Where to write the JSON list.", **fv)
 
 
@@ -111,8 +119,11 @@ def set_policy(model: UAFRecommender, policy: str) -> None:
     model.policy_network.head.bias.assign(bias.reshape(-1))
 
 
-def inference_functions(model: UAFRecommender, seq_len: int, top_k: int):
-    """`{path: tf.function(ids [B, L]) -> (top-K ids, policy)}`."""
+def inference_functions(
+    model: UAFRecommender, seq_len: int, top_k: int, jit_compile: bool = False
+):
+    """`{path: tf.function(ids [B, L]) -> (top-K ids, policy)}`, compiled
+    with XLA when `jit_compile`."""
 
     def top_items(user):
         scores = model.score_all_items(user)  # [B, T]
@@ -127,17 +138,22 @@ def inference_functions(model: UAFRecommender, seq_len: int, top_k: int):
         user = model.encode(ids, policy, hard_policy=False)
         return top_items(user), policy
 
-    spec = [tf.TensorSpec([None, seq_len], tf.int32)]
+    # XLA needs a static batch (the conditional path's `dynamic_stitch`
+    # does not compile over a dynamic one): one trace per request shape.
+    spec = None if jit_compile else [tf.TensorSpec([None, seq_len], tf.int32)]
     return {
-        CONDITIONAL: tf.function(conditional, input_signature=spec),
-        BOTH_BRANCHES: tf.function(both_branches, input_signature=spec),
+        path: tf.function(fn, input_signature=spec, jit_compile=jit_compile)
+        for path, fn in (
+            (CONDITIONAL, conditional),
+            (BOTH_BRANCHES, both_branches),
+        )
     }
 
 
 def benchmark(fv) -> list[dict]:
     """Times the variants, interleaved; returns one dict per variant."""
     model = build_model(fv)
-    functions = inference_functions(model, fv.seq_len, fv.top_k)
+    functions = inference_functions(model, fv.seq_len, fv.top_k, fv.jit_compile)
     rng = np.random.default_rng(fv.seed)
     high = fv.num_source_items + 1
     single = [
@@ -200,6 +216,7 @@ def benchmark(fv) -> list[dict]:
                 "batch_size": fv.batch_size,
                 "latency_requests": len(latencies_ms),
                 "finetune_fraction": float(np.mean(fractions[variant])),
+                "jit_compile": fv.jit_compile,
             }
         )
     return results
@@ -242,7 +259,8 @@ def main(argv, flag_values: flags.FlagValues = flags.FLAGS):
         f"model: random UAF-Gumbel, C={fv.channels}, N={fv.num_blocks}, "
         f"L={fv.seq_len}, {fv.num_source_items} source / "
         f"{fv.num_target_items} target items, K={fv.top_k}; "
-        f"{fv.rounds} interleaved rounds"
+        f"{fv.rounds} interleaved rounds; "
+        + ("XLA-compiled" if fv.jit_compile else "graph (no XLA)")
     )
     print(
         f"machine: {platform.processor() or platform.machine()}, "

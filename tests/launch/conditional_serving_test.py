@@ -2,6 +2,8 @@
 
 import json
 
+import numpy as np
+import tensorflow as tf
 from absl import flags
 
 from launch.benchmarks import conditional_serving as bench
@@ -49,3 +51,30 @@ def test_tiny_run_writes_every_variant(tmp_path):
     assert ratios["all_frozen / all_finetuned"]["p50"] == (
         results[0]["p50_ms"] / results[1]["p50_ms"]
     )
+
+
+def test_xla_compiled_functions_serve_what_the_graph_serves():
+    fv = flags.FlagValues()
+    bench.define_flags(fv)
+    fv(
+        [
+            "conditional_serving",
+            "--channels=8",
+            "--num_blocks=2",
+            "--seq_len=5",
+            "--num_source_items=50",
+            "--num_target_items=20",
+            "--top_k=3",
+        ]
+    )
+    model = bench.build_model(fv)
+    graph = bench.inference_functions(model, 5, 3)
+    xla = bench.inference_functions(model, 5, 3, jit_compile=True)
+    ids = tf.constant(np.random.default_rng(0).integers(1, 51, [6, 5]), "int32")
+    for policy in (bench.ALL_FROZEN, bench.ALL_FINETUNED, bench.LEARNED):
+        bench.set_policy(model, policy)
+        for path in (bench.CONDITIONAL, bench.BOTH_BRANCHES):
+            want_items, want_policy = graph[path](ids)
+            got_items, got_policy = xla[path](ids)
+            np.testing.assert_array_equal(got_policy, want_policy)
+            np.testing.assert_array_equal(got_items, want_items)

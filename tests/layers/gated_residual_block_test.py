@@ -288,6 +288,33 @@ def test_hard_gate_runs_only_the_chosen_branch_per_row(compiled):
     assert _counts(gated) == (1.0, 7.0, 1.0, 7.0)
 
 
+def test_under_xla_a_uniform_batch_runs_one_branch_a_mixed_one_both():
+    # Compiled over a dynamic batch, as a served model is: XLA cannot split
+    # rows into parts of dynamic size, so a mixed batch selects rows from
+    # both branches; every uniform batch (each batch-1 request) runs one.
+    gated = _counting_gated()
+    call = tf.function(
+        lambda h, g: gated(h, g, training=False, hard=True),
+        jit_compile=True,
+        input_signature=[tf.TensorSpec([None, 4, C]), tf.TensorSpec([None])],
+    )
+    hidden = tf.random.normal([7, 4, C], seed=9)
+    gate = tf.constant(_HARD_GATES["mixed"])
+    _counts(gated)
+    out = call(hidden, gate)
+    assert _counts(gated) == (1.0, 7.0, 1.0, 7.0)
+    picked = tf.where(
+        gate[:, None, None] > 0.5, gated.finetuned(hidden), gated.frozen(hidden)
+    )
+    np.testing.assert_allclose(out, picked, rtol=1e-5, atol=1e-5)
+    _counts(gated)
+    for value, counts in ((0.0, (1.0, 1.0, 0.0, 0.0)), (1.0, (0, 0, 1, 1))):
+        call(hidden[:1], tf.constant([value]))
+        assert _counts(gated) == counts
+    assert tuple(call(hidden[:0], tf.zeros([0])).shape) == (0, 4, C)
+    assert _counts(gated) == (0.0, 0.0, 0.0, 0.0)
+
+
 def test_soft_gate_and_the_default_run_both_branches():
     gated = _counting_gated()
     hidden = tf.random.normal([3, 4, C], seed=10)

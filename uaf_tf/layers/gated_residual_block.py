@@ -11,6 +11,20 @@ _MIXED = 2
 _EMPTY = 3
 
 
+def _traced_for_xla() -> bool:
+    """Whether the current graph is being traced for XLA compilation
+    (inside `tf.function(jit_compile=True)`); False when TF's internal
+    check is unavailable."""
+    try:
+        from tensorflow.python.framework import ops as tf_ops
+        from tensorflow.python.ops import control_flow_util
+    except ImportError:  # pragma: no cover - TF moved its internals
+        return False
+    return control_flow_util.GraphOrParentsInXlaContext(
+        tf_ops.get_default_graph()
+    )
+
+
 @keras.saving.register_keras_serializable(package="uaf_tf")
 class GatedResidualBlock(keras.layers.Layer):
     """UAF's per-user choice between a frozen block and its fine-tuned copy.
@@ -44,10 +58,12 @@ class GatedResidualBlock(keras.layers.Layer):
     pays for exactly one branch per block, and a mixed batch for each
     row's own branch plus a gather and a scatter.
     The outputs equal Eq. (6)'s to float tolerance (a branch run on a
-    subset of rows may round differently). These are standard graph ops:
-    a SavedModel (TF Serving) runs them, and XLA compiles them
-    (`jit_compile=True`, tested on CPU; the row split then has bounded
-    dynamic shapes).
+    subset of rows may round differently). These are standard graph ops,
+    which a SavedModel (TF Serving) runs. XLA (`jit_compile=True`) cannot
+    compile a row split of dynamic size inside a whole model (the blocks
+    read its shape as a constant), so when the call is traced for XLA a
+    mixed batch runs both branches and selects each row's; a uniform batch,
+    every batch-1 request among them, still runs one branch.
 
     Training (and any call with a soft gate, UAF-Soft's) computes both
     branches and mixes them as Eq. (6) is written: the straight-through
@@ -164,6 +180,12 @@ class GatedResidualBlock(keras.layers.Layer):
         )
 
         def mixed():
+            if _traced_for_xla():
+                return tf.where(
+                    tuned[:, None, None] > 0,
+                    self.finetuned(hidden, training=False),
+                    self.frozen(hidden, training=False),
+                )
             rows = tf.range(batch)
             frozen_rows, tuned_rows = tf.dynamic_partition(rows, tuned, 2)
             frozen_out = self.frozen(
