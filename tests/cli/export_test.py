@@ -93,6 +93,7 @@ def test_the_exported_run_directory_is_complete(finetuned_run):
         "python",
         "packages",
         "devices",
+        "cpu",
         "git",
         "argv",
     }
