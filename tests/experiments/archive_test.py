@@ -1,5 +1,6 @@
 """The results archive: a fresh machine continues a grid from it."""
 
+import dataclasses
 import filecmp
 import gzip
 import json
@@ -160,3 +161,29 @@ def test_the_plan_shows_archived_cells(tmp_path):
     assert "[new]" not in reproduction.describe_plan(
         grid.plan(_spec(tmp_path, "machine1", seeds=(0,)))
     )
+
+
+def test_a_report_over_runs_from_two_cpu_models_says_so(tmp_path):
+    # An existing pretraining run: the fake's pretraining results lack the
+    # metrics the report's pretraining section reads.
+    spec = dataclasses.replace(
+        _spec(tmp_path, "machine1", seeds=(0,)),
+        pretrained="pre",
+        pretrain_flagfile=None,
+    )
+    _run(spec, echo=print)
+    cells = [c for c in grid.plan(spec) if c.kind == grid.FINETUNE]
+    for cell, cpu in zip(cells, ("AMD EPYC", "Intel(R) Xeon(R) Processor")):
+        with open(os.path.join(cell.run_dir, "config.json"), "w") as f:
+            json.dump({"method": cell.method, "environment": {"cpu": cpu}}, f)
+    files = reproduction.write_report(spec, make_plots=False, echo=print)
+    with open(files.markdown) as f:
+        markdown = f.read()
+    assert (
+        "Machines of the finished runs: 1 on AMD EPYC, 1 on Intel(R) Xeon(R) "
+        "Processor (config.json `environment.cpu`)"
+    ) in markdown
+    os.remove(os.path.join(cells[1].run_dir, "config.json"))
+    files = reproduction.write_report(spec, make_plots=False, echo=print)
+    with open(files.markdown) as f:
+        assert "1 on AMD EPYC, 1 without a recorded CPU model" in f.read()

@@ -348,6 +348,9 @@ def config_differences(runs: Sequence[Run]) -> dict:
     }
 
 
+CPU_NOT_RECORDED = "not recorded"
+
+
 def run_machines(runs: Sequence[Run]) -> dict:
     """`{CPU model: number of runs}` from the runs' `config.json`
     (`environment.cpu`; `"not recorded"` for runs without it). Runs on
@@ -355,7 +358,7 @@ def run_machines(runs: Sequence[Run]) -> dict:
     counts = {}
     for run in runs:
         path = os.path.join(run.run_dir, "config.json")
-        cpu = "not recorded"
+        cpu = CPU_NOT_RECORDED
         if os.path.exists(path):
             with open(path) as f:
                 cpu = (json.load(f).get("environment") or {}).get("cpu", cpu)

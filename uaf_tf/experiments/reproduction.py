@@ -211,8 +211,13 @@ def write_report(
     machines = report.run_machines(runs)
     if len(machines) > 1:
         context.append(
-            "Machines: "
-            + ", ".join(f"{n} runs on {cpu}" for cpu, n in machines.items())
+            "Machines of the finished runs: "
+            + ", ".join(
+                f"{n} without a recorded CPU model"
+                if cpu == report.CPU_NOT_RECORDED
+                else f"{n} on {cpu}"
+                for cpu, n in machines.items()
+            )
             + " (config.json `environment.cpu`); runs on different CPU "
             "models agree to float tolerance, not bit for bit."
         )
