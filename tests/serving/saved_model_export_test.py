@@ -195,6 +195,8 @@ def _cases(exports):
             "signature": keys.SERVE,
             "inputs": {keys.SOURCE_ITEMS: value, keys.EXCLUDE_HISTORY: ON},
         }
+    for name in ("batch_1", "batch_1024"):
+        cases[f"xla_{name}"] = {**cases[name], "export": exports["gumbel_xla"]}
     for name, width in (("batch_0", 2 * SEQ_LEN), ("batch_0_width_0", 0)):
         cases[name] = {
             "export": path,
@@ -259,6 +261,16 @@ def served(make_run_dir, tmp_path_factory):
     )
     exports["off_by_default"] = export_run(
         run_dir, base, model_name="off", version=1, exclude_history=False
+    )
+    # The forward pass XLA-compiled inside the signatures (--xla_serving).
+    models["gumbel_xla"] = run_dir_lib.load_model(run_dir)
+    exports["gumbel_xla"] = export_run(
+        run_dir,
+        base,
+        model_name="xla",
+        version=1,
+        top_k=TOP_K,
+        jit_compile=True,
     )
     cases = _cases(exports)
     work = tmp_path_factory.mktemp("loader")
@@ -351,6 +363,25 @@ def test_batch_sizes_match_keras(served, name):
         results[name], reference_serve(models["gumbel"], rows)
     )
     assert len(results[name][keys.TOP_K_ITEMS]) == len(rows)
+
+
+@pytest.mark.parametrize("name", ["mixed", "batch_1", "batch_1024"])
+def test_the_xla_compiled_export_serves_what_keras_does(served, name):
+    models, cases, results, exports = served
+    key = "gumbel_xla/mixed" if name == "mixed" else f"xla_{name}"
+    rows = _rows(cases[key])
+    _assert_serve_matches(
+        results[key], reference_serve(models["gumbel_xla"], rows)
+    )
+    with open(
+        os.path.join(exports["gumbel_xla"], "assets.extra", "uaf_export.json")
+    ) as f:
+        assert json.load(f)["jit_compile"] is True
+    serve_script = os.path.join(os.path.dirname(exports["gumbel_xla"]))
+    with open(serve_script + ".serve.sh") as f:
+        assert "--xla_cpu_compilation_enabled=true" in f.read()
+    with open(os.path.dirname(exports["gumbel"]) + ".serve.sh") as f:
+        assert "xla" not in f.read()
 
 
 def test_empty_and_unknown_histories_are_all_padding(served):

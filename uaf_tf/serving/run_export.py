@@ -136,6 +136,7 @@ def export_run(
     exclude_history: bool = True,
     batching: server_config.BatchingConfig | None = None,
     server_base_path: str | None = None,
+    jit_compile: bool = False,
 ) -> str:
     """Exports a fine-tuned run to `<export_base>/<model_name>/<version>/`.
 
@@ -162,6 +163,9 @@ def export_run(
         batching: `server_config.BatchingConfig`; default: its defaults.
         server_base_path: the model directory as the server will see it,
             written into the model config; default: the local path.
+        jit_compile: bool, XLA-compile the model's forward pass in the
+            signatures (`saved_model_export.build_export_archive`); the
+            serve script then passes `--xla_cpu_compilation_enabled=true`.
 
     Returns:
         str, the published version directory.
@@ -204,21 +208,40 @@ def export_run(
             info.seq_len,
             top_k,
             exclude_history,
+            jit_compile,
         )
         warmup.write_warmup_requests(tmp_dir, model_name, examples)
         _write_export_info(
-            tmp_dir, run_dir, weights, top_k, info, exclude_history, batching
+            tmp_dir,
+            run_dir,
+            weights,
+            top_k,
+            info,
+            exclude_history,
+            batching,
+            jit_compile,
         )
         check_export(tmp_dir, examples)
     server_config.write_server_files(
-        export_base, model_name, batching, server_base_path
+        export_base,
+        model_name,
+        batching,
+        server_base_path,
+        xla_cpu=jit_compile,
     )
     logging.info("Exported %s to %s", run_dir, final_dir)
     return final_dir
 
 
 def _write_export_info(
-    export_dir, run_dir, weights, top_k, info, exclude_history, batching
+    export_dir,
+    run_dir,
+    weights,
+    top_k,
+    info,
+    exclude_history,
+    batching,
+    jit_compile,
 ):
     method = None
     if os.path.exists(os.path.join(run_dir, run_dir_lib.CONFIG_FILE)):
@@ -229,6 +252,7 @@ def _write_export_info(
         "method": method,
         "top_k": top_k,
         "exclude_history_default": bool(exclude_history),
+        "jit_compile": bool(jit_compile),
         "warmup_batch_sizes": list(batching.batch_sizes),
         "signatures": [keys.SERVE, keys.SCORE_ITEMS],
         "unknown_item_score": keys.UNKNOWN_ITEM_SCORE,

@@ -116,8 +116,10 @@ def server_command(
     batching_config_path: str,
     grpc_port: int = GRPC_PORT,
     rest_port: int = REST_PORT,
+    xla_cpu: bool = False,
 ) -> list[str]:
-    """The `tensorflow_model_server` argv that uses the two files."""
+    """The `tensorflow_model_server` argv that uses the two files (and
+    enables XLA:CPU JIT for an export compiled with `jit_compile`)."""
     return [
         SERVER_BINARY,
         f"--port={grpc_port}",
@@ -125,6 +127,7 @@ def server_command(
         f"--model_config_file={model_config_path}",
         "--enable_batching=true",
         f"--batching_parameters_file={batching_config_path}",
+        *(["--xla_cpu_compilation_enabled=true"] if xla_cpu else []),
     ]
 
 
@@ -143,6 +146,7 @@ def write_server_files(
     model_name: str,
     batching: BatchingConfig,
     base_path: str | None = None,
+    xla_cpu: bool = False,
 ) -> dict[str, str]:
     """Writes the model config, batching parameters and serve script.
 
@@ -156,6 +160,8 @@ def write_server_files(
         base_path: the model directory as the server sees it (e.g.
             `/models/uaf` inside a container); default: the absolute
             local path of `<export_base>/<model_name>`.
+        xla_cpu: the export was XLA-compiled (`jit_compile`): the serve
+            script enables TF Serving's XLA:CPU JIT.
 
     Returns:
         `server_file_paths(...)`.
@@ -163,7 +169,9 @@ def write_server_files(
     paths = server_file_paths(export_base, model_name)
     if base_path is None:
         base_path = os.path.join(os.path.abspath(export_base), model_name)
-    command = server_command(paths["model_config"], paths["batching_config"])
+    command = server_command(
+        paths["model_config"], paths["batching_config"], xla_cpu=xla_cpu
+    )
     script = (
         "#!/bin/sh\n"
         f"# Serves {model_name} with TF Serving >= 2.14 (which fills the\n"
