@@ -24,6 +24,9 @@ import tensorflow as tf
 from absl import app
 from absl import flags
 
+# Run as a script: the repository root, for `launch.benchmarks`.
+sys.path.insert(0, os.path.abspath(os.path.join(__file__, *[os.pardir] * 3)))
+from launch.benchmarks import interleave
 from uaf_tf.layers import samplers
 from uaf_tf.models.nextitnet_backbone import PAPER_DILATIONS
 from uaf_tf.models.nextitnet_backbone import NextItNetBackbone
@@ -58,10 +61,29 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
     flags.DEFINE_integer("batch_size", 256, "Throughput batch size.", **fv)
     flags.DEFINE_integer("throughput_batches", 40, "Timed large batches.", **fv)
     flags.DEFINE_integer("seed", 0, "Seeds the model and the requests.", **fv)
+    flags.DEFINE_bool(
+        "xla_serving",
+        False,
+        "Export the random model with its forward pass XLA-compiled "
+        "(uaf-export --xla_serving).",
+        **fv,
+    )
+    flags.DEFINE_integer(
+        "compare_xla_rounds",
+        0,
+        "If > 0: export the random model twice, graph and XLA, and time "
+        "batch-1 requests of both in this many interleaved rounds "
+        "(--latency_requests / rounds requests each per round); prints "
+        "p50 wall and CPU ms of each and the median of the rounds' XLA / "
+        "graph p50 ratios.",
+        **fv,
+    )
 
 
-def export_random_model(fv, out_dir: str) -> str:
-    """Writes vocabularies + the SavedModel of a random model; returns it."""
+def export_random_model(fv, out_dir: str, jit_compile: bool = False) -> str:
+    """Writes vocabularies + the SavedModel of a random model (its forward
+    pass XLA-compiled when `jit_compile`); returns it."""
+    os.makedirs(out_dir, exist_ok=True)
     vocab_paths = {}
     for name, count in (
         ("source", fv.num_source_items),
@@ -90,6 +112,7 @@ def export_random_model(fv, out_dir: str) -> str:
         vocab_paths["target"],
         fv.seq_len,
         fv.top_k,
+        jit_compile=jit_compile,
     )
     return export_dir
 
@@ -142,16 +165,105 @@ def benchmark(export_dir: str, fv) -> dict:
     }
 
 
+def compare_xla(fv, out_dir: str) -> dict:
+    """Batch-1 latency of the graph and the XLA export, interleaved.
+
+    Returns:
+        `{"graph": {...}, "xla": {...}, "round_ratios": [...],
+        "median_ratio": float}`: per export the p50 wall and CPU ms over all
+        its requests; the ratios are XLA p50 / graph p50 per round.
+    """
+    serves, singles = {}, None
+    for name, jit in (("graph", False), ("xla", True)):
+        export_dir = export_random_model(fv, os.path.join(out_dir, name), jit)
+        serves[name] = tf.saved_model.load(export_dir).signatures[keys.SERVE]
+        if singles is None:
+            source_ids = read_vocab_head(
+                os.path.join(export_dir, "assets", "source_vocab.txt"), 100_000
+            )
+            rng = np.random.default_rng(fv.seed)
+            singles = [
+                random_histories(source_ids, 1, fv.seq_len, rng)
+                for _ in range(50)
+            ]
+    exclude = tf.constant([True])
+    per_round = max(1, fv.latency_requests // fv.compare_xla_rounds)
+    wall = {name: [] for name in serves}
+    cpu = {name: [] for name in serves}
+
+    def timer(name):
+        def run():
+            serve, times = serves[name], []
+            for i in range(per_round):
+                request = singles[i % len(singles)]
+                start, cpu_start = time.perf_counter(), time.process_time()
+                serve(source_items=request, exclude_history=exclude)[
+                    keys.TOP_K_ITEMS
+                ].numpy()
+                times.append(time.perf_counter() - start)
+                cpu[name].append(time.process_time() - cpu_start)
+            wall[name] += times
+            return float(np.median(times))
+
+        return run
+
+    for name in serves:  # warm-up (XLA compiles here), untimed
+        for request in singles[:10]:
+            serves[name](source_items=request, exclude_history=exclude)
+    figures = interleave.rounds(
+        {name: timer(name) for name in serves}, fv.compare_xla_rounds
+    )
+    result = {
+        name: {
+            "p50_ms": float(1e3 * np.median(wall[name])),
+            "p99_ms": float(1e3 * np.percentile(wall[name], 99)),
+            "cpu_p50_ms": float(1e3 * np.median(cpu[name])),
+            "requests": len(wall[name]),
+        }
+        for name in serves
+    }
+    result["round_ratios"] = interleave.round_ratios(
+        figures["xla"], figures["graph"]
+    )
+    result["median_ratio"] = interleave.median_ratio(
+        figures["xla"], figures["graph"]
+    )
+    return result
+
+
 def main(argv, flag_values: flags.FlagValues = flags.FLAGS):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     fv = flag_values
     print("command: " + " ".join([os.path.basename(sys.executable)] + sys.argv))
+    if fv.compare_xla_rounds > 0:
+        with tempfile.TemporaryDirectory() as tmp:
+            result = compare_xla(fv, tmp)
+        print(
+            f"random UAF-{fv.method} (C={fv.channels}, N={fv.num_blocks}, "
+            f"L={fv.seq_len}), batch 1, {fv.compare_xla_rounds} interleaved "
+            f"rounds; machine {platform.processor() or platform.machine()}, "
+            f"{os.cpu_count()} CPUs, 1-min load {os.getloadavg()[0]:.1f}"
+        )
+        for name in ("graph", "xla"):
+            r = result[name]
+            print(
+                f"  {name:<5} p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} "
+                f"ms, CPU p50 {r['cpu_p50_ms']:.2f} ms ({r['requests']} "
+                "requests)"
+            )
+        print(
+            f"  XLA / graph batch-1 p50: {result['median_ratio']:.2f} "
+            "(median of rounds: "
+            + ", ".join(f"{x:.2f}" for x in result["round_ratios"])
+            + ")"
+        )
+        return
     with tempfile.TemporaryDirectory() as tmp:
         if fv.saved_model_dir:
             export_dir, what = fv.saved_model_dir, fv.saved_model_dir
         else:
-            export_dir = export_random_model(fv, tmp)
+            export_dir = export_random_model(fv, tmp, fv.xla_serving)
             what = (
                 f"random UAF-{fv.method} (C={fv.channels}, N={fv.num_blocks} "
                 f"blocks, L={fv.seq_len}, {fv.num_source_items} source / "
