@@ -9,6 +9,7 @@ else writes a results.json whose test MRR@5 is 0.1 + 0.01 * seed.
 import json
 import os
 import sys
+import time
 
 
 def main(argv):
@@ -28,6 +29,22 @@ def main(argv):
         with open(os.path.join(run_dir, "ckpt", "checkpoint"), "w") as f:
             f.write('model_checkpoint_path: "ckpt-1"\n')
         return 1
+    saw_own_line = None
+    if method == "watch_log":
+        # Is this line in the cell's log while the cell still runs? The log
+        # is <out_dir>/logs/<cell name with / -> _>.log, and the run dir
+        # <out_dir>/runs/<method>/frac<f>/seed<s>.
+        parts = os.path.normpath(run_dir).split(os.sep)
+        out_dir = os.sep.join(parts[:-4])
+        log = os.path.join(out_dir, "logs", "_".join(parts[-4:]) + ".log")
+        print("first line of the cell", flush=True)
+        saw_own_line = False
+        for _ in range(100):
+            with open(log) as f:
+                if "first line of the cell" in f.read():
+                    saw_own_line = True
+                    break
+            time.sleep(0.1)
     seed = int(args.get("seed", 0))
     mrr = 0.1 + 0.01 * seed
     results = {
@@ -36,6 +53,7 @@ def main(argv):
         "best_epoch": 1,
         "epochs_run": 2,
         "wall_time_s": 1.0,
+        "saw_own_line": saw_own_line,
         "history": [
             {"epoch": 1, "valid": {"sampled/mrr@5": mrr - 0.05}},
             {"epoch": 2, "valid": {"sampled/mrr@5": mrr}},

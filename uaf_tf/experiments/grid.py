@@ -403,8 +403,8 @@ class Outcome:
 
 def _child_env() -> dict:
     """The children import the same `uaf_tf` as this process, and write
-    their progress lines unbuffered, so `tail -f` on a cell's log follows
-    it (a piped Python child otherwise holds its stdout until it exits)."""
+    their output unbuffered (a piped Python child otherwise holds what it
+    prints without flushing until it exits)."""
     env = dict(os.environ)
     env["PYTHONUNBUFFERED"] = "1"
     root = os.path.dirname(os.path.dirname(os.path.abspath(uaf_tf.__file__)))
@@ -530,6 +530,7 @@ def run_cells(
             )
             for line in process.stdout:
                 f.write(line)
+                f.flush()  # `tail -f` on the log follows the cell.
                 if stream:
                     echo(line.rstrip("\n"))
             code = process.wait()
