@@ -52,7 +52,6 @@ import datetime
 import itertools
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -73,6 +72,7 @@ from launch.benchmarks import gemm_ceiling
 from launch.benchmarks import interleave
 from launch.benchmarks import matmul_rate
 from launch.benchmarks import pretrain_throughput as pt
+from uaf_tf import run_dir as run_dir_lib
 from uaf_tf import testing
 from uaf_tf.data import dataset_info
 from uaf_tf.layers import samplers
@@ -836,7 +836,7 @@ def main(argv, flag_values: flags.FlagValues = flags.FLAGS):
             "%Y-%m-%d %H:%M UTC"
         ),
         "command": " ".join(["python", *sys.argv]),
-        "cpu": _cpu_name(),
+        "cpu": run_dir_lib.cpu_model(),
         "cpus": os.cpu_count(),
         "tensorflow": tf.__version__,
         "load_before": load_before,
@@ -861,17 +861,6 @@ def main(argv, flag_values: flags.FlagValues = flags.FLAGS):
     with open(os.path.join(fv.out, "report.md"), "w") as f:
         f.write(text)
     print(text)
-
-
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 if __name__ == "__main__":

@@ -8,6 +8,16 @@ from absl import flags
 
 from launch.benchmarks import conditional_serving as bench
 
+# A model small enough for a test, in both serving benchmarks' flags.
+TINY_MODEL_FLAGS = (
+    "--channels=8",
+    "--num_blocks=2",
+    "--seq_len=5",
+    "--num_source_items=50",
+    "--num_target_items=20",
+    "--top_k=3",
+)
+
 
 def test_tiny_run_writes_every_variant(tmp_path):
     fv = flags.FlagValues()
@@ -16,12 +26,7 @@ def test_tiny_run_writes_every_variant(tmp_path):
     fv(
         [
             "conditional_serving",
-            "--channels=8",
-            "--num_blocks=2",
-            "--seq_len=5",
-            "--num_source_items=50",
-            "--num_target_items=20",
-            "--top_k=3",
+            *TINY_MODEL_FLAGS,
             "--rounds=2",
             "--latency_requests=3",
             "--batch_size=4",
@@ -59,12 +64,7 @@ def test_xla_compiled_functions_serve_what_the_graph_serves():
     fv(
         [
             "conditional_serving",
-            "--channels=8",
-            "--num_blocks=2",
-            "--seq_len=5",
-            "--num_source_items=50",
-            "--num_target_items=20",
-            "--top_k=3",
+            *TINY_MODEL_FLAGS,
         ]
     )
     model = bench.build_model(fv)

@@ -5,6 +5,7 @@ import statistics
 from absl import flags
 
 from launch.benchmarks import serving_latency as bench
+from tests.launch.conditional_serving_test import TINY_MODEL_FLAGS
 
 
 def test_compare_xla_times_both_exports_in_interleaved_rounds(tmp_path):
@@ -13,12 +14,7 @@ def test_compare_xla_times_both_exports_in_interleaved_rounds(tmp_path):
     fv(
         [
             "serving_latency",
-            "--channels=8",
-            "--num_blocks=2",
-            "--seq_len=5",
-            "--num_source_items=50",
-            "--num_target_items=20",
-            "--top_k=3",
+            *TINY_MODEL_FLAGS,
             "--latency_requests=6",
             "--compare_xla_rounds=3",
         ]
