@@ -122,6 +122,7 @@ def main(argv):
             ],
             FLAGS.out_dir,
             FLAGS.archive_dir,
+            covering=cells,
         )
     failed = [o for o in outcomes if o.status in ("failed", "blocked")]
     for outcome in failed:

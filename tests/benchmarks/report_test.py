@@ -164,8 +164,9 @@ def test_targets_and_speedups_come_from_the_records(quick_report):
     assert row["met"] == (ratio <= report.TARGET_RL_OVER_GUMBEL)
     assert row["how"] == "interleaved, median of 2 rounds"
     share = rows["UAF-Gumbel step: share of the matmul rate"]
-    assert share["value"] == (
-        by_name[("interleaved_finetune_gumbel", None)]["share_of_matmul"]
+    assert (
+        share["value"]
+        == (by_name[("interleaved_finetune_gumbel", None)]["share_of_matmul"])
     )
     frozen = by_name[("serving_conditional", "all_frozen")]
     tuned = by_name[("serving_conditional", "all_finetuned")]

@@ -187,3 +187,36 @@ def test_a_report_over_runs_from_two_cpu_models_says_so(tmp_path):
     files = reproduction.write_report(spec, make_plots=False, echo=print)
     with open(files.markdown) as f:
         assert "1 on AMD EPYC, 1 without a recorded CPU model" in f.read()
+
+
+def test_a_run_over_part_of_the_archive_keeps_its_report(tmp_path):
+    # As above, an existing pretraining run (the fake's lacks the metrics
+    # the report's pretraining section reads).
+    def spec(seeds):
+        return dataclasses.replace(
+            _spec(tmp_path, "machine1", seeds=seeds),
+            pretrained="pre",
+            pretrain_flagfile=None,
+        )
+
+    messages = []
+    reproduction.reproduce(spec((0, 1)), make_plots=False, echo=print)
+    report = tmp_path / "archive" / "results.md"
+    full = report.read_text()
+    assert "n seeds" in full and "| 2 |" in full
+
+    # One seed of the same grid: its report covers 2 of the 4 cells.
+    reproduction.reproduce(spec((1,)), make_plots=False, echo=messages.append)
+    assert report.read_text() == full
+    assert any(
+        "holds 2 cells this command does not cover "
+        "(runs/gumbel/frac1.0/seed0/results.json, ...)" in m
+        for m in messages
+    ), messages
+
+    # The full command with --report_only rewrites it.
+    os.remove(report)
+    reproduction.reproduce(
+        spec((0, 1)), run=False, make_plots=False, echo=print
+    )
+    assert report.read_text() == full

@@ -12,7 +12,7 @@ to `out_dir`:
 <archive>/runs/<method>/frac<f>/seed<s>/test_instances.tsv.gz
 <archive>/popularity/finetune-frac<f>.json
 <archive>/pretrain/results.json, config.json
-<archive>/results.md, results.csv     the last report written
+<archive>/results.md, results.csv     the last report over every archived cell
 ```
 
 `test_instances.tsv` is stored gzipped (written with a zero mtime, so the
@@ -204,11 +204,62 @@ def save_finished(
     return saved
 
 
+def cells_not_covered(
+    cells: Sequence[grid.Cell], out_dir: str, archive_dir: str
+) -> list[str]:
+    """The archived cells under `runs/` that `cells` leave out.
+
+    A grid run over some of the archive's methods or seeds writes a report
+    over those alone; it must not replace the archive's report over all of
+    them.
+
+    Returns:
+        The archived cells' results.json paths, relative to the archive,
+        that no cell of `cells` writes; sorted.
+    """
+    planned = {os.path.relpath(cell.output, out_dir) for cell in cells}
+    archived = []
+    runs = os.path.join(archive_dir, "runs")
+    for root, _, names in os.walk(runs):
+        if run_dir_lib.RESULTS_FILE in names:
+            archived.append(
+                os.path.relpath(
+                    os.path.join(root, run_dir_lib.RESULTS_FILE), archive_dir
+                )
+            )
+    return sorted(path for path in archived if path not in planned)
+
+
 def save_reports(
-    paths: Sequence[str], out_dir: str, archive_dir: str
+    paths: Sequence[str],
+    out_dir: str,
+    archive_dir: str,
+    *,
+    covering: Sequence[grid.Cell] | None = None,
+    echo: Callable[[str], None] = print,
 ) -> list[str]:
     """Copies report files (results.md, results.csv, ...) written in
-    `out_dir` into the archive at the same relative paths."""
+    `out_dir` into the archive at the same relative paths.
+
+    With `covering` (the cells the reports were written over), nothing is
+    copied when the archive holds cells outside them (`cells_not_covered`):
+    a report over some methods or seeds would replace the one over all.
+    `echo` then says so.
+
+    Returns:
+        The archive paths written.
+    """
+    if covering is not None:
+        left_out = cells_not_covered(covering, out_dir, archive_dir)
+        if left_out:
+            echo(
+                f"The archive {archive_dir} holds {len(left_out)} cells this "
+                f"command does not cover ({left_out[0]}"
+                f"{', ...' if len(left_out) > 1 else ''}), so its report was "
+                "left as it was; rewrite it with the grid's full command and "
+                "--report_only."
+            )
+            return []
     written = []
     for path in paths:
         archived = _archived_path(path, out_dir, archive_dir)

@@ -317,7 +317,8 @@ def reproduce(
     echo: Callable[[str], None] = print,
 ) -> tuple[list[grid.Outcome], ReportFiles]:
     """Runs the unfinished cells of `spec` (if `run`, through its archive:
-    `run_grid`), then the report (also copied into the archive).
+    `run_grid`), then the report (also copied into the archive, unless the
+    archive holds cells `spec` leaves out: its report covers all of them).
 
     Returns:
         The cells' outcomes (empty when not `run`) and the report files.
@@ -336,6 +337,10 @@ def reproduce(
     )
     if spec.archive_dir:
         archive.save_reports(
-            [files.markdown, files.csv], spec.out_dir, spec.archive_dir
+            [files.markdown, files.csv],
+            spec.out_dir,
+            spec.archive_dir,
+            covering=grid.plan(spec),
+            echo=echo,
         )
     return outcomes, files
