@@ -1,6 +1,7 @@
 """Result tables from planted results.json files: exact means, stds, bold."""
 
 import csv
+import dataclasses
 import io
 import json
 import math
@@ -156,6 +157,36 @@ def test_pairs_over_instances_when_every_run_has_them(planted):
 
     os.remove(os.path.join(gumbel[1].run_dir, "test_instances.tsv"))
     assert report.compare(gumbel, baseline).pairing == report.SEEDS
+
+
+def test_a_method_with_fewer_seeds_is_compared_on_those_seeds(planted):
+    runs, _ = report.load_runs(planted)
+    gumbel = [r for r in runs if r.method == "gumbel"]
+    baseline = [r for r in runs if r.method == "finetune-all"]
+    for run, ranks in zip(gumbel, ([1, 2, 6], [1, 4, 6], [1, 2, 6])):
+        _write_instances(run, ranks)
+    for run, ranks in zip(baseline, ([2, 2, 1], [2, 2, 1], [2, 6, 1])):
+        _write_instances(run, ranks)
+    seed0 = [r for r in gumbel if r.seed == 0]
+
+    comparison = report.compare(seed0, baseline)
+
+    # Seed 0 against the baseline's seed 0 alone: RR@5 (1, 1/2, 0) against
+    # (1/2, 1/2, 1), d = (1/2, 0, -1); over all three baseline seeds it
+    # would be (1/2, 1/2 - 1/3, -1).
+    assert comparison.seeds == [0] and not comparison.all_seeds
+    test = comparison.tests["sampled/mrr@5"]
+    assert test.mean_difference == pytest.approx((1 / 2 + 0 - 1) / 3)
+    assert report.compare(gumbel, baseline).all_seeds
+    elsewhere = [dataclasses.replace(r, seed=7) for r in seed0]
+    assert report.compare(elsewhere, baseline) is None
+
+    tables = report.fraction_tables(seed0 + baseline, [], [1.0])
+    markdown = report.markdown_table(tables[0])
+    assert (
+        "Δ and p over the seeds both methods finished, where the rows' "
+        "means cover more: UAF-Gumbel: seed 0."
+    ) in markdown
 
 
 def test_pretraining_section_reports_the_gap():

@@ -11,8 +11,11 @@ from the runs' `results.json` (and `test_instances.tsv`) files.
 Pairing of the t-test: over the same test instances (per-instance RR@5 and
 HR@5 averaged over seeds, paired by the stored instance `index`) when every
 run of both methods holds `test_instances.tsv`; otherwise over seeds (the
-per-seed test means of the seeds both methods finished), which the table
-note then says.
+per-seed test means), which the table note then says. Either way only the
+seeds both methods finished enter the test and its Δ: a method at seed 0
+alone is compared with the baseline's seed 0, not with its mean over three
+seeds (seed-to-seed spread would otherwise pass for a method effect). The
+note names the comparisons that left seeds out.
 """
 
 import csv
@@ -149,12 +152,16 @@ class Comparison:
         baseline: the baseline it is compared with.
         pairing: `INSTANCES` or `SEEDS`.
         tests: metric -> `significance.PairedTTest`.
+        seeds: the seeds both finished (the only ones the tests use).
+        all_seeds: whether those are every seed either method finished.
     """
 
     method: str
     baseline: str
     pairing: str
     tests: dict
+    seeds: list = dataclasses.field(default_factory=list)
+    all_seeds: bool = True
 
 
 @dataclasses.dataclass
@@ -225,14 +232,23 @@ def _per_instance(runs: Sequence[Run]) -> dict | None:
 
 def compare(
     method_runs: Sequence[Run], baseline_runs: Sequence[Run]
-) -> Comparison:
-    """Paired t-tests of `method_runs` against `baseline_runs`.
+) -> Comparison | None:
+    """Paired t-tests of `method_runs` against `baseline_runs`, over the
+    seeds both finished (None when they share no seed).
 
-    Over instances when every run holds `test_instances.tsv` (per-instance
-    values averaged over seeds, paired on the instances both hold), else
-    over the seeds both finished (per-seed test means).
+    Over instances when every such run holds `test_instances.tsv`
+    (per-instance values averaged over those seeds, paired on the instances
+    both hold), else over those seeds (per-seed test means).
     """
     method, baseline = method_runs[0].method, baseline_runs[0].method
+    seeds = sorted(
+        {r.seed for r in method_runs} & {r.seed for r in baseline_runs}
+    )
+    if not seeds:
+        return None
+    all_seeds = len(seeds) == len(method_runs) == len(baseline_runs)
+    method_runs = [r for r in method_runs if r.seed in seeds]
+    baseline_runs = [r for r in baseline_runs if r.seed in seeds]
     a, b = _per_instance(method_runs), _per_instance(baseline_runs)
     tests = {}
     if a is not None and b is not None:
@@ -241,16 +257,15 @@ def compare(
             tests[metric] = significance.paired_t_test(
                 [a[metric][k] for k in keys], [b[metric][k] for k in keys]
             )
-        return Comparison(method, baseline, INSTANCES, tests)
+        return Comparison(method, baseline, INSTANCES, tests, seeds, all_seeds)
     by_seed_a = {r.seed: r.results["test"] for r in method_runs}
     by_seed_b = {r.seed: r.results["test"] for r in baseline_runs}
-    seeds = sorted(set(by_seed_a) & set(by_seed_b))
     for metric in METRICS:
         tests[metric] = significance.paired_t_test(
             [by_seed_a[s][metric] for s in seeds],
             [by_seed_b[s][metric] for s in seeds],
         )
-    return Comparison(method, baseline, SEEDS, tests)
+    return Comparison(method, baseline, SEEDS, tests, seeds, all_seeds)
 
 
 def _popularity_row(results: dict | None) -> Row | None:
@@ -302,9 +317,11 @@ def fraction_tables(
         if baseline is not None:
             for row in rows:
                 if is_uaf(row.method):
-                    comparisons[row.method] = compare(
+                    comparison = compare(
                         by_method[row.method], by_method[baseline]
                     )
+                    if comparison is not None:
+                        comparisons[row.method] = comparison
         tables.append(
             FractionTable(
                 fraction=fraction,
@@ -463,6 +480,19 @@ def _note(table: FractionTable) -> str:
                 f"{', '.join(map(str, sorted(n)))} pairs this test is weak."
             )
         notes.append(text)
+        partial = [c for c in table.comparisons.values() if not c.all_seeds]
+        if partial:
+            notes.append(
+                "Δ and p over the seeds both methods finished, where the "
+                "rows' means cover more: "
+                + "; ".join(
+                    f"{label(c.method)}: seed"
+                    f"{'s' if len(c.seeds) > 1 else ''} "
+                    f"{', '.join(map(str, c.seeds))}"
+                    for c in partial
+                )
+                + "."
+            )
     total = sum(r.wall_time_s for r in table.rows)
     runs = sum(r.n for r in table.rows)
     notes.append(
