@@ -189,6 +189,12 @@ def test_a_method_with_fewer_seeds_is_compared_on_those_seeds(planted):
         "means cover more: UAF-Gumbel: seed 0."
     ) in markdown
 
+    tables = report.fraction_tables(elsewhere + baseline, [], [1.0])
+    assert tables[0].comparisons == {}
+    assert (
+        "No seed in common with Finetune-All, so no test: UAF-Gumbel."
+    ) in report.markdown_table(tables[0])
+
 
 def test_pretraining_section_reports_the_gap():
     pretrained = {

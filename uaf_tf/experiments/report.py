@@ -493,6 +493,17 @@ def _note(table: FractionTable) -> str:
                 )
                 + "."
             )
+    untested = [
+        label(r.method)
+        for r in table.rows
+        if is_uaf(r.method) and r.method not in table.comparisons
+    ]
+    if table.baseline is not None and untested:
+        notes.append(
+            f"No seed in common with {label(table.baseline)}, so no test: "
+            + ", ".join(untested)
+            + "."
+        )
     total = sum(r.wall_time_s for r in table.rows)
     runs = sum(r.n for r in table.rows)
     notes.append(

@@ -142,6 +142,7 @@ def update(document: str, root: str, path: str = "<document>") -> str:
         root: the directory archive paths are relative to (the repository).
         path: the document's name, for error messages.
     """
+    blocks(document, path)  # Raises on unbalanced markers.
     out: list[str] = []
     inside = False
     for line in document.splitlines(keepends=True):
@@ -158,7 +159,6 @@ def update(document: str, root: str, path: str = "<document>") -> str:
             inside = False
         elif not inside:
             out.append(line)
-    blocks(document, path)  # Raises on unbalanced markers.
     return "".join(out)
 
 
