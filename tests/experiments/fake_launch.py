@@ -3,7 +3,8 @@
 Appends its argv to `<run_dir>/invocations.txt`, then by `--method`:
 `crash` exits 3 without output; `interrupt` leaves a checkpoint index but
 no results.json and exits 1 (unless resumed, then it finishes); anything
-else writes a results.json whose test MRR@5 is 0.1 + 0.01 * seed.
+else writes a results.json whose test MRR@5 is 0.1 + 0.01 * seed (`slow`
+after sleeping 0.5 s, so that two grids on one directory overlap).
 """
 
 import json
@@ -45,6 +46,8 @@ def main(argv):
                     saw_own_line = True
                     break
             time.sleep(0.1)
+    if method == "slow":
+        time.sleep(0.5)
     seed = int(args.get("seed", 0))
     mrr = 0.1 + 0.01 * seed
     results = {

@@ -14,7 +14,10 @@ Each (method, seed, fraction) cell is one `launch/finetune.py` run in
 `<out_dir>/logs/`). Rerunning skips finished cells and resumes interrupted
 ones, so a long reproduction can be spread over several invocations; a
 failing cell is reported and the others still run (exit status 1 at the
-end). Then, from whatever has finished, it writes `<out_dir>/results.md`
+end). Several invocations with the same `--out_dir` (more cores, or
+machines sharing the directory) work through the grid together: each takes
+the cells nobody else is running (a lock per cell in `<out_dir>/locks/`,
+released when its holder exits, however it exits). Then, from whatever has finished, it writes `<out_dir>/results.md`
 and `results.csv` (Table 2 / Tables 6-7 layout, mean +- std over seeds,
 paired t-tests against the best baseline, the popularity floor, and the
 pretrained model against a popularity model of the source domain), the

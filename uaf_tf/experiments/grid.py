@@ -20,7 +20,9 @@ if any; no popularity cells).
 A cell whose output file exists (`results.json`, or the popularity JSON) is
 skipped; a run directory holding checkpoints but no `results.json` is
 continued with `--resume`; anything else starts afresh. So a reproduction
-can be interrupted at any point and rerun, cell by cell.
+can be interrupted at any point and rerun, cell by cell. Several processes
+can work through one grid together: each takes the cells nobody else is
+running (`uaf_tf.experiments.cell_lock`).
 """
 
 import dataclasses
@@ -33,6 +35,7 @@ from collections.abc import Sequence
 
 import uaf_tf
 from uaf_tf import run_dir as run_dir_lib
+from uaf_tf.experiments import cell_lock
 
 # The files of a run directory of launch/pretrain.py or launch/finetune.py
 # the grid reads: results (written last) and the checkpoints.
@@ -387,11 +390,13 @@ class Outcome:
     Attributes:
         cell: the cell.
         status: `"skipped"` (already done), `"ok"`, `"failed"` (non-zero
-            exit, or exit 0 without its output file) or `"blocked"` (a
-            dependency failed).
+            exit, or exit 0 without its output file), `"blocked"` (a
+            dependency failed) or `"elsewhere"` (another process was
+            running it: `cell_lock`).
         seconds: wall time of the subprocess (0 unless it ran).
         log: the cell's log file.
-        detail: exit code, tail of the log, or the failed dependency.
+        detail: exit code, tail of the log, the failed dependency, or the
+            process that runs the cell.
     """
 
     cell: Cell
@@ -454,6 +459,37 @@ def _progress(
     return text + f", ETA {_format_seconds(eta)}"
 
 
+def _run_logged(
+    command: Sequence[str],
+    log: str,
+    env: dict,
+    stream: bool,
+    echo: Callable[[str], None],
+) -> int:
+    """Runs `command`, appending its output to `log` line by line (so
+    `tail -f` follows it; with `stream`, also to `echo`); its exit code."""
+    os.makedirs(os.path.dirname(log), exist_ok=True)
+    with open(log, "a") as f:
+        f.write(
+            f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(command)}\n"
+        )
+        f.flush()
+        process = subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=env,
+            text=True,
+            errors="replace",
+        )
+        for line in process.stdout:
+            f.write(line)
+            f.flush()
+            if stream:
+                echo(line.rstrip("\n"))
+        return process.wait()
+
+
 def run_cells(
     cells: Sequence[Cell],
     out_dir: str,
@@ -470,6 +506,12 @@ def run_cells(
     each cell `echo` gets a progress line: cells finished / to run, the
     mean wall time of the cells run so far, the ETA of the rest, and
     `headline(cell)` (e.g. the test MRR@5 it reached).
+
+    Several processes may run the same cells at once: each holds the cell
+    it runs (`cell_lock`) and leaves a held cell to its holder
+    (`"elsewhere"`), and a cell whose dependency another process runs
+    waits for it. So two `reproduce.py` commands on one `--out_dir` share
+    the grid, and neither runs a cell twice.
 
     Args:
         cells: from `plan`, in order.
@@ -491,6 +533,8 @@ def run_cells(
         f"{sum(states[c.name] == NEW for c in to_run)} to start."
     )
     outcomes, failed, durations = [], set(), {}
+    by_name = {cell.name: cell for cell in cells}
+    elsewhere = set()  # Cells another process was running when we came.
     env = _child_env()
     started = 0
     for cell in cells:
@@ -500,6 +544,12 @@ def run_cells(
             continue
         started += 1
         position = f"[{started}/{len(to_run)}] {cell.name}"
+        for name in sorted(elsewhere.intersection(cell.depends_on)):
+            echo(f"{position}: waiting for {name}, run by another process ...")
+            cell_lock.CellLock(out_dir, name).wait_until_free()
+            elsewhere.discard(name)
+            if by_name[name].state() != DONE:
+                failed.add(name)
         blockers = [name for name in cell.depends_on if name in failed]
         if blockers:
             failed.add(cell.name)
@@ -510,30 +560,25 @@ def run_cells(
             )
             echo(f"{position}: not run, {blockers[0]} failed.")
             continue
-        command = cell.command()
-        echo(f"{position}: {states[cell.name]} ... (log {log})")
-        os.makedirs(os.path.dirname(log), exist_ok=True)
-        start = time.monotonic()
-        with open(log, "a") as f:
-            f.write(
-                f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} "
-                f"{' '.join(command)}\n"
+        lock = cell_lock.CellLock(out_dir, cell.name)
+        if not lock.acquire():
+            elsewhere.add(cell.name)
+            outcomes.append(
+                Outcome(cell, "elsewhere", log=log, detail=lock.holder())
             )
-            f.flush()
-            process = subprocess.Popen(
-                command,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                env=env,
-                text=True,
-                errors="replace",
-            )
-            for line in process.stdout:
-                f.write(line)
-                f.flush()  # `tail -f` on the log follows the cell.
-                if stream:
-                    echo(line.rstrip("\n"))
-            code = process.wait()
+            echo(f"{position}: left to {lock.holder()}, which runs it.")
+            continue
+        try:
+            state = cell.state()
+            if state == DONE:  # Another process finished it since the plan.
+                outcomes.append(Outcome(cell, "skipped", log=log))
+                echo(f"{position}: finished by another process meanwhile.")
+                continue
+            echo(f"{position}: {state} ... (log {log})")
+            start = time.monotonic()
+            code = _run_logged(cell.command(), log, env, stream, echo)
+        finally:
+            lock.release()
         seconds = time.monotonic() - start
         if code == 0 and os.path.exists(cell.output):
             durations.setdefault(cell.kind, []).append(seconds)

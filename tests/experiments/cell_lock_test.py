@@ -1,0 +1,155 @@
+"""Cell locks: one holder per cell, released however the holder exits, and
+grids on one directory sharing their cells."""
+
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+
+from tests.experiments import grid_test
+from uaf_tf.experiments import cell_lock
+from uaf_tf.experiments import grid
+
+_HOLD = textwrap.dedent(
+    """
+    import sys, time
+    from uaf_tf.experiments import cell_lock
+    lock = cell_lock.CellLock(sys.argv[1], "runs/gumbel/frac1.0/seed0")
+    assert lock.acquire()
+    print("held", flush=True)
+    time.sleep(60)
+    """
+)
+
+
+def _repo_env():
+    env = dict(os.environ)
+    root = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+    env["PYTHONPATH"] = root
+    return env
+
+
+def test_a_lock_has_one_holder_and_dies_with_it(tmp_path):
+    name = "runs/gumbel/frac1.0/seed0"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD, str(tmp_path)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=_repo_env(),
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        lock = cell_lock.CellLock(str(tmp_path), name)
+        assert not lock.acquire()
+        assert lock.holder().startswith(f"pid {holder.pid} on ")
+    finally:
+        holder.kill()  # No cleanup runs: the kernel drops the lock.
+        holder.wait()
+    assert lock.acquire()
+    assert lock.holder().startswith(f"pid {os.getpid()} on ")
+    # A second handle in the same process is another holder, too.
+    assert not cell_lock.CellLock(str(tmp_path), name).acquire()
+    lock.release()
+    assert cell_lock.CellLock(str(tmp_path), name).acquire()
+    assert lock.path == os.path.join(
+        str(tmp_path), "locks", "runs_gumbel_frac1.0_seed0.lock"
+    )
+
+
+def test_a_held_cell_is_left_to_its_holder(tmp_path):
+    spec = grid_test._spec(tmp_path, methods=("gumbel",))
+    cells = grid.plan(spec)
+    held = cell_lock.CellLock(spec.out_dir, cells[0].name)
+    assert held.acquire()
+    lines = []
+    outcomes = grid.run_cells(cells, spec.out_dir, echo=lines.append)
+    held.release()
+    assert [o.status for o in outcomes] == ["elsewhere", "ok"]
+    assert outcomes[0].detail.startswith(f"pid {os.getpid()} on ")
+    assert grid_test._invocations(cells[0]) == []
+    assert any("runs/gumbel/frac1.0/seed0: left to pid" in x for x in lines)
+
+
+def test_cells_wait_for_a_dependency_another_process_runs(tmp_path):
+    spec = grid_test._spec(
+        tmp_path,
+        pretrained=None,
+        pretrain_flagfile="p.cfg",
+        methods=("gumbel",),
+        seeds=(0,),
+    )
+    pretrain, finetune = grid.plan(spec)
+    held = cell_lock.CellLock(spec.out_dir, pretrain.name)
+    assert held.acquire()
+
+    def finish_pretraining():
+        os.makedirs(os.path.dirname(pretrain.output), exist_ok=True)
+        with open(pretrain.output, "w") as f:
+            f.write("{}")
+        held.release()
+
+    timer = threading.Timer(1.0, finish_pretraining)
+    timer.start()
+    lines = []
+    outcomes = grid.run_cells(
+        [pretrain, finetune], spec.out_dir, echo=lines.append
+    )
+    timer.join()
+    assert [o.status for o in outcomes] == ["elsewhere", "ok"]
+    assert any("waiting for pretrain" in x for x in lines)
+
+    # The other process let go without finishing: the cells needing it are
+    # blocked, as if it had failed here.
+    spec = grid_test._spec(
+        tmp_path / "second",
+        pretrained=None,
+        pretrain_flagfile="p.cfg",
+        methods=("gumbel",),
+        seeds=(0,),
+    )
+    pretrain, finetune = grid.plan(spec)
+    held = cell_lock.CellLock(spec.out_dir, pretrain.name)
+    assert held.acquire()
+    timer = threading.Timer(0.5, held.release)
+    timer.start()
+    outcomes = grid.run_cells([pretrain, finetune], spec.out_dir, echo=print)
+    timer.join()
+    assert [o.status for o in outcomes] == ["elsewhere", "blocked"]
+    assert grid_test._invocations(finetune) == []
+
+
+_RUN_GRID = textwrap.dedent(
+    """
+    import sys
+    from uaf_tf.experiments import grid
+    from tests.experiments import grid_test
+    spec = grid_test._spec(sys.argv[1], methods=("slow",), seeds=(0, 1, 2, 3))
+    for o in grid.run_cells(grid.plan(spec), spec.out_dir, echo=lambda x: None):
+        print(o.cell.name, o.status)
+    """
+)
+
+
+def test_two_grids_on_one_directory_run_each_cell_once(tmp_path):
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", _RUN_GRID, str(tmp_path)],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=_repo_env(),
+        )
+        for _ in range(2)
+    ]
+    reports = [
+        dict(line.split() for line in w.communicate()[0].splitlines())
+        for w in workers
+    ]
+    assert all(w.returncode == 0 for w in workers)
+    cells = grid.plan(
+        grid_test._spec(tmp_path, methods=("slow",), seeds=(0, 1, 2, 3))
+    )
+    for cell in cells:
+        assert len(grid_test._invocations(cell)) == 1, cell.name
+        statuses = sorted(report[cell.name] for report in reports)
+        assert statuses[1] == "ok" and statuses[0] in ("elsewhere", "skipped")
