@@ -2,6 +2,8 @@
 grids on one directory sharing their cells."""
 
 import os
+import re
+import socket
 import subprocess
 import sys
 import textwrap
@@ -12,6 +14,7 @@ import pytest
 from tests.experiments import grid_test
 from uaf_tf.experiments import cell_lock
 from uaf_tf.experiments import grid
+from uaf_tf.experiments import reproduction
 
 _HOLD = textwrap.dedent(
     """
@@ -149,3 +152,25 @@ def test_two_grids_on_one_directory_run_each_cell_once(tmp_path):
         assert len(grid_test._invocations(cell)) == 1, cell.name
         statuses = sorted(report[cell.name] for report in reports)
         assert statuses[1] == "ok" and statuses[0] in ("elsewhere", "skipped")
+
+
+def test_the_plan_shows_the_cells_other_processes_run(tmp_path):
+    spec = grid_test._spec(tmp_path, methods=("gumbel",), seeds=(0, 1))
+    cells = grid.plan(spec)
+    lock = cell_lock.CellLock(spec.out_dir, cells[0].name)
+    assert lock.held_elsewhere() is None
+    assert not os.path.exists(os.path.join(spec.out_dir, "locks"))  # Read only.
+    assert lock.acquire()
+    text = reproduction.describe_plan(cells, out_dir=spec.out_dir)
+    first = re.escape(
+        f"[running] runs/gumbel/frac1.0/seed0 (by pid {os.getpid()} on "
+        f"{socket.gethostname()} since "
+    )
+    assert re.fullmatch(first + r"[-0-9]+ [:0-9]+\)", text.splitlines()[0])
+    assert text.splitlines()[-1] == (
+        "2 cells: 0 done, 1 running elsewhere, 0 to resume, 1 to start."
+    )
+    lock.release()
+    assert "[running]" not in reproduction.describe_plan(
+        cells, out_dir=spec.out_dir
+    )

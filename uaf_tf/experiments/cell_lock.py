@@ -48,6 +48,33 @@ class CellLock:
             True when this process now holds the cell; False when another
             process holds it (only without `wait`).
         """
+        if not self._flock(wait):
+            return False
+        self._file.seek(0)
+        self._file.truncate()
+        json.dump(
+            {
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                "since": time.strftime("%Y-%m-%d %H:%M:%S"),
+            },
+            self._file,
+        )
+        self._file.flush()
+        return True
+
+    def held_elsewhere(self) -> str | None:
+        """`holder()` while another process holds the cell, else None
+        (checked by taking the lock for a moment, without writing to it;
+        creates nothing when no process ever held it)."""
+        if not os.path.exists(self.path):
+            return None
+        if not self._flock(wait=False):
+            return self.holder()
+        self.release()
+        return None
+
+    def _flock(self, wait: bool) -> bool:
         if self._file is not None:
             raise RuntimeError(f"{self.path} is already held by this object")
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
@@ -59,17 +86,6 @@ class CellLock:
         except BlockingIOError:
             handle.close()
             return False
-        handle.seek(0)
-        handle.truncate()
-        json.dump(
-            {
-                "pid": os.getpid(),
-                "host": socket.gethostname(),
-                "since": time.strftime("%Y-%m-%d %H:%M:%S"),
-            },
-            handle,
-        )
-        handle.flush()
         self._file = handle
         return True
 

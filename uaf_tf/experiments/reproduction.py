@@ -20,6 +20,7 @@ from collections.abc import Callable
 from collections.abc import Sequence
 
 from uaf_tf.experiments import archive
+from uaf_tf.experiments import cell_lock
 from uaf_tf.experiments import grid
 from uaf_tf.experiments import plots
 from uaf_tf.experiments import report
@@ -29,6 +30,8 @@ RESULTS_MD = "results.md"
 RESULTS_CSV = "results.csv"
 # `describe_plan`'s state of a cell the archive holds.
 ARCHIVED = "archived"
+# `describe_plan`: another process runs the cell (`cell_lock`).
+RUNNING = "running"
 
 
 def _read_json(path: str) -> dict | None:
@@ -68,25 +71,35 @@ def describe_plan(
     """The plan as text: one line per cell with its state and command.
 
     With `archive_dir`, a cell missing from `out_dir` but held by the
-    archive shows as `[archived]` (it will be restored, not run).
+    archive shows as `[archived]` (it will be restored, not run). A cell
+    another process is running on the same `out_dir` shows as `[running]`
+    with that process (`cell_lock`).
     """
     lines = []
     counts = {grid.DONE: 0, grid.RESUME: 0, grid.NEW: 0, ARCHIVED: 0}
+    counts[RUNNING] = 0
     for cell in cells:
         state = cell.state()
+        holder = None
         if (
             state != grid.DONE
             and archive_dir
             and archive.is_archived(cell, out_dir, archive_dir)
         ):
             state = ARCHIVED
+        elif state != grid.DONE and out_dir:
+            holder = cell_lock.CellLock(out_dir, cell.name).held_elsewhere()
+            state = RUNNING if holder else state
         counts[state] += 1
-        lines.append(f"[{state}] {cell.name}")
-        if state not in (grid.DONE, ARCHIVED):
+        lines.append(
+            f"[{state}] {cell.name}" + (f" (by {holder})" if holder else "")
+        )
+        if state not in (grid.DONE, ARCHIVED, RUNNING):
             lines.append("    " + shlex.join(cell.command()))
     summary = (
         f"{len(cells)} cells: {counts[grid.DONE]} done, "
-        f"{counts[grid.RESUME]} to resume, {counts[grid.NEW]} to start"
+        + (f"{counts[RUNNING]} running elsewhere, " if counts[RUNNING] else "")
+        + f"{counts[grid.RESUME]} to resume, {counts[grid.NEW]} to start"
     )
     if archive_dir:
         summary += f", {counts[ARCHIVED]} in the archive {archive_dir}"
