@@ -17,13 +17,13 @@ failing cell is reported and the others still run (exit status 1 at the
 end). Several invocations with the same `--out_dir` (more cores, or
 machines sharing the directory) work through the grid together: each takes
 the cells nobody else is running (a lock per cell in `<out_dir>/locks/`,
-released when its holder exits, however it exits). Then, from whatever has finished, it writes `<out_dir>/results.md`
-and `results.csv` (Table 2 / Tables 6-7 layout, mean +- std over seeds,
-paired t-tests against the best baseline, the popularity floor, and the
-pretrained model against a popularity model of the source domain), the
-figures `learning_curves_frac<f>.png` (Fig. 5) and
-`block_utilisation_frac<f>.png` (Fig. 3; needs matplotlib), and TensorBoard
-summaries in `<out_dir>/tb`. See `uaf_tf.experiments`.
+released when its holder exits, however it exits). Then, from whatever has
+finished, it writes `<out_dir>/results.md` and `results.csv` (Table 2 /
+Tables 6-7 layout, mean +- std over seeds, paired t-tests against the best
+baseline, the popularity floor, and the pretrained model against a
+popularity model of the source domain), the figures
+`learning_curves_frac<f>.png` (Fig. 5) and `block_utilisation_frac<f>.png`
+(Fig. 3; needs matplotlib), and TensorBoard summaries in `<out_dir>/tb`. See `uaf_tf.experiments`.
 
 `--task=profile --profile_label={gender,age,occupation}` runs the user
 profile prediction of paper Table 9 instead: one `launch/profile.py` cell

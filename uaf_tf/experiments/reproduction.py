@@ -76,8 +76,9 @@ def describe_plan(
     with that process (`cell_lock`).
     """
     lines = []
-    counts = {grid.DONE: 0, grid.RESUME: 0, grid.NEW: 0, ARCHIVED: 0}
-    counts[RUNNING] = 0
+    counts = dict.fromkeys(
+        (grid.DONE, grid.RESUME, grid.NEW, ARCHIVED, RUNNING), 0
+    )
     for cell in cells:
         state = cell.state()
         holder = None
