@@ -23,7 +23,8 @@ Tables 6-7 layout, mean +- std over seeds, paired t-tests against the best
 baseline, the popularity floor, and the pretrained model against a
 popularity model of the source domain), the figures
 `learning_curves_frac<f>.png` (Fig. 5) and `block_utilisation_frac<f>.png`
-(Fig. 3; needs matplotlib), and TensorBoard summaries in `<out_dir>/tb`. See `uaf_tf.experiments`.
+(Fig. 3; needs matplotlib), and TensorBoard summaries in `<out_dir>/tb`.
+See `uaf_tf.experiments`.
 
 `--task=profile --profile_label={gender,age,occupation}` runs the user
 profile prediction of paper Table 9 instead: one `launch/profile.py` cell
