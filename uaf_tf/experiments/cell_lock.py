@@ -110,6 +110,7 @@ class CellLock:
             return "another process"
 
     def wait_until_free(self) -> None:
-        """Blocks until nobody holds the cell (takes and drops the lock)."""
-        self.acquire(wait=True)
+        """Blocks until nobody holds the cell (takes and drops the lock,
+        leaving the file's record of its last holder as it was)."""
+        self._flock(wait=True)
         self.release()
