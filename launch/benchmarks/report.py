@@ -26,7 +26,10 @@ residual blocks with dilations [1, 4] * 4):
 7. evaluation (`FinetuneTask.evaluate`: sampled and chunked full ranking);
 8. serving latency (batch 1, p50/p99) and throughput (batch 256) under an
    all-frozen, an all-fine-tuned and a learned policy, and the former
-   both-branch path (`conditional_serving.py`);
+   both-branch path (`conditional_serving.py`), as a plain graph (what
+   `uaf-export` writes by default) and, unless `--jit=graph`, XLA-compiled
+   (`uaf-export --xla_serving`; records `serving_xla_*`), each with its
+   target ratios in wall-clock and in CPU time;
 9. the matmul rate again, to show how far the machine's load drifted.
 
 Writes `DIR/report.json` (a list, one object per measurement: `name`,
@@ -97,6 +100,10 @@ TARGET_FROZEN_THROUGHPUT = 1.6
 TARGET_PIPELINE = 0.9
 # How conditional_serving.py measures (rounds, the figures pooled).
 SERVING_ROUNDS = "interleaved rounds, pooled (conditional_serving.py)"
+# The former path the conditional one is compared with.
+BOTH = "both branches (former path)"
+# Name prefix of the XLA-compiled serving records.
+SERVING_XLA = "serving_xla_"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,6 +125,9 @@ class Settings:
     eval_negatives: int
     serving_flags: tuple[str, ...]
     jit: bool
+    # Serving is timed as a plain graph (what `uaf-export` writes by
+    # default) and, when set, XLA-compiled too (`uaf-export --xla_serving`).
+    serving_xla: bool
 
     @classmethod
     def standard(
@@ -142,6 +152,7 @@ class Settings:
             eval_negatives=99,
             serving_flags=(),
             jit=jit,
+            serving_xla=jit,
         )
 
     @classmethod
@@ -187,6 +198,7 @@ class Settings:
                 "--throughput_batches=1",
             ),
             jit=False,
+            serving_xla=True,
         )
 
 
@@ -414,13 +426,35 @@ def pipeline_records(s: Settings, matmul: float, work_dir: str) -> list:
         lambda f: [float(f(b)["loss"]) for b in held[:1] + held[-1:]],
     )
     epochs = itertools.count(1)
+    # Where each epoch's time went, per side and round: seconds waiting
+    # for the input, seconds in train steps, and the longest of each.
+    where = {"pipeline": [], "bare": []}
 
-    def examples_per_sec(batches) -> float:
+    def examples_per_sec(batches, side: str) -> float:
         examples, start = 0, time.perf_counter()
-        for batch in batches:
+        waits, steps = [], []
+        batch_iter = iter(batches)
+        while True:
+            t0 = time.perf_counter()
+            batch = next(batch_iter, None)
+            t1 = time.perf_counter()
+            waits.append(t1 - t0)
+            if batch is None:
+                break
             float(step(batch)["loss"])
+            steps.append(time.perf_counter() - t1)
             examples += int(tf.shape(batch[dataset_info.TARGET])[0])
-        return examples / (time.perf_counter() - start)
+        seconds = time.perf_counter() - start
+        where[side].append(
+            {
+                "seconds": seconds,
+                "input_seconds": sum(waits),
+                "step_seconds": sum(steps),
+                "longest_input_wait": max(waits),
+                "longest_step": max(steps),
+            }
+        )
+        return examples / seconds
 
     # End to end, every epoch read, shuffled and negatives drawn anew,
     # against the same steps on batches already in memory, in alternating
@@ -428,9 +462,9 @@ def pipeline_records(s: Settings, matmul: float, work_dir: str) -> list:
     rates = interleave.rounds(
         {
             "pipeline": lambda: examples_per_sec(
-                task.train_dataset(next(epochs))
+                task.train_dataset(next(epochs)), "pipeline"
             ),
-            "bare": lambda: examples_per_sec(held),
+            "bare": lambda: examples_per_sec(held, "bare"),
         },
         s.pipeline_rounds,
     )
@@ -452,6 +486,7 @@ def pipeline_records(s: Settings, matmul: float, work_dir: str) -> list:
                 ),
                 rounds=s.pipeline_rounds,
                 round_examples_per_sec=rates[side],
+                round_time_split=where[side],
                 mode=mode,
             )
         )
@@ -481,13 +516,26 @@ def pipeline_records(s: Settings, matmul: float, work_dir: str) -> list:
 
 
 def serving_records(s: Settings, matmul: float) -> list:
-    fv = flags.FlagValues()
-    conditional_serving.define_flags(fv)
-    fv(["conditional_serving", *s.serving_flags])
+    """The serving variants as a graph (`serving_<path>`) and, with
+    `s.serving_xla`, XLA-compiled (`serving_xla_<path>`)."""
     out = []
-    for r in conditional_serving.benchmark(fv):
-        name = r.pop("name")
-        out.append(record(name, r.pop("examples_per_sec"), None, matmul, **r))
+    for xla in (False, True) if s.serving_xla else (False,):
+        fv = flags.FlagValues()
+        conditional_serving.define_flags(fv)
+        fv(
+            [
+                "conditional_serving",
+                *s.serving_flags,
+                f"--jit_compile={xla}",
+            ]
+        )
+        for r in conditional_serving.benchmark(fv):
+            name = r.pop("name")
+            if xla:
+                name = name.replace("serving_", SERVING_XLA, 1)
+            out.append(
+                record(name, r.pop("examples_per_sec"), None, matmul, **r)
+            )
     return out
 
 
@@ -621,39 +669,33 @@ def targets(records: list) -> list[dict]:
         False,
         rl and rounds(rl),
     )
-    frozen = get("serving_conditional", conditional_serving.ALL_FROZEN)
-    tuned = get("serving_conditional", conditional_serving.ALL_FINETUNED)
-    both = get("serving_both_branches", conditional_serving.LEARNED)
-    if frozen and tuned:
-        add(
-            "serving batch-1 p50: all-frozen / all-fine-tuned",
-            frozen["p50_ms"] / tuned["p50_ms"],
-            TARGET_FROZEN_LATENCY,
-            False,
-            SERVING_ROUNDS,
-        )
-        add(
-            "serving batch-256 throughput: all-frozen / all-fine-tuned",
-            frozen["examples_per_sec"] / tuned["examples_per_sec"],
-            TARGET_FROZEN_THROUGHPUT,
-            True,
-            SERVING_ROUNDS,
-        )
-    if frozen and both:
-        add(
-            "serving batch-1 p50: all-frozen / both branches (former path)",
-            frozen["p50_ms"] / both["p50_ms"],
-            TARGET_FROZEN_LATENCY,
-            False,
-            SERVING_ROUNDS,
-        )
-        add(
-            "serving batch-256 throughput: all-frozen / both branches",
-            frozen["examples_per_sec"] / both["examples_per_sec"],
-            TARGET_FROZEN_THROUGHPUT,
-            True,
-            SERVING_ROUNDS,
-        )
+    for prefix, compiled in (("serving_", "graph"), (SERVING_XLA, "XLA")):
+        frozen = get(prefix + "conditional", conditional_serving.ALL_FROZEN)
+        tuned = get(prefix + "conditional", conditional_serving.ALL_FINETUNED)
+        both = get(prefix + "both_branches", conditional_serving.LEARNED)
+        for other, versus in ((tuned, "all-fine-tuned"), (both, BOTH)):
+            if not (frozen and other):
+                continue
+            for clock, p50, rate in (
+                ("", "p50_ms", "examples_per_sec"),
+                (" (CPU time)", "cpu_p50_ms", "examples_per_cpu_sec"),
+            ):
+                add(
+                    f"{compiled} serving batch-1 p50{clock}: all-frozen / "
+                    + versus,
+                    frozen[p50] / other[p50],
+                    TARGET_FROZEN_LATENCY,
+                    False,
+                    SERVING_ROUNDS,
+                )
+                add(
+                    f"{compiled} serving batch-256 throughput{clock}: "
+                    f"all-frozen / {versus}",
+                    frozen[rate] / other[rate],
+                    TARGET_FROZEN_THROUGHPUT,
+                    True,
+                    SERVING_ROUNDS,
+                )
     pipe = get("pipeline_epoch_gumbel")
     if pipe:
         add(

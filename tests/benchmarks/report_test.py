@@ -61,6 +61,8 @@ def test_every_measurement_is_there(quick_report):
         "evaluation_gumbel",
         *["serving_conditional"] * 3,
         "serving_both_branches",
+        *["serving_xla_conditional"] * 3,
+        "serving_xla_both_branches",
         "matmul_float32_end",
     ]
     for r in records:
@@ -71,12 +73,13 @@ def test_every_measurement_is_there(quick_report):
             "share_of_matmul",
         } <= set(r)
     serving = [r for r in records if r["name"].startswith("serving_")]
-    assert [r["policy"] for r in serving] == [
+    assert [r["policy"] for r in serving] == 2 * [
         "all_frozen",
         "all_finetuned",
         "learned",
         "learned",
     ]
+    assert [r["jit_compile"] for r in serving] == 4 * [False] + 4 * [True]
     for r in serving:
         assert 0 < r["p50_ms"] <= r["p99_ms"]
     bf16 = [r for r in records if r["name"].endswith("_bf16")]
@@ -99,7 +102,7 @@ def test_shares_are_over_the_same_run_matmul_rate(quick_report):
             r["gflops_per_sec"] / rate, rel=1e-12
         )
     # Every train step but none of serving and evaluation counts FLOPs.
-    assert counted == len(records) - 5
+    assert counted == len(records) - 9
     steps = {r["name"]: r for r in records if "step_ms" in r}
     # A step's GFLOP/s is its FLOPs over its median time: FLOPs/step of
     # UAF-RL over UAF-Gumbel is the conv-pass count's ratio.
@@ -170,8 +173,19 @@ def test_targets_and_speedups_come_from_the_records(quick_report):
     )
     frozen = by_name[("serving_conditional", "all_frozen")]
     tuned = by_name[("serving_conditional", "all_finetuned")]
-    row = rows["serving batch-1 p50: all-frozen / all-fine-tuned"]
+    row = rows["graph serving batch-1 p50: all-frozen / all-fine-tuned"]
     assert row["value"] == pytest.approx(frozen["p50_ms"] / tuned["p50_ms"])
+    # XLA-compiled serving has its own rows, in wall-clock and CPU time.
+    frozen = by_name[("serving_xla_conditional", "all_frozen")]
+    both = by_name[("serving_xla_both_branches", "learned")]
+    row = rows[
+        "XLA serving batch-256 throughput (CPU time): all-frozen / "
+        + report.BOTH
+    ]
+    assert row["value"] == pytest.approx(
+        frozen["examples_per_cpu_sec"] / both["examples_per_cpu_sec"]
+    )
+    assert row["met"] == (row["value"] >= report.TARGET_FROZEN_THROUGHPUT)
     pipe = by_name[("pipeline_epoch_gumbel", None)]
     bare = by_name[("bare_step_gumbel", None)]
     row = rows["end-to-end pipeline / bare train step throughput"]
@@ -184,7 +198,21 @@ def test_targets_and_speedups_come_from_the_records(quick_report):
     assert pipe["examples_per_sec"] == pytest.approx(
         statistics.median(pipe_rates)
     )
-    assert len(rows) == 10
+    # Each epoch's time splits into waiting for input and train steps.
+    for rec, rates in ((pipe, pipe_rates), (bare, bare_rates)):
+        assert len(rec["round_time_split"]) == len(rates)
+        for split, rate in zip(rec["round_time_split"], rates):
+            assert split["seconds"] == pytest.approx(
+                rec["examples_per_epoch"] / rate
+            )
+            assert (
+                split["input_seconds"] + split["step_seconds"]
+                <= split["seconds"]
+            )
+            assert 0 < split["longest_step"] <= split["step_seconds"]
+    # 2 shares, 2 ceilings, RL, pipeline; serving: 2 compilations x 2
+    # comparisons x 2 clocks x (latency, throughput).
+    assert len(rows) == 6 + 16
     ups = report.speedups(records)
     assert set(ups) == {
         "pretrain_full_softmax",
