@@ -427,7 +427,8 @@ def pipeline_records(s: Settings, matmul: float, work_dir: str) -> list:
     )
     epochs = itertools.count(1)
     # Where each epoch's time went, per side and round: seconds waiting
-    # for the input, seconds in train steps, and the longest of each.
+    # for the input, in train steps and releasing the iterator, and the
+    # longest wait and step.
     where = {"pipeline": [], "bare": []}
 
     def examples_per_sec(batches, side: str) -> float:
@@ -444,12 +445,18 @@ def pipeline_records(s: Settings, matmul: float, work_dir: str) -> list:
             float(step(batch)["loss"])
             steps.append(time.perf_counter() - t1)
             examples += int(tf.shape(batch[dataset_info.TARGET])[0])
-        seconds = time.perf_counter() - start
+        # Releasing the iterator (its tf.data threads) is part of the
+        # epoch, as when a `for` loop ends.
+        t0 = time.perf_counter()
+        del batch_iter, batch
+        released = time.perf_counter()
+        seconds = released - start
         where[side].append(
             {
                 "seconds": seconds,
                 "input_seconds": sum(waits),
                 "step_seconds": sum(steps),
+                "release_seconds": released - t0,
                 "longest_input_wait": max(waits),
                 "longest_step": max(steps),
             }
