@@ -458,7 +458,7 @@ def pipeline_records(s: Settings, matmul: float, work_dir: str) -> list:
                 "step_seconds": sum(steps),
                 "release_seconds": released - t0,
                 "longest_input_wait": max(waits),
-                "longest_step": max(steps),
+                "longest_step": max(steps, default=0.0),
             }
         )
         return examples / seconds
@@ -813,7 +813,8 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
         "jit",
         "xla",
         ["xla", "graph"],
-        "Train steps XLA-compiled (the trainer's default) or plain graphs.",
+        "Train steps XLA-compiled (the trainer's default) or plain graphs; "
+        "`xla` also times serving XLA-compiled beside the graph.",
         **fv,
     )
     flags.DEFINE_integer(
