@@ -11,12 +11,16 @@ Ids come out as int32, `index` as int64 and `user` as string.
   (`negatives.sample_negatives`) afresh every epoch.
 - `eval_dataset`: `{"source", "target", "candidates": [B, 1 + n_neg],
   "user", "index"}`, deterministic order, last partial batch kept.
+
+Each ends with `input_options.input_options()` (tf.data's autotune
+optimiser off; see that module for why).
 """
 
 import tensorflow as tf
 
 from uaf_tf.data import dataset_info as di
 from uaf_tf.data import examples
+from uaf_tf.data import input_options
 from uaf_tf.data import negatives
 from uaf_tf.data import splits
 
@@ -93,7 +97,7 @@ def pretrain_dataset(
         _parser(examples.pretrain_spec(info.seq_len)),
         num_parallel_calls=_AUTOTUNE,
     )
-    return ds.prefetch(_AUTOTUNE)
+    return input_options.with_input_options(ds.prefetch(_AUTOTUNE))
 
 
 def finetune_train_dataset(
@@ -187,7 +191,7 @@ def finetune_train_dataset(
     ds = tf.data.Dataset.zip(ds, batch_seeds).map(
         add_negative, num_parallel_calls=_AUTOTUNE
     )
-    return ds.prefetch(_AUTOTUNE)
+    return input_options.with_input_options(ds.prefetch(_AUTOTUNE))
 
 
 def eval_dataset(data_dir: str, split: str, batch_size: int) -> tf.data.Dataset:
@@ -213,4 +217,4 @@ def eval_dataset(data_dir: str, split: str, batch_size: int) -> tf.data.Dataset:
     ds = _records(files, False, 0).batch(batch_size)
     spec = examples.finetune_spec(info.seq_len, 1 + info.num_eval_negatives)
     ds = ds.map(_parser(spec), num_parallel_calls=_AUTOTUNE)
-    return ds.prefetch(_AUTOTUNE)
+    return input_options.with_input_options(ds.prefetch(_AUTOTUNE))

@@ -33,6 +33,7 @@ from absl import logging
 
 from uaf_tf.data import dataset_info as di
 from uaf_tf.data import examples
+from uaf_tf.data import input_options
 
 # Written by `data.preparation.user_profiles` (same name and header).
 PROFILE_FILE = "user_profiles.tsv"
@@ -259,4 +260,6 @@ def profile_dataset(
             seed=shuffle_seed,
             reshuffle_each_iteration=False,
         )
-    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    return input_options.with_input_options(
+        dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    )

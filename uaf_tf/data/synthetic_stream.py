@@ -23,6 +23,7 @@ import math
 import tensorflow as tf
 
 from uaf_tf.data.dataset_info import SOURCE
+from uaf_tf.data.input_options import with_input_options
 
 
 def log_uniform_items(shape, num_items: int, seed):
@@ -137,7 +138,7 @@ def pretrain_stream(
         )
         return {SOURCE: ids[:rows]}
 
-    return (
+    return with_input_options(
         tf.data.Dataset.range(num_batches)
         .map(make, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         .prefetch(tf.data.AUTOTUNE)

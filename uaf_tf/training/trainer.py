@@ -43,6 +43,7 @@ from absl import logging
 from uaf_tf import config_flags
 from uaf_tf import errors
 from uaf_tf import run_dir as run_dir_lib
+from uaf_tf.data import input_options
 from uaf_tf.run_dir import BEST_WEIGHTS_FILE
 from uaf_tf.run_dir import CHECKPOINT_DIR
 from uaf_tf.run_dir import RESULTS_FILE
@@ -442,7 +443,11 @@ class _Loop:
 
     def _epoch_dataset(self, epoch: int, skip: int) -> tf.data.Dataset:
         def global_batches():
-            dataset = self.task.train_dataset(epoch)
+            # Releasing each epoch's iterator can stall unless autotuning
+            # is off (`data/input_options.py`).
+            dataset = input_options.with_default_input_options(
+                self.task.train_dataset(epoch)
+            )
             if self.config.steps_per_epoch:
                 dataset = dataset.repeat().take(self.config.steps_per_epoch)
             if skip:
