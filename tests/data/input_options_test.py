@@ -91,6 +91,7 @@ def test_the_training_loop_iterates_a_tasks_dataset_with_the_options(
         epochs=2, selection_metric="full/mrr@5", jit_compile=False
     )
     trainer.fit(task, str(tmp_path / "run"), config)
-    # Once per epoch: the task's dataset left it unset, the loop's has it.
-    assert given == [None, None]
-    assert iterated == [False, False]
+    # Each epoch's training and validation data: the task's datasets left
+    # it unset, the ones iterated have it.
+    assert given == [None] * 4
+    assert iterated == [False] * 4

@@ -16,6 +16,7 @@ from uaf_tf import config_flags
 from uaf_tf import metrics
 from uaf_tf import run_dir as run_dir_lib
 from uaf_tf.data import dataset_info
+from uaf_tf.data import input_options
 from uaf_tf.models import sequence_pretrainer
 from uaf_tf.models.nextitnet_backbone import PAPER_DILATIONS
 from uaf_tf.models.nextitnet_backbone import NextItNetBackbone
@@ -274,7 +275,10 @@ class PretrainTask:
 
     def evaluate(self, split: str) -> dict:
         accumulator = metrics.MeanAccumulator()
-        for batch in self.eval_dataset_fn(split):
+        dataset = input_options.with_default_input_options(
+            self.eval_dataset_fn(split)
+        )
+        for batch in dataset:
             accumulator.update(self._eval_fn(batch[dataset_info.SOURCE]))
         return accumulator.result()
 

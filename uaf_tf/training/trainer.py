@@ -298,7 +298,9 @@ def fit(
         best epoch), `test` (metrics of `task.test_split()` with the best
         weights, or None), `best_epoch` (1-based), `epochs_run`, `steps`,
         `wall_time_s`, `train_examples_per_sec`, `history` (per epoch:
-        `epoch`, `step`, `train_loss`, `valid`), `environment`
+        `epoch`, `step`, `train_loss`, `valid`, and the epoch's
+        `train_seconds` (its input iterator's release included),
+        `train_examples_per_sec` and `valid_seconds`), `environment`
         (`run_dir.describe_environment()`: library versions, devices, git
         commit). The final metrics and the run's hyperparameters also go
         to TensorBoard (`run_dir/tb/final`, `summaries.write_final_summaries`).
@@ -484,11 +486,7 @@ class _Loop:
                 epoch = int(self.epoch.numpy())
                 seconds, examples = self._train_epoch(epoch, writer)
                 self._end_epoch(
-                    epoch,
-                    writer,
-                    examples / max(seconds, 1e-9),
-                    wall_start,
-                    wall_before,
+                    epoch, writer, seconds, examples, wall_start, wall_before
                 )
             results = self._finish(wall_start, wall_before)
         finally:
@@ -721,8 +719,14 @@ class _Loop:
             for k, o in self.optimizers.items()
         }
 
-    def _end_epoch(self, epoch, writer, rate, wall_start, wall_before) -> None:
+    def _end_epoch(
+        self, epoch, writer, seconds, trained, wall_start, wall_before
+    ) -> None:
+        """Validates, selects, checkpoints and logs the finished `epoch`;
+        `seconds` and `trained` examples are this process's share of it
+        (after a resume mid-epoch, the rest of the epoch)."""
         config, state = self.config, self.state
+        rate = trained / max(seconds, 1e-9)
         examples = int(state.epoch_examples.numpy())
         if examples == 0:
             raise ValueError(
@@ -763,6 +767,10 @@ class _Loop:
                 "step": step,
                 "train_loss": train_loss,
                 "valid": valid,
+                # Timings: never compared across runs, unlike the above.
+                "train_seconds": round(seconds, 3),
+                "train_examples_per_sec": round(rate, 1),
+                "valid_seconds": round(eval_seconds, 3),
             }
         )
         state.history.assign(json.dumps(history))
