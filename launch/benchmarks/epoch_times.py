@@ -27,7 +27,6 @@ import statistics
 import sys
 import tempfile
 
-import keras
 import tensorflow as tf
 from absl import app
 from absl import flags
@@ -35,11 +34,6 @@ from absl import flags
 # Run as a script: the repository root, for `launch.benchmarks`.
 sys.path.insert(0, os.path.abspath(os.path.join(__file__, *[os.pardir] * 3)))
 from launch.benchmarks import finetune_throughput as ft
-from uaf_tf import testing
-from uaf_tf.data import dataset_info
-from uaf_tf.layers import samplers
-from uaf_tf.models.nextitnet_backbone import NextItNetBackbone
-from uaf_tf.training import finetune
 from uaf_tf.training import trainer
 
 OFF, ON = "optimiser off (default)", "optimiser on"
@@ -69,43 +63,11 @@ class _AutotuneOn:
         return self._task.train_dataset(epoch).with_options(options)
 
 
-def make_data(out_dir: str, w: ft.Workload, num_users: int) -> str:
-    """A dataset directory of the workload's shapes: `num_users` users."""
-    return testing.build_tiny_dataset_dir(
-        out_dir,
-        num_users=num_users,
-        num_source_items=w.source_vocab,
-        num_target_items=w.target_vocab,
-        seq_len=w.seq_len,
-        num_groups=min(100, w.source_vocab, w.target_vocab),
-        num_eval_negatives=min(99, w.target_vocab // 4),
-        num_shards=4,
-    )
-
-
 def epoch_seconds(
     data_dir: str, w: ft.Workload, epochs: int, autotune: bool, run_dir: str
 ) -> list[float]:
     """Trains UAF-Gumbel for `epochs`; each epoch's `train_seconds`."""
-    info = dataset_info.DatasetInfo.load(data_dir)
-    keras.utils.set_random_seed(0)
-    backbone = NextItNetBackbone(
-        info.num_source_ids, w.channels, w.dilations, w.kernel_size
-    )
-    backbone.build((None, info.seq_len))
-    config = finetune.FinetuneConfig(
-        data_dir=data_dir,
-        pretrained="",
-        method=samplers.GUMBEL,
-        policy_encoder=w.policy,
-        training=trainer.TrainingConfig(
-            batch_size=w.batch_size, eval_batch_size=w.batch_size
-        ),
-    )
-    model = finetune.model_for_method(
-        config, backbone, info.num_target_ids, seq_len=info.seq_len
-    )
-    task = finetune.FinetuneTask(config, model, info)
+    task = ft.pipeline_task(w, data_dir)
     results = trainer.fit(
         _AutotuneOn(task) if autotune else task,
         run_dir,
@@ -122,7 +84,9 @@ def main(argv):
     fv = flags.FLAGS
     w = ft.Workload(steps=1, warmup=0, **(QUICK_SHAPES if fv.quick else {}))
     work = tempfile.mkdtemp()
-    data_dir = make_data(os.path.join(work, "data"), w, fv.users)
+    data_dir = ft.build_pipeline_data(
+        os.path.join(work, "data"), w, fv.users, min(99, w.target_vocab // 4)
+    )
     seconds = {OFF: [], ON: []}
     for r in range(fv.rounds):
         order = (OFF, ON) if r % 2 == 0 else (ON, OFF)

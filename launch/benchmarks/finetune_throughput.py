@@ -54,6 +54,7 @@ from absl import flags
 sys.path.insert(0, os.path.abspath(os.path.join(__file__, *[os.pardir] * 3)))
 from launch.benchmarks import matmul_rate
 from launch.benchmarks import pretrain_throughput
+from uaf_tf import testing
 from uaf_tf.data import dataset_info
 from uaf_tf.data.preparation import synthetic
 from uaf_tf.layers import samplers
@@ -61,6 +62,7 @@ from uaf_tf.models import finetune_baseline
 from uaf_tf.models.nextitnet_backbone import NextItNetBackbone
 from uaf_tf.training import finetune
 from uaf_tf.training import precision as precision_lib
+from uaf_tf.training import trainer
 
 ORIGINAL_EXAMPLES_PER_SEC = "90-100"
 _POLICY_BLOCKS = 2
@@ -168,6 +170,48 @@ def build_task(
             config, backbone, w.target_vocab + 1, seq_len=w.seq_len
         )
     return finetune.FinetuneTask(config, model, info=None)
+
+
+def build_pipeline_data(
+    out_dir: str, w: Workload, num_users: int, num_eval_negatives: int = 99
+) -> str:
+    """A dataset directory of `w`'s shapes on disk: `num_users` synthetic
+    users in 4 TFRecord shards (`testing.build_tiny_dataset_dir`)."""
+    return testing.build_tiny_dataset_dir(
+        out_dir,
+        num_users=num_users,
+        num_source_items=w.source_vocab,
+        num_target_items=w.target_vocab,
+        seq_len=w.seq_len,
+        num_groups=min(100, w.source_vocab, w.target_vocab),
+        num_eval_negatives=num_eval_negatives,
+        num_shards=4,
+    )
+
+
+def pipeline_task(w: Workload, data_dir: str) -> finetune.FinetuneTask:
+    """A float32 UAF-Gumbel `FinetuneTask` of `w` reading `data_dir`
+    through the real input pipeline (random backbone: speed only)."""
+    info = dataset_info.DatasetInfo.load(data_dir)
+    keras.utils.set_random_seed(0)
+    with precision_lib.policy_scope(precision_lib.FLOAT32):
+        backbone = NextItNetBackbone(
+            info.num_source_ids, w.channels, w.dilations, w.kernel_size
+        )
+        backbone.build((None, info.seq_len))
+        config = finetune.FinetuneConfig(
+            data_dir=data_dir,
+            pretrained="",
+            method=samplers.GUMBEL,
+            policy_encoder=w.policy,
+            training=trainer.TrainingConfig(
+                batch_size=w.batch_size, eval_batch_size=w.batch_size
+            ),
+        )
+        model = finetune.model_for_method(
+            config, backbone, info.num_target_ids, seq_len=info.seq_len
+        )
+    return finetune.FinetuneTask(config, model, info)
 
 
 def time_steps(step, batches: list, warmup: int, steps: int) -> float:

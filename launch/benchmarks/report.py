@@ -60,7 +60,6 @@ import sys
 import tempfile
 import time
 
-import keras
 import numpy as np
 import tensorflow as tf
 from absl import app
@@ -76,14 +75,10 @@ from launch.benchmarks import interleave
 from launch.benchmarks import matmul_rate
 from launch.benchmarks import pretrain_throughput as pt
 from uaf_tf import run_dir as run_dir_lib
-from uaf_tf import testing
 from uaf_tf.data import dataset_info
 from uaf_tf.layers import samplers
 from uaf_tf.models import finetune_baseline
-from uaf_tf.models.nextitnet_backbone import NextItNetBackbone
 from uaf_tf.training import finetune
-from uaf_tf.training import precision as precision_lib
-from uaf_tf.training import trainer
 
 FLOAT32 = pt.FLOAT32
 MIXED_BFLOAT16 = "mixed_bfloat16"
@@ -388,36 +383,11 @@ def finetune_records(
 def pipeline_records(s: Settings, matmul: float, work_dir: str) -> list:
     """UAF-Gumbel through the on-disk pipeline vs the bare step; eval."""
     w = s.finetune
-    data_dir = testing.build_tiny_dataset_dir(
-        os.path.join(work_dir, "data"),
-        num_users=s.pipeline_users,
-        num_source_items=w.source_vocab,
-        num_target_items=w.target_vocab,
-        seq_len=w.seq_len,
-        num_groups=min(100, w.source_vocab, w.target_vocab),
-        num_eval_negatives=s.eval_negatives,
-        num_shards=4,
+    data_dir = ft.build_pipeline_data(
+        os.path.join(work_dir, "data"), w, s.pipeline_users, s.eval_negatives
     )
     info = dataset_info.DatasetInfo.load(data_dir)
-    keras.utils.set_random_seed(0)
-    with precision_lib.policy_scope(FLOAT32):
-        backbone = NextItNetBackbone(
-            info.num_source_ids, w.channels, w.dilations, w.kernel_size
-        )
-        backbone.build((None, info.seq_len))
-        config = finetune.FinetuneConfig(
-            data_dir=data_dir,
-            pretrained="",
-            method=samplers.GUMBEL,
-            policy_encoder=w.policy,
-            training=trainer.TrainingConfig(
-                batch_size=w.batch_size, eval_batch_size=w.batch_size
-            ),
-        )
-        model = finetune.model_for_method(
-            config, backbone, info.num_target_ids, seq_len=info.seq_len
-        )
-    task = finetune.FinetuneTask(config, model, info)
+    task = ft.pipeline_task(w, data_dir)
     held = list(task.train_dataset(0))
     # Warm-up: trace the full and the last partial batch's shapes.
     step, mode = _compiled(

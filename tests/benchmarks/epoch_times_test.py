@@ -8,7 +8,7 @@ from launch.benchmarks import finetune_throughput as ft
 
 def test_both_ways_train_and_time_every_epoch(tmp_path):
     w = ft.Workload(steps=1, warmup=0, **et.QUICK_SHAPES)
-    data_dir = et.make_data(str(tmp_path / "data"), w, 24)
+    data_dir = ft.build_pipeline_data(str(tmp_path / "data"), w, 24, 9)
     for autotune in (False, True):
         run_dir = os.path.join(tmp_path, f"run-{autotune}")
         seconds = et.epoch_seconds(data_dir, w, 2, autotune, run_dir)
@@ -17,7 +17,7 @@ def test_both_ways_train_and_time_every_epoch(tmp_path):
 
 def test_the_on_side_turns_the_optimiser_on(tmp_path):
     w = ft.Workload(steps=1, warmup=0, **et.QUICK_SHAPES)
-    data_dir = et.make_data(str(tmp_path / "data"), w, 24)
+    data_dir = ft.build_pipeline_data(str(tmp_path / "data"), w, 24, 9)
 
     class Task:
         def train_dataset(self, epoch):
