@@ -37,15 +37,6 @@ from launch.benchmarks import finetune_throughput as ft
 from uaf_tf.training import trainer
 
 OFF, ON = "optimiser off (default)", "optimiser on"
-# `--quick`: tiny shapes for a smoke run; its figures mean nothing.
-QUICK_SHAPES = dict(
-    source_vocab=60,
-    target_vocab=40,
-    seq_len=6,
-    batch_size=8,
-    channels=8,
-    dilations=(1, 2),
-)
 
 
 class _AutotuneOn:
@@ -82,7 +73,7 @@ def epoch_seconds(
 def main(argv):
     del argv
     fv = flags.FLAGS
-    w = ft.Workload(steps=1, warmup=0, **(QUICK_SHAPES if fv.quick else {}))
+    w = ft.Workload(steps=1, warmup=0, **(ft.QUICK_SHAPES if fv.quick else {}))
     work = tempfile.mkdtemp()
     data_dir = ft.build_pipeline_data(
         os.path.join(work, "data"), w, fv.users, min(99, w.target_vocab // 4)

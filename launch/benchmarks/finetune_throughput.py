@@ -172,6 +172,17 @@ def build_task(
     return finetune.FinetuneTask(config, model, info=None)
 
 
+# Tiny shapes for smoke runs (`--quick`, tests); their figures mean nothing.
+QUICK_SHAPES = dict(
+    source_vocab=60,
+    target_vocab=40,
+    seq_len=6,
+    batch_size=8,
+    channels=8,
+    dilations=(1, 2),
+)
+
+
 def build_pipeline_data(
     out_dir: str, w: Workload, num_users: int, num_eval_negatives: int = 99
 ) -> str:

@@ -7,7 +7,7 @@ from launch.benchmarks import finetune_throughput as ft
 
 
 def test_both_ways_train_and_time_every_epoch(tmp_path):
-    w = ft.Workload(steps=1, warmup=0, **et.QUICK_SHAPES)
+    w = ft.Workload(steps=1, warmup=0, **ft.QUICK_SHAPES)
     data_dir = ft.build_pipeline_data(str(tmp_path / "data"), w, 24, 9)
     for autotune in (False, True):
         run_dir = os.path.join(tmp_path, f"run-{autotune}")
@@ -16,7 +16,7 @@ def test_both_ways_train_and_time_every_epoch(tmp_path):
 
 
 def test_the_on_side_turns_the_optimiser_on(tmp_path):
-    w = ft.Workload(steps=1, warmup=0, **et.QUICK_SHAPES)
+    w = ft.Workload(steps=1, warmup=0, **ft.QUICK_SHAPES)
     data_dir = ft.build_pipeline_data(str(tmp_path / "data"), w, 24, 9)
 
     class Task:
