@@ -88,6 +88,11 @@ def test_fit_writes_results_checkpoints_and_tensorboard(tmp_path):
     assert results["valid"]["num_examples"] == 32
     assert results["test"] is None
     assert results["train_examples_per_sec"] > 0
+    for h in results["history"]:  # Each epoch's timings.
+        assert h["train_seconds"] > 0 and h["valid_seconds"] > 0
+        assert h["train_examples_per_sec"] == pytest.approx(
+            64 / h["train_seconds"], rel=1e-3
+        )
     best = max(results["history"], key=lambda h: h["valid"]["full/mrr@5"])
     assert results["best_epoch"] == best["epoch"]
     assert results["valid"] == best["valid"]

@@ -768,9 +768,9 @@ class _Loop:
                 "train_loss": train_loss,
                 "valid": valid,
                 # Timings: never compared across runs, unlike the above.
-                "train_seconds": round(seconds, 3),
-                "train_examples_per_sec": round(rate, 1),
-                "valid_seconds": round(eval_seconds, 3),
+                "train_seconds": round(seconds, 6),
+                "train_examples_per_sec": round(rate, 3),
+                "valid_seconds": round(eval_seconds, 6),
             }
         )
         state.history.assign(json.dumps(history))
