@@ -247,6 +247,21 @@ def ratios(results: list[dict]) -> dict:
     }
 
 
+def run_description(fv, detail: str, load_before, load_after) -> str:
+    """Two lines: the model and timing (`detail` after the item counts),
+    and the machine with its 1-minute load average before and after."""
+    return (
+        f"model: random UAF-Gumbel, C={fv.channels}, N={fv.num_blocks}, "
+        f"L={fv.seq_len}, {fv.num_source_items} source / "
+        f"{fv.num_target_items} target items, K={fv.top_k}; {detail}"
+        f"{fv.rounds} interleaved rounds; "
+        + ("XLA-compiled" if fv.jit_compile else "graph (no XLA)")
+        + f"\nmachine: {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} CPUs, tensorflow {tf.__version__}; 1-min load "
+        f"average {load_before[0]:.1f} before, {load_after[0]:.1f} after"
+    )
+
+
 def main(argv, flag_values: flags.FlagValues = flags.FLAGS):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
@@ -255,18 +270,7 @@ def main(argv, flag_values: flags.FlagValues = flags.FLAGS):
     load_before = os.getloadavg()
     results = benchmark(fv)
     load_after = os.getloadavg()
-    print(
-        f"model: random UAF-Gumbel, C={fv.channels}, N={fv.num_blocks}, "
-        f"L={fv.seq_len}, {fv.num_source_items} source / "
-        f"{fv.num_target_items} target items, K={fv.top_k}; "
-        f"{fv.rounds} interleaved rounds; "
-        + ("XLA-compiled" if fv.jit_compile else "graph (no XLA)")
-    )
-    print(
-        f"machine: {platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} CPUs, tensorflow {tf.__version__}; 1-min load "
-        f"average {load_before[0]:.1f} before, {load_after[0]:.1f} after"
-    )
+    print(run_description(fv, "", load_before, load_after))
     print(
         f"{'path':<14} {'policy':<13} {'tuned':>5} {'p50 ms':>7} "
         f"{'p99 ms':>7} {'ex/s':>6} {'cpu p50 ms':>10} {'ex/cpu-s':>8}"

@@ -31,7 +31,6 @@ conditionals' cost). About 20 CPU-seconds.
 
 import json
 import os
-import platform
 import sys
 import time
 
@@ -172,16 +171,9 @@ def main(argv, flag_values: flags.FlagValues = flags.FLAGS):
     parts = benchmark(fv)
     load_after = os.getloadavg()
     print(
-        f"model: random UAF-Gumbel, C={fv.channels}, N={fv.num_blocks}, "
-        f"L={fv.seq_len}, {fv.num_source_items} source / "
-        f"{fv.num_target_items} target items; batch 1; {fv.rounds} "
-        "interleaved rounds; "
-        + ("XLA-compiled" if fv.jit_compile else "graph (no XLA)")
-    )
-    print(
-        f"machine: {platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} CPUs, tensorflow {tf.__version__}; 1-min load "
-        f"average {load_before[0]:.1f} before, {load_after[0]:.1f} after"
+        conditional_serving.run_description(
+            fv, "batch 1; ", load_before, load_after
+        )
     )
     for name, part in parts.items():
         print(
