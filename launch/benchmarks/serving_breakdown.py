@@ -6,7 +6,8 @@ test).
 
 Explains the all-frozen / both-branches batch-1 latency ratio that
 `conditional_serving.py` reports. On the same random UAF-Gumbel model
-(its flags: standard shape C=128, 8 blocks, L=30, 20K / 5K items), times
+(its flags: standard shape C=128, 8 blocks, L=30, 20K / 5K items; the
+fine-tuned copies moved off the frozen weights), times
 these functions of one request `ids [1, L]`, each a `tf.function` (XLA-
 compiled with `--jit_compile`), interleaved round by round:
 
@@ -14,19 +15,27 @@ compiled with `--jit_compile`), interleaved round by round:
 - `policy`: the policy network and the sampler's argmax, `a [1, N]`;
 - `frozen_blocks`: the embedding and every block's frozen branch called
   directly, `[1, L, C]`;
+- `frozen_blocks_all_weights`: the same, with every fine-tuned copy's
+  weights also passed into the call (used for nothing): what passing
+  weights costs, apart from computing with them;
 - `frozen_blocks_conditional`: the same blocks through the gated blocks'
-  conditional path under an all-frozen policy (what serving runs): the
-  difference to `frozen_blocks` is what the conditionals cost;
+  conditional path under an all-frozen policy (what serving runs), which
+  passes both branches' weights: the difference to
+  `frozen_blocks_all_weights` is what the conditionals cost;
 - `both_branches`: the embedding and every block's two branches (the
   former path), `[1, L, C]`;
 - `scoring`: `score_all_items` and the top-K of one user vector;
 - `serve_all_frozen` and `serve_both_branches`: whole requests, as
-  `conditional_serving.py` times them.
+  `conditional_serving.py` times them;
+- `serve_all_frozen_constants` and `serve_both_branches_constants`: the
+  same with the weights folded in as constants
+  (`uaf_tf.serving.constant_weights`, `uaf-export --constant_weights`).
 
 Prints each part's p50 (wall clock), the parts' sum next to the whole
-request, and the all-frozen / both-branches ratio as measured and as it
-would be if the conditionals cost nothing (`serve_all_frozen` less the
-conditionals' cost). About 20 CPU-seconds.
+request, what the weights' passing and the conditionals cost, the
+all-frozen / both-branches ratio as measured, without the conditionals'
+cost and with constant weights, and constant / variable weights for both
+requests. About 40 CPU-seconds.
 """
 
 import json
@@ -42,16 +51,20 @@ from absl import flags
 # Run as a script: the repository root, for `launch.benchmarks`.
 sys.path.insert(0, os.path.abspath(os.path.join(__file__, *[os.pardir] * 3)))
 from launch.benchmarks import conditional_serving
+from uaf_tf.serving.constant_weights import with_constant_weights
 
 PARTS = (
     "call",
     "policy",
     "frozen_blocks",
+    "frozen_blocks_all_weights",
     "frozen_blocks_conditional",
     "both_branches",
     "scoring",
     "serve_all_frozen",
     "serve_both_branches",
+    "serve_all_frozen_constants",
+    "serve_both_branches_constants",
 )
 
 
@@ -64,6 +77,18 @@ def part_functions(model, seq_len: int, top_k: int, jit_compile: bool) -> dict:
         for gated in model.gated_blocks:
             hidden = gated.frozen(hidden, training=False)
         return hidden
+
+    def frozen_blocks_all_weights(ids):
+        # The frozen blocks, with every fine-tuned weight passed in too (as
+        # the conditional path passes them), each used once, for nothing.
+        unused = tf.add_n(
+            [
+                tf.reshape(weight, [-1])[0]
+                for gated in model.gated_blocks
+                for weight in gated.finetuned.weights
+            ]
+        )
+        return frozen_blocks(ids) + 0.0 * unused
 
     def frozen_blocks_conditional(ids):
         hidden = model.backbone.embed(ids)
@@ -95,6 +120,7 @@ def part_functions(model, seq_len: int, top_k: int, jit_compile: bool) -> dict:
         "call": lambda ids: ids + 1,
         "policy": policy,
         "frozen_blocks": frozen_blocks,
+        "frozen_blocks_all_weights": frozen_blocks_all_weights,
         "frozen_blocks_conditional": frozen_blocks_conditional,
         "both_branches": both_branches,
         "scoring": scoring,
@@ -105,13 +131,33 @@ def part_functions(model, seq_len: int, top_k: int, jit_compile: bool) -> dict:
     }
     functions["serve_all_frozen"] = serve[conditional_serving.CONDITIONAL]
     functions["serve_both_branches"] = serve[conditional_serving.BOTH_BRANCHES]
+    spec = tf.TensorSpec([1, seq_len], tf.int32)
+    for path, name in (
+        (conditional_serving.CONDITIONAL, "serve_all_frozen_constants"),
+        (conditional_serving.BOTH_BRANCHES, "serve_both_branches_constants"),
+    ):
+        # The weights as part of the program, not inputs of every call.
+        functions[name] = with_constant_weights(
+            serve[path].python_function, [spec], jit_compile
+        )
     return functions
+
+
+def build_model(fv):
+    """`conditional_serving.build_model`'s model under an all-frozen policy,
+    its fine-tuned copies moved off the frozen weights (as training moves
+    them), so no compiler can merge the two branches as equal."""
+    model = conditional_serving.build_model(fv)
+    conditional_serving.set_policy(model, conditional_serving.ALL_FROZEN)
+    for gated in model.gated_blocks:
+        for weight in gated.finetuned.weights:
+            weight.assign(weight + 0.01)
+    return model
 
 
 def benchmark(fv) -> dict:
     """`{part: {"p50_ms", "p99_ms", "requests"}}`, timed interleaved."""
-    model = conditional_serving.build_model(fv)
-    conditional_serving.set_policy(model, conditional_serving.ALL_FROZEN)
+    model = build_model(fv)
     functions = part_functions(model, fv.seq_len, fv.top_k, fv.jit_compile)
     rng = np.random.default_rng(fv.seed)
     requests = [
@@ -142,12 +188,17 @@ def benchmark(fv) -> dict:
 
 
 def summary(parts: dict) -> dict:
-    """The conditionals' cost and the ratios with and without it (ms and
-    plain ratios, from the p50s)."""
+    """What the weights' passing and the conditionals cost, and the
+    all-frozen / both-branches ratio three ways (ms and plain ratios, from
+    the p50s)."""
     p50 = {name: part["p50_ms"] for name, part in parts.items()}
-    conditionals_ms = p50["frozen_blocks_conditional"] - p50["frozen_blocks"]
     frozen, both = p50["serve_all_frozen"], p50["serve_both_branches"]
+    conditionals_ms = (
+        p50["frozen_blocks_conditional"] - p50["frozen_blocks_all_weights"]
+    )
     return {
+        "unused_weights_ms": p50["frozen_blocks_all_weights"]
+        - p50["frozen_blocks"],
         "conditionals_ms": conditionals_ms,
         # One call's overhead is in every part; count it once.
         "sum_of_parts_all_frozen_ms": p50["policy"]
@@ -159,6 +210,16 @@ def summary(parts: dict) -> dict:
             frozen - conditionals_ms
         )
         / both,
+        "all_frozen_over_both_branches_constants": (
+            p50["serve_all_frozen_constants"]
+            / p50["serve_both_branches_constants"]
+        ),
+        "constants_over_variables_all_frozen": (
+            p50["serve_all_frozen_constants"] / frozen
+        ),
+        "constants_over_variables_both_branches": (
+            p50["serve_both_branches_constants"] / both
+        ),
     }
 
 
@@ -182,8 +243,11 @@ def main(argv, flag_values: flags.FlagValues = flags.FLAGS):
         )
     s = summary(parts)
     print(
-        f"the {fv.num_blocks} conditionals cost {s['conditionals_ms']:.3f} ms "
-        "(frozen_blocks_conditional - frozen_blocks)"
+        f"passing the {fv.num_blocks} fine-tuned copies' weights into a call "
+        f"costs {s['unused_weights_ms']:.3f} ms "
+        "(frozen_blocks_all_weights - frozen_blocks); the conditionals "
+        f"{s['conditionals_ms']:.3f} ms more "
+        "(frozen_blocks_conditional - frozen_blocks_all_weights)"
     )
     print(
         "all-frozen request: measured "
@@ -194,7 +258,14 @@ def main(argv, flag_values: flags.FlagValues = flags.FLAGS):
         "all-frozen / both branches, batch-1 p50: "
         f"{s['all_frozen_over_both_branches']:.2f} measured, "
         f"{s['all_frozen_over_both_branches_free_conditionals']:.2f} "
-        "if the conditionals cost nothing"
+        "if the conditionals cost nothing, "
+        f"{s['all_frozen_over_both_branches_constants']:.2f} with the "
+        "weights as constants"
+    )
+    print(
+        "weights as constants / as variables, batch-1 p50: all frozen "
+        f"{s['constants_over_variables_all_frozen']:.2f}, both branches "
+        f"{s['constants_over_variables_both_branches']:.2f}"
     )
     if fv.out:
         with open(fv.out, "w") as f:

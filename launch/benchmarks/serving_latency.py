@@ -69,20 +69,43 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
         **fv,
     )
     flags.DEFINE_integer(
-        "compare_xla_rounds",
+        "compare_rounds",
         0,
-        "If > 0: export the random model twice, graph and XLA, and time "
-        "batch-1 requests of both in this many interleaved rounds "
+        "If > 0: export the random model once per --compare_exports and "
+        "time batch-1 requests of each in this many interleaved rounds "
         "(--latency_requests / rounds requests each per round); prints "
-        "p50 wall and CPU ms of each and the median of the rounds' XLA / "
-        "graph p50 ratios.",
+        "p50 wall and CPU ms of each and, for each after the first, the "
+        "median of the rounds' p50 ratios to the first.",
+        **fv,
+    )
+    flags.DEFINE_alias(
+        "compare_xla_rounds", "compare_rounds", flag_values=flag_values
+    )
+    flags.DEFINE_list(
+        "compare_exports",
+        ["graph", "xla"],
+        "The exports --compare_rounds times, the first the reference: "
+        "`graph`, `xla` (uaf-export --xla_serving), `graph_constants` and "
+        "`xla_constants` (the same with --constant_weights).",
         **fv,
     )
 
 
-def export_random_model(fv, out_dir: str, jit_compile: bool = False) -> str:
+# --compare_exports names -> (jit_compile, constant_weights) of the export.
+EXPORTS = {
+    "graph": (False, False),
+    "xla": (True, False),
+    "graph_constants": (False, True),
+    "xla_constants": (True, True),
+}
+
+
+def export_random_model(
+    fv, out_dir: str, jit_compile: bool = False, constant_weights: bool = False
+) -> str:
     """Writes vocabularies + the SavedModel of a random model (its forward
-    pass XLA-compiled when `jit_compile`); returns it."""
+    pass XLA-compiled when `jit_compile`, its weights constants when
+    `constant_weights`); returns it."""
     os.makedirs(out_dir, exist_ok=True)
     vocab_paths = {}
     for name, count in (
@@ -113,6 +136,7 @@ def export_random_model(fv, out_dir: str, jit_compile: bool = False) -> str:
         fv.seq_len,
         fv.top_k,
         jit_compile=jit_compile,
+        constant_weights=constant_weights,
     )
     return export_dir
 
@@ -165,18 +189,38 @@ def benchmark(export_dir: str, fv) -> dict:
     }
 
 
-def compare_xla(fv, out_dir: str) -> dict:
-    """Batch-1 latency of the graph and the XLA export, interleaved.
+def _directory_bytes(path: str) -> int:
+    return sum(
+        os.path.getsize(os.path.join(root, name))
+        for root, _, names in os.walk(path)
+        for name in names
+    )
+
+
+def compare_exports(fv, out_dir: str) -> dict:
+    """Batch-1 latency of the `--compare_exports` exports, interleaved.
 
     Returns:
-        `{"graph": {...}, "xla": {...}, "round_ratios": [...],
-        "median_ratio": float}`: per export the p50 wall and CPU ms over all
-        its requests; the ratios are XLA p50 / graph p50 per round.
+        `{name: {...} for each export, "round_ratios": {name: [...]},
+        "median_ratio": {name: float}}`: per export the p50 wall and CPU ms
+        over all its requests and the SavedModel's size
+        (`saved_model_mb`); the ratios are each export's p50 over the
+        first export's, per round, for every export after the first.
     """
-    serves, singles = {}, None
-    for name, jit in (("graph", False), ("xla", True)):
-        export_dir = export_random_model(fv, os.path.join(out_dir, name), jit)
+    unknown = set(fv.compare_exports) - set(EXPORTS)
+    if unknown or len(fv.compare_exports) < 2:
+        raise app.UsageError(
+            f"--compare_exports needs 2 or more of {sorted(EXPORTS)}. "
+            f"Received: {fv.compare_exports}"
+        )
+    serves, sizes, singles = {}, {}, None
+    for name in fv.compare_exports:
+        jit, constants = EXPORTS[name]
+        export_dir = export_random_model(
+            fv, os.path.join(out_dir, name), jit, constants
+        )
         serves[name] = tf.saved_model.load(export_dir).signatures[keys.SERVE]
+        sizes[name] = _directory_bytes(export_dir)
         if singles is None:
             source_ids = read_vocab_head(
                 os.path.join(export_dir, "assets", "source_vocab.txt"), 100_000
@@ -187,7 +231,7 @@ def compare_xla(fv, out_dir: str) -> dict:
                 for _ in range(50)
             ]
     exclude = tf.constant([True])
-    per_round = max(1, fv.latency_requests // fv.compare_xla_rounds)
+    per_round = max(1, fv.latency_requests // fv.compare_rounds)
     wall = {name: [] for name in serves}
     cpu = {name: [] for name in serves}
 
@@ -211,7 +255,7 @@ def compare_xla(fv, out_dir: str) -> dict:
         for request in singles[:10]:
             serves[name](source_items=request, exclude_history=exclude)
     figures = interleave.rounds(
-        {name: timer(name) for name in serves}, fv.compare_xla_rounds
+        {name: timer(name) for name in serves}, fv.compare_rounds
     )
     result = {
         name: {
@@ -219,15 +263,19 @@ def compare_xla(fv, out_dir: str) -> dict:
             "p99_ms": float(1e3 * np.percentile(wall[name], 99)),
             "cpu_p50_ms": float(1e3 * np.median(cpu[name])),
             "requests": len(wall[name]),
+            "saved_model_mb": sizes[name] / 2**20,
         }
         for name in serves
     }
-    result["round_ratios"] = interleave.round_ratios(
-        figures["xla"], figures["graph"]
-    )
-    result["median_ratio"] = interleave.median_ratio(
-        figures["xla"], figures["graph"]
-    )
+    reference, *others = fv.compare_exports
+    result["round_ratios"] = {
+        name: interleave.round_ratios(figures[name], figures[reference])
+        for name in others
+    }
+    result["median_ratio"] = {
+        name: interleave.median_ratio(figures[name], figures[reference])
+        for name in others
+    }
     return result
 
 
@@ -236,28 +284,31 @@ def main(argv, flag_values: flags.FlagValues = flags.FLAGS):
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     fv = flag_values
     print("command: " + " ".join([os.path.basename(sys.executable)] + sys.argv))
-    if fv.compare_xla_rounds > 0:
+    if fv.compare_rounds > 0:
         with tempfile.TemporaryDirectory() as tmp:
-            result = compare_xla(fv, tmp)
+            result = compare_exports(fv, tmp)
         print(
             f"random UAF-{fv.method} (C={fv.channels}, N={fv.num_blocks}, "
-            f"L={fv.seq_len}), batch 1, {fv.compare_xla_rounds} interleaved "
+            f"L={fv.seq_len}), batch 1, {fv.compare_rounds} interleaved "
             f"rounds; machine {platform.processor() or platform.machine()}, "
             f"{os.cpu_count()} CPUs, 1-min load {os.getloadavg()[0]:.1f}"
         )
-        for name in ("graph", "xla"):
+        reference, *others = fv.compare_exports
+        for name in fv.compare_exports:
             r = result[name]
             print(
-                f"  {name:<5} p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} "
-                f"ms, CPU p50 {r['cpu_p50_ms']:.2f} ms ({r['requests']} "
-                "requests)"
+                f"  {name:<15} p50 {r['p50_ms']:.2f} ms, p99 "
+                f"{r['p99_ms']:.2f} ms, CPU p50 {r['cpu_p50_ms']:.2f} ms "
+                f"({r['requests']} requests; SavedModel "
+                f"{r['saved_model_mb']:.1f} MiB)"
             )
-        print(
-            f"  XLA / graph batch-1 p50: {result['median_ratio']:.2f} "
-            "(median of rounds: "
-            + ", ".join(f"{x:.2f}" for x in result["round_ratios"])
-            + ")"
-        )
+        for name in others:
+            print(
+                f"  {name} / {reference} batch-1 p50: "
+                f"{result['median_ratio'][name]:.2f} (median of rounds: "
+                + ", ".join(f"{x:.2f}" for x in result["round_ratios"][name])
+                + ")"
+            )
         return
     with tempfile.TemporaryDirectory() as tmp:
         if fv.saved_model_dir:

@@ -33,7 +33,11 @@ def test_tiny_run_writes_every_part_and_the_summary(tmp_path):
     p50 = {name: part["p50_ms"] for name, part in parts.items()}
     summary = written["summary"]
     assert summary["conditionals_ms"] == pytest.approx(
-        p50["frozen_blocks_conditional"] - p50["frozen_blocks"], rel=1e-12
+        p50["frozen_blocks_conditional"] - p50["frozen_blocks_all_weights"],
+        rel=1e-12,
+    )
+    assert summary["unused_weights_ms"] == pytest.approx(
+        p50["frozen_blocks_all_weights"] - p50["frozen_blocks"], rel=1e-12
     )
     assert summary["all_frozen_over_both_branches"] == pytest.approx(
         p50["serve_all_frozen"] / p50["serve_both_branches"], rel=1e-12
@@ -43,13 +47,9 @@ def test_tiny_run_writes_every_part_and_the_summary(tmp_path):
 def test_the_block_parts_compute_the_same_hidden_states():
     for jit_compile in (False, True):
         fv = _flags()
-        model = conditional_serving.build_model(fv)
-        conditional_serving.set_policy(model, conditional_serving.ALL_FROZEN)
-        # Fine-tuned copies that differ from the frozen blocks, so running
+        # Its fine-tuned copies differ from the frozen blocks, so running
         # the wrong branch shows.
-        for gated in model.gated_blocks:
-            for weight in gated.finetuned.weights:
-                weight.assign(weight + 0.1)
+        model = bench.build_model(fv)
         functions = bench.part_functions(model, 5, 3, jit_compile)
         ids = tf.constant(
             np.random.default_rng(1).integers(1, 51, [1, 5]), "int32"
@@ -61,6 +61,9 @@ def test_the_block_parts_compute_the_same_hidden_states():
             functions["frozen_blocks_conditional"](ids), frozen, atol=1e-6
         )
         np.testing.assert_array_equal(functions["both_branches"](ids), frozen)
+        np.testing.assert_array_equal(
+            functions["frozen_blocks_all_weights"](ids), frozen
+        )
         tuned = model.encode(ids, tf.ones([1, 2]), hard_policy=True)
         assert not np.allclose(tuned, frozen.mean(axis=1), atol=1e-3)
         np.testing.assert_array_equal(
@@ -68,3 +71,9 @@ def test_the_block_parts_compute_the_same_hidden_states():
         )
         items, policy = functions["serve_all_frozen"](ids)
         assert items.shape == (1, 3) and not np.any(policy)
+        # With the weights as constants, each request is served the same.
+        for path in ("serve_all_frozen", "serve_both_branches"):
+            want_items, want_policy = functions[path](ids)
+            got_items, got_policy = functions[f"{path}_constants"](ids)
+            np.testing.assert_array_equal(got_items, want_items)
+            np.testing.assert_array_equal(got_policy, want_policy)

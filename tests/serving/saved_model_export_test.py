@@ -24,6 +24,7 @@ from tests.serving.tiny_run import TARGET_VOCAB
 from tests.serving.tiny_run import write_run_dir
 from uaf_tf import errors
 from uaf_tf import run_dir as run_dir_lib
+from uaf_tf.serving import constant_weights
 from uaf_tf.serving import export_run
 from uaf_tf.serving import signature_keys as keys
 from uaf_tf.serving.saved_model_export import build_export_archive
@@ -78,6 +79,10 @@ for name, case in cases.items():
     }
 results["__shapes__"] = shapes
 results["__modules__"] = {"uaf_tf_imported": "uaf_tf" in sys.modules}
+results["__captured_inputs__"] = {
+    path: len(model.signatures["serving_default"].captured_inputs)
+    for path, model in loaded.items()
+}
 json.dump(results, open(sys.argv[2], "w"))
 """
 
@@ -197,6 +202,10 @@ def _cases(exports):
         }
     for name in ("batch_1", "batch_1024"):
         cases[f"xla_{name}"] = {**cases[name], "export": exports["gumbel_xla"]}
+        cases[f"constants_xla_{name}"] = {
+            **cases[name],
+            "export": exports["gumbel_constants_xla"],
+        }
     for name, width in (("batch_0", 2 * SEQ_LEN), ("batch_0_width_0", 0)):
         cases[name] = {
             "export": path,
@@ -272,6 +281,21 @@ def served(make_run_dir, tmp_path_factory):
         top_k=TOP_K,
         jit_compile=True,
     )
+    # The weights folded in as constants (--constant_weights), with and
+    # without XLA; UAF-Soft's gate takes the both-branch path.
+    for method, jit in (("gumbel", True), ("soft", False)):
+        name = f"{method}_constants" + ("_xla" if jit else "")
+        run_dir = make_run_dir(method)
+        models[name] = run_dir_lib.load_model(run_dir)
+        exports[name] = export_run(
+            run_dir,
+            base,
+            model_name=name,
+            version=1,
+            top_k=TOP_K,
+            jit_compile=jit,
+            constant_weights=True,
+        )
     cases = _cases(exports)
     work = tmp_path_factory.mktemp("loader")
     script, case_file, out_file = (
@@ -382,6 +406,56 @@ def test_the_xla_compiled_export_serves_what_keras_does(served, name):
         assert "--xla_cpu_compilation_enabled=true" in f.read()
     with open(os.path.dirname(exports["gumbel"]) + ".serve.sh") as f:
         assert "xla" not in f.read()
+
+
+@pytest.mark.parametrize(
+    "name, key",
+    [
+        ("gumbel_constants_xla", "gumbel_constants_xla/mixed"),
+        ("gumbel_constants_xla", "constants_xla_batch_1"),
+        ("gumbel_constants_xla", "constants_xla_batch_1024"),
+        ("soft_constants", "soft_constants/mixed"),
+    ],
+)
+def test_an_export_with_constant_weights_serves_what_keras_does(
+    served, name, key
+):
+    models, cases, results, _ = served
+    rows = _rows(cases[key])
+    _assert_serve_matches(results[key], reference_serve(models[name], rows))
+
+
+@pytest.mark.parametrize("name", ["gumbel_constants_xla", "soft_constants"])
+def test_an_export_with_constant_weights_scores_what_keras_does(served, name):
+    models, cases, results, exports = served
+    model = models[name]
+    user = model(reference_ids(MIXED_ROWS), training=False)["user_embedding"]
+    candidates = np.array(
+        [[TARGET_INDEX.get(item, 0) for item in row] for row in CANDIDATES]
+    )
+    expected = np.where(
+        candidates == 0, LOWEST, np.asarray(model.score_items(user, candidates))
+    )
+    scores = np.asarray(results[f"{name}/score"][keys.SCORES], np.float32)
+    np.testing.assert_allclose(scores, expected, rtol=1e-5, atol=1e-5)
+    with open(
+        os.path.join(exports[name], "assets.extra", "uaf_export.json")
+    ) as f:
+        assert json.load(f)["constant_weights"] is True
+
+
+def test_constant_weights_are_not_inputs_of_a_request(served):
+    # Each request passes the variables its signature captures; with the
+    # forward pass's weights folded in, only the item scoring's and the
+    # lookup tables are left.
+    _, _, results, exports = served
+    captured = results["__captured_inputs__"]
+    for name, variables_export in (
+        ("gumbel_constants_xla", "gumbel_xla"),
+        ("soft_constants", "soft"),
+    ):
+        assert captured[exports[name]] <= 8
+        assert captured[exports[variables_export]] > 3 * captured[exports[name]]
 
 
 def test_empty_and_unknown_histories_are_all_padding(served):
@@ -537,6 +611,16 @@ def test_top_k_larger_than_target_items_is_rejected(make_run_dir, tmp_path):
     run_dir = make_run_dir("soft")
     with pytest.raises(errors.UserError, match=r"top_k.*\[1, 17\]"):
         export_run(run_dir, str(tmp_path), version=1, top_k=18)
+    assert not os.path.exists(tmp_path / "uaf" / "1")
+
+
+def test_weights_too_large_to_fold_are_rejected(
+    make_run_dir, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(constant_weights, "MAX_CONSTANT_BYTES", 1024)
+    run_dir = make_run_dir("soft")
+    with pytest.raises(errors.UserError, match=r"--constant_weights: .* MiB"):
+        export_run(run_dir, str(tmp_path), version=1, constant_weights=True)
     assert not os.path.exists(tmp_path / "uaf" / "1")
 
 

@@ -14,6 +14,7 @@ from uaf_tf.serving import server_config
 from uaf_tf.serving import signature_keys as keys
 from uaf_tf.serving import versioned_dir
 from uaf_tf.serving import warmup
+from uaf_tf.serving.constant_weights import check_foldable
 from uaf_tf.serving.id_lookup import count_vocab_lines
 from uaf_tf.serving.saved_model_export import DEFAULT_TOP_K
 from uaf_tf.serving.saved_model_export import check_top_k
@@ -137,6 +138,7 @@ def export_run(
     batching: server_config.BatchingConfig | None = None,
     server_base_path: str | None = None,
     jit_compile: bool = False,
+    constant_weights: bool = False,
 ) -> str:
     """Exports a fine-tuned run to `<export_base>/<model_name>/<version>/`.
 
@@ -166,6 +168,10 @@ def export_run(
         jit_compile: bool, XLA-compile the model's forward pass in the
             signatures (`saved_model_export.build_export_archive`); the
             serve script then passes `--xla_cpu_compilation_enabled=true`.
+        constant_weights: bool, fold the forward pass's weights into the
+            signatures as constants (`saved_model_export`): faster
+            requests, same SavedModel size; refused (`UserError`) over
+            1 GiB of weights.
 
     Returns:
         str, the published version directory.
@@ -192,6 +198,11 @@ def export_run(
     target_vocab = os.path.join(run_dir, dataset_info.TARGET_VOCAB_FILE)
     if model is None:
         model = run_dir_lib.load_model(run_dir, weights=weights)
+    if constant_weights:
+        try:
+            check_foldable(model.weights)
+        except ValueError as error:
+            raise errors.UserError(f"--constant_weights: {error}") from error
     batching = batching or server_config.BatchingConfig()
     examples = warmup.warmup_examples(
         source_vocab, target_vocab, info.seq_len, batching.batch_sizes
@@ -209,6 +220,7 @@ def export_run(
             top_k,
             exclude_history,
             jit_compile,
+            constant_weights,
         )
         warmup.write_warmup_requests(tmp_dir, model_name, examples)
         _write_export_info(
@@ -220,6 +232,7 @@ def export_run(
             exclude_history,
             batching,
             jit_compile,
+            constant_weights,
         )
         check_export(tmp_dir, examples)
     server_config.write_server_files(
@@ -242,6 +255,7 @@ def _write_export_info(
     exclude_history,
     batching,
     jit_compile,
+    constant_weights,
 ):
     method = None
     if os.path.exists(os.path.join(run_dir, run_dir_lib.CONFIG_FILE)):
@@ -253,6 +267,7 @@ def _write_export_info(
         "top_k": top_k,
         "exclude_history_default": bool(exclude_history),
         "jit_compile": bool(jit_compile),
+        "constant_weights": bool(constant_weights),
         "warmup_batch_sizes": list(batching.batch_sizes),
         "signatures": [keys.SERVE, keys.SCORE_ITEMS],
         "unknown_item_score": keys.UNKNOWN_ITEM_SCORE,
