@@ -444,6 +444,35 @@ def test_an_export_with_constant_weights_scores_what_keras_does(served, name):
         assert json.load(f)["constant_weights"] is True
 
 
+@pytest.mark.parametrize(
+    "name", ["gumbel", "gumbel_xla", "gumbel_constants_xla", "soft_constants"]
+)
+def test_a_tf1_session_serves_the_signature_def(served, name):
+    # TF Serving loads a SavedModel into a session and runs the
+    # SignatureDef's tensors by name (not tf.function signatures): the
+    # path the constant-weight and XLA exports must also work on.
+    models, _, _, exports = served
+    rows = MIXED_ROWS
+    with tf.Graph().as_default() as graph:
+        with tf.compat.v1.Session(graph=graph) as session:
+            meta = tf.compat.v1.saved_model.loader.load(
+                session, ["serve"], exports[name]
+            )
+            signature = meta.signature_def[keys.SERVE]
+            feeds = {
+                signature.inputs[keys.SOURCE_ITEMS].name: np.array(
+                    rows, dtype=object
+                ),
+                signature.inputs[keys.EXCLUDE_HISTORY].name: [True],
+            }
+            fetches = {k: v.name for k, v in signature.outputs.items()}
+            out = session.run(fetches, feeds)
+    out[keys.TOP_K_ITEMS] = [
+        [item.decode("utf-8") for item in row] for row in out[keys.TOP_K_ITEMS]
+    ]
+    _assert_serve_matches(out, reference_serve(models[name], rows))
+
+
 def test_constant_weights_are_not_inputs_of_a_request(served):
     # Each request passes the variables its signature captures; with the
     # forward pass's weights folded in, only the item scoring's and the
