@@ -133,6 +133,16 @@ def reference_serve(model, rows, exclude=True, top_k=TOP_K):
     }
 
 
+def reference_scores(model):
+    """What `score_items` must return for `MIXED_ROWS` x `CANDIDATES`."""
+    user = model(reference_ids(MIXED_ROWS), training=False)["user_embedding"]
+    ids = np.array(
+        [[TARGET_INDEX.get(c, 0) for c in row] for row in CANDIDATES]
+    )
+    scores = np.asarray(model.score_items(user, ids))
+    return np.where(ids == 0, keys.UNKNOWN_ITEM_SCORE, scores)
+
+
 def _bools(values):
     return {"value": values, "dtype": "bool", "shape": [len(values)]}
 
@@ -358,15 +368,10 @@ def test_serving_default_matches_keras(served, method):
 @pytest.mark.parametrize("method", METHODS)
 def test_score_items_matches_keras_with_unknown_sentinel(served, method):
     models, cases, results, _ = served
-    model = models[method]
-    user = model(reference_ids(MIXED_ROWS), training=False)["user_embedding"]
-    ids = np.array(
-        [[TARGET_INDEX.get(c, 0) for c in row] for row in CANDIDATES]
-    )
-    expected = np.asarray(model.score_items(user, ids))
-    expected = np.where(ids == 0, keys.UNKNOWN_ITEM_SCORE, expected)
     scores = np.asarray(results[f"{method}/score"][keys.SCORES], np.float32)
-    np.testing.assert_allclose(scores, expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        scores, reference_scores(models[method]), rtol=1e-5, atol=1e-5
+    )
     # Unknown and "" candidates rank below every known one in their row.
     assert scores[0, 2] == scores[0, 3] == np.finfo(np.float32).min
     assert scores[0, 2] < scores[0, :2].min()
@@ -428,16 +433,10 @@ def test_an_export_with_constant_weights_serves_what_keras_does(
 @pytest.mark.parametrize("name", ["gumbel_constants_xla", "soft_constants"])
 def test_an_export_with_constant_weights_scores_what_keras_does(served, name):
     models, cases, results, exports = served
-    model = models[name]
-    user = model(reference_ids(MIXED_ROWS), training=False)["user_embedding"]
-    candidates = np.array(
-        [[TARGET_INDEX.get(item, 0) for item in row] for row in CANDIDATES]
-    )
-    expected = np.where(
-        candidates == 0, LOWEST, np.asarray(model.score_items(user, candidates))
-    )
     scores = np.asarray(results[f"{name}/score"][keys.SCORES], np.float32)
-    np.testing.assert_allclose(scores, expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        scores, reference_scores(models[name]), rtol=1e-5, atol=1e-5
+    )
     with open(
         os.path.join(exports[name], "assets.extra", "uaf_export.json")
     ) as f:
