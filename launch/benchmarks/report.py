@@ -29,7 +29,11 @@ residual blocks with dilations [1, 4] * 4):
    both-branch path (`conditional_serving.py`), as a plain graph (what
    `uaf-export` writes by default) and, unless `--jit=graph`, XLA-compiled
    (`uaf-export --xla_serving`; records `serving_xla_*`), each with its
-   target ratios in wall-clock and in CPU time;
+   target ratios in wall-clock and in CPU time; then batch-1 requests
+   through exported SavedModels, string ids in and out
+   (`serving_latency.py --compare_rounds`): the graph export and, unless
+   `--jit=graph`, the XLA one, each also with constant weights
+   (`uaf-export --constant_weights`; records `exported_serving_*`);
 9. the matmul rate again, to show how far the machine's load drifted.
 
 Writes `DIR/report.json` (a list, one object per measurement: `name`,
@@ -74,6 +78,7 @@ from launch.benchmarks import gemm_ceiling
 from launch.benchmarks import interleave
 from launch.benchmarks import matmul_rate
 from launch.benchmarks import pretrain_throughput as pt
+from launch.benchmarks import serving_latency
 from uaf_tf import run_dir as run_dir_lib
 from uaf_tf.data import dataset_info
 from uaf_tf.layers import samplers
@@ -99,6 +104,8 @@ SERVING_ROUNDS = "interleaved rounds, pooled (conditional_serving.py)"
 BOTH = "both branches (former path)"
 # Name prefix of the XLA-compiled serving records.
 SERVING_XLA = "serving_xla_"
+# Name prefix of the exported-SavedModel serving records.
+EXPORTED_SERVING = "exported_serving_"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,6 +130,8 @@ class Settings:
     # Serving is timed as a plain graph (what `uaf-export` writes by
     # default) and, when set, XLA-compiled too (`uaf-export --xla_serving`).
     serving_xla: bool
+    # `serving_latency.py` flags of the exported-SavedModel comparison.
+    export_flags: tuple[str, ...]
 
     @classmethod
     def standard(
@@ -148,6 +157,7 @@ class Settings:
             serving_flags=(),
             jit=jit,
             serving_xla=jit,
+            export_flags=("--compare_rounds=5", "--latency_requests=250"),
         )
 
     @classmethod
@@ -185,6 +195,16 @@ class Settings:
             ),
             jit=False,
             serving_xla=True,
+            export_flags=(
+                "--channels=8",
+                "--num_blocks=2",
+                "--seq_len=6",
+                "--num_source_items=60",
+                "--num_target_items=40",
+                "--top_k=3",
+                "--compare_rounds=1",
+                "--latency_requests=2",
+            ),
         )
 
 
@@ -507,6 +527,43 @@ def serving_records(s: Settings, matmul: float) -> list:
     return out
 
 
+def exported_serving_records(s: Settings, matmul: float) -> list:
+    """Batch-1 requests through exported SavedModels (string ids in and
+    out, `serving_latency.compare_exports`), interleaved: as a graph and,
+    with `s.serving_xla`, XLA-compiled, each with its variables and with
+    constant weights (`uaf-export --constant_weights`). One record
+    `exported_serving_<export>` each; `p50_over_reference` is the median
+    over rounds of its p50 over the first export's."""
+    exports = ["graph", "graph_constants"]
+    if s.serving_xla:
+        exports += ["xla", "xla_constants"]
+    fv = flags.FlagValues()
+    serving_latency.define_flags(fv)
+    fv(
+        [
+            "serving_latency",
+            *s.export_flags,
+            "--compare_exports=" + ",".join(exports),
+        ]
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        result = serving_latency.compare_exports(fv, tmp)
+    return [
+        record(
+            EXPORTED_SERVING + name,
+            None,
+            None,
+            matmul,
+            policy=conditional_serving.LEARNED,
+            reference=exports[0],
+            p50_over_reference=result["median_ratio"].get(name, 1.0),
+            round_ratios=result["round_ratios"].get(name),
+            **result[name],
+        )
+        for name in exports
+    ]
+
+
 def run(
     s: Settings,
     precisions,
@@ -565,6 +622,7 @@ def run(
     add(interleaved_records(s, matmul, batches))
     add(pipeline_records(s, matmul, work_dir))
     add(serving_records(s, matmul))
+    add(exported_serving_records(s, matmul))
     end = matmul_rate.matmul_gflops(s.matmul_size, s.matmul_repeats, 1)
     add(
         [
@@ -713,7 +771,7 @@ def markdown(records: list, meta: dict) -> str:
         "|---|---|---|---|---|---|",
     ]
     for r in records:
-        if r["name"].startswith("serving_"):
+        if r["name"].startswith(("serving_", EXPORTED_SERVING)):
             continue
         share = r["share_of_matmul"]
         lines.append(
@@ -738,6 +796,21 @@ def markdown(records: list, meta: dict) -> str:
             f"({r['batch_size']}) | {r['cpu_p50_ms']:.2f} | "
             f"{r['examples_per_cpu_sec']:.0f} |"
         )
+    exported = [r for r in records if r["name"].startswith(EXPORTED_SERVING)]
+    if exported:
+        reference = exported[0]["reference"]
+        lines += [
+            "",
+            "| exported SavedModel, batch 1 | p50 ms | p99 ms | CPU p50 ms "
+            f"| p50 / {reference} (median of rounds) | SavedModel MiB |",
+            "|---|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {r['name'].removeprefix(EXPORTED_SERVING)} | "
+            f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['cpu_p50_ms']:.2f} "
+            f"| {r['p50_over_reference']:.2f} | {r['saved_model_mb']:.1f} |"
+            for r in exported
+        ]
     lines += [
         "",
         "## Targets",

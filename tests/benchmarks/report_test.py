@@ -63,6 +63,10 @@ def test_every_measurement_is_there(quick_report):
         "serving_both_branches",
         *["serving_xla_conditional"] * 3,
         "serving_xla_both_branches",
+        "exported_serving_graph",
+        "exported_serving_graph_constants",
+        "exported_serving_xla",
+        "exported_serving_xla_constants",
         "matmul_float32_end",
     ]
     for r in records:
@@ -102,7 +106,7 @@ def test_shares_are_over_the_same_run_matmul_rate(quick_report):
             r["gflops_per_sec"] / rate, rel=1e-12
         )
     # Every train step but none of serving and evaluation counts FLOPs.
-    assert counted == len(records) - 9
+    assert counted == len(records) - 9 - 4  # 4 exported-serving records
     steps = {r["name"]: r for r in records if "step_ms" in r}
     # A step's GFLOP/s is its FLOPs over its median time: FLOPs/step of
     # UAF-RL over UAF-Gumbel is the conv-pass count's ratio.
@@ -227,3 +231,21 @@ def test_targets_and_speedups_come_from_the_records(quick_report):
     for target in rows:
         assert f"| {target} |" in text
     assert "mixed_bfloat16 / float32" in text
+
+
+def test_exported_serving_is_timed_against_the_graph_export(quick_report):
+    records, text = quick_report
+    exported = [
+        r for r in records if r["name"].startswith(report.EXPORTED_SERVING)
+    ]
+    assert [r["reference"] for r in exported] == 4 * ["graph"]
+    assert exported[0]["p50_over_reference"] == 1.0
+    for r in exported:
+        assert r["policy"] == "learned"
+        assert 0 < r["p50_ms"] <= r["p99_ms"]
+        assert r["requests"] == 2  # 1 round x 2 requests
+        assert r["saved_model_mb"] > 0
+    for r in exported[1:]:
+        assert r["p50_over_reference"] == statistics.median(r["round_ratios"])
+        name = r["name"].removeprefix(report.EXPORTED_SERVING)
+        assert f"| {name} | {r['p50_ms']:.2f} |" in text
