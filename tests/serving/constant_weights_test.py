@@ -31,18 +31,25 @@ def _model(sampler):
 def test_outputs_equal_the_model_for_every_batch_size(sampler, jit_compile):
     model = _model(samplers.from_options(sampler, seed=0))
     spec = [tf.TensorSpec([None, SEQ_LEN], tf.int32)]
-    folded = with_constant_weights(
-        lambda ids: model(ids, training=False), spec, jit_compile
-    )
+
+    def forward(ids):
+        return model(ids, training=False)
+
+    folded = with_constant_weights(forward, spec, jit_compile)
+    # The reference is compiled the same way. XLA's reductions can still
+    # sum in another order from run to run (its thread split), which moved
+    # one value of 512 by 1.6e-5 in CI: hence 1e-4, far below what a
+    # wrong weight or branch gives (test_the_weights_are_a_snapshot...).
+    reference = tf.function(forward, jit_compile=jit_compile)
     rng = np.random.default_rng(0)
     for batch in (1, 5, 64):
         ids = tf.constant(rng.integers(0, 31, [batch, SEQ_LEN]), tf.int32)
-        want = model(ids, training=False)
+        want = reference(ids)
         got = folded(ids)
         assert set(got) == set(want)
         for key in want:
             np.testing.assert_allclose(
-                got[key], want[key], rtol=1e-5, atol=1e-5, err_msg=key
+                got[key], want[key], rtol=1e-4, atol=1e-4, err_msg=key
             )
 
 
@@ -59,7 +66,7 @@ def test_the_weights_are_a_snapshot_and_not_call_inputs():
     assert len(tf.function(user).get_concrete_function(*spec).captured_inputs)
     for weight in model.backbone.weights:
         weight.assign(weight * 2.0)
-    np.testing.assert_allclose(folded(ids), before, atol=1e-6)
+    np.testing.assert_allclose(folded(ids), before, rtol=1e-4, atol=1e-4)
     assert not np.allclose(user(ids), before, atol=1e-3)
 
 
