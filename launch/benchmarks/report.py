@@ -108,6 +108,17 @@ SERVING_XLA = "serving_xla_"
 EXPORTED_SERVING = "exported_serving_"
 
 
+# The served model of `Settings.quick`, in both serving benchmarks' flags.
+_QUICK_SERVING_MODEL = (
+    "--channels=8",
+    "--num_blocks=2",
+    "--seq_len=6",
+    "--num_source_items=60",
+    "--num_target_items=40",
+    "--top_k=3",
+)
+
+
 @dataclasses.dataclass(frozen=True)
 class Settings:
     """Shapes and counts of one report."""
@@ -182,12 +193,7 @@ class Settings:
             pipeline_rounds=2,
             eval_negatives=9,
             serving_flags=(
-                "--channels=8",
-                "--num_blocks=2",
-                "--seq_len=6",
-                "--num_source_items=60",
-                "--num_target_items=40",
-                "--top_k=3",
+                *_QUICK_SERVING_MODEL,
                 "--rounds=1",
                 "--latency_requests=3",
                 "--batch_size=4",
@@ -196,12 +202,7 @@ class Settings:
             jit=False,
             serving_xla=True,
             export_flags=(
-                "--channels=8",
-                "--num_blocks=2",
-                "--seq_len=6",
-                "--num_source_items=60",
-                "--num_target_items=40",
-                "--top_k=3",
+                *_QUICK_SERVING_MODEL,
                 "--compare_rounds=1",
                 "--latency_requests=2",
             ),
