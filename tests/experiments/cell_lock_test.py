@@ -150,8 +150,14 @@ def test_two_grids_on_one_directory_run_each_cell_once(tmp_path):
     )
     for cell in cells:
         assert len(grid_test._invocations(cell)) == 1, cell.name
-        statuses = sorted(report[cell.name] for report in reports)
-        assert statuses[1] == "ok" and statuses[0] in ("elsewhere", "skipped")
+        statuses = [report[cell.name] for report in reports]
+        # One ran it; the other found it held ("elsewhere") or done
+        # ("skipped": at its plan when it started late, or under the lock).
+        # Sorted, "skipped" comes after "ok", which the former check missed
+        # and CI under load hit.
+        assert statuses.count("ok") == 1, statuses
+        other = [s for s in statuses if s != "ok"]
+        assert other[0] in ("elsewhere", "skipped"), statuses
 
 
 def test_the_plan_shows_the_cells_other_processes_run(tmp_path):
