@@ -262,15 +262,22 @@ def run_description(fv, detail: str, load_before, load_after) -> str:
     )
 
 
-def main(argv, flag_values: flags.FlagValues = flags.FLAGS):
+def run_and_describe(argv, fv, measure, detail: str = ""):
+    """Checks `argv`, prints the command, runs `measure(fv)` and prints
+    `run_description`; returns `(result, load_before, load_after)`."""
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    fv = flag_values
     print("command: " + " ".join([os.path.basename(sys.executable)] + sys.argv))
     load_before = os.getloadavg()
-    results = benchmark(fv)
+    result = measure(fv)
     load_after = os.getloadavg()
-    print(run_description(fv, "", load_before, load_after))
+    print(run_description(fv, detail, load_before, load_after))
+    return result, load_before, load_after
+
+
+def main(argv, flag_values: flags.FlagValues = flags.FLAGS):
+    fv = flag_values
+    results, load_before, load_after = run_and_describe(argv, fv, benchmark)
     print(
         f"{'path':<14} {'policy':<13} {'tuned':>5} {'p50 ms':>7} "
         f"{'p99 ms':>7} {'ex/s':>6} {'cpu p50 ms':>10} {'ex/cpu-s':>8}"

@@ -224,17 +224,9 @@ def summary(parts: dict) -> dict:
 
 
 def main(argv, flag_values: flags.FlagValues = flags.FLAGS):
-    if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     fv = flag_values
-    print("command: " + " ".join([os.path.basename(sys.executable)] + sys.argv))
-    load_before = os.getloadavg()
-    parts = benchmark(fv)
-    load_after = os.getloadavg()
-    print(
-        conditional_serving.run_description(
-            fv, "batch 1; ", load_before, load_after
-        )
+    parts, load_before, load_after = conditional_serving.run_and_describe(
+        argv, fv, benchmark, "batch 1; "
     )
     for name, part in parts.items():
         print(
