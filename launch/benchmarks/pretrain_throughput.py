@@ -62,6 +62,12 @@ class Workload:
     steps: int = 10
 
 
+# Tiny shapes for smoke runs (`--quick`, tests); their figures mean nothing.
+QUICK_SHAPES = dict(
+    vocab=60, seq_len=6, batch_size=8, channels=8, dilations=(1, 2)
+)
+
+
 def step_flops(w: Workload) -> tuple[float, float, float]:
     """(step FLOPs, conv forward FLOPs, head forward FLOPs) of `w`."""
     positions = w.batch_size * (w.seq_len - 1)

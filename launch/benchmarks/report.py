@@ -174,15 +174,7 @@ class Settings:
     @classmethod
     def quick(cls) -> "Settings":
         return cls(
-            pretrain=pt.Workload(
-                vocab=60,
-                seq_len=6,
-                batch_size=8,
-                channels=8,
-                dilations=(1, 2),
-                warmup=1,
-                steps=2,
-            ),
+            pretrain=pt.Workload(warmup=1, steps=2, **pt.QUICK_SHAPES),
             finetune=ft.Workload(warmup=1, steps=2, **ft.QUICK_SHAPES),
             num_sampled=5,
             matmul_size=64,
